@@ -1,0 +1,186 @@
+/**
+ * The retry policy: run again what failed transiently, with jittered exponential backoff, bounded by a number
+ * of attempts and by elapsed time, and stoppable at once by the caller's signal.
+ */
+
+import { raceAbort } from "./abort.ts";
+import { backoffDelay, type ExponentialBackoffOptions, exponentialBackoff } from "./backoff.ts";
+import { type Environment, resolveEnvironment } from "./environment.ts";
+import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import { isTransientError } from "./transient.ts";
+import {
+  optionalFunction,
+  requireIntegerAtLeast,
+  requireKnownKeys,
+  requireLimitAtLeast,
+  requireOptionsObject,
+} from "./validate.ts";
+
+/** What an attempt ended with, handed to predicates and hooks (tenacity's `retry_state`). */
+export interface RetryState<T = unknown> {
+  /** The attempt that just ended: 1 for the first. */
+  readonly attempt: number;
+  /** Milliseconds since the first attempt started. */
+  readonly elapsedMs: number;
+  /** `true` when the attempt threw; then `error` holds what it threw, else `result` holds what it returned. */
+  readonly threw: boolean;
+  readonly error: unknown;
+  readonly result: T | undefined;
+}
+
+/** Handed to a custom backoff function. */
+export interface BackoffState<T = unknown> extends RetryState<T> {
+  /** The delay chosen before the previous retry, 0 before the first retry. */
+  readonly previousDelayMs: number;
+}
+
+/** Handed to `onRetry` just before the sleep that precedes the next attempt. */
+export interface RetryEvent<T = unknown> extends RetryState<T> {
+  /** How long it is about to sleep. */
+  readonly delayMs: number;
+}
+
+/** Why retrying stopped while the outcome was still retryable. */
+export type GiveUpReason = "attempts" | "elapsed" | "delay";
+
+/** Handed to `onGiveUp` when the last outcome was retryable but no further attempt is allowed. */
+export interface GiveUpEvent<T = unknown> extends RetryState<T> {
+  /** `"attempts"`: the cap was reached; `"elapsed"`: the next delay would end past `maxElapsedMs`; `"delay"`: the backoff asked for no further attempt (an infinite delay). */
+  readonly reason: GiveUpReason;
+}
+
+/** Options of {@link retry}. */
+export interface RetryOptions<T = unknown> {
+  /** Total attempts, the first one included (≥ 1). Default 3. */
+  readonly attempts?: number;
+  /**
+   * No attempt starts later than this many ms after the first one started: a delay that would end past it
+   * ends the retrying instead. Default 60,000; `Infinity` for no time cap.
+   */
+  readonly maxElapsedMs?: number;
+  /** Exponential backoff settings, or a function of the state that returns the delay in ms. */
+  readonly backoff?: ExponentialBackoffOptions | ((state: BackoffState<T>) => number);
+  /** Whether a thrown error is worth another attempt. Default {@link isTransientError}. */
+  readonly shouldRetry?: (error: unknown, state: RetryState<T>) => boolean;
+  /** Whether a returned value is worth another attempt (an HTTP 503, say). Default: never. */
+  readonly shouldRetryResult?: (result: T, state: RetryState<T>) => boolean;
+  /** Called before each sleep (tenacity's `before_sleep`): log here. */
+  readonly onRetry?: (event: RetryEvent<T>) => void;
+  /** Called once when a retryable outcome is final because a cap was reached. */
+  readonly onGiveUp?: (event: GiveUpEvent<T>) => void;
+  /** Clock, sleep and random source. Default: `Date.now`, `setTimeout`, Web Crypto. */
+  readonly env?: Partial<Environment>;
+}
+
+const RETRY_KEYS = [
+  "attempts",
+  "maxElapsedMs",
+  "backoff",
+  "shouldRetry",
+  "shouldRetryResult",
+  "onRetry",
+  "onGiveUp",
+  "env",
+];
+
+/**
+ * Retries an operation while it fails transiently.
+ *
+ * Gives up after `attempts` attempts or when the next delay would end past `maxElapsedMs`, then rethrows the
+ * last error unchanged (or returns the last result). A caller's abort ends it at once with `signal.reason`,
+ * even mid-sleep; an abort is never retried, nor is anything `shouldRetry` rejects.
+ *
+ * @example
+ * ```ts
+ * const policy = retry({
+ *   attempts: 5,
+ *   maxElapsedMs: 20_000,
+ *   backoff: { initialMs: 200, maxMs: 5_000, jitter: "full" },
+ *   onRetry: ({ attempt, delayMs, error }) => console.warn(`attempt ${attempt} failed, retrying in ${delayMs} ms`, error),
+ * });
+ * const data = await policy.execute(({ signal }) => fetch(url, { signal }).then((r) => r.json()));
+ * ```
+ */
+export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
+  const o = requireOptionsObject("retry", options) as RetryOptions<T>;
+  requireKnownKeys("retry", o, RETRY_KEYS);
+  const attempts = requireIntegerAtLeast("retry", "attempts", o.attempts ?? 3, 1);
+  const maxElapsedMs = requireLimitAtLeast("retry", "maxElapsedMs", o.maxElapsedMs ?? 60_000);
+  const shouldRetry =
+    optionalFunction<NonNullable<RetryOptions<T>["shouldRetry"]>>("retry", "shouldRetry", o.shouldRetry) ??
+    isTransientError;
+  const shouldRetryResult = optionalFunction<RetryOptions<T>["shouldRetryResult"]>(
+    "retry",
+    "shouldRetryResult",
+    o.shouldRetryResult,
+  );
+  const onRetry = optionalFunction<RetryOptions<T>["onRetry"]>("retry", "onRetry", o.onRetry);
+  const onGiveUp = optionalFunction<RetryOptions<T>["onGiveUp"]>("retry", "onGiveUp", o.onGiveUp);
+  const env = resolveEnvironment(o.env);
+  const nextDelay = delayChooser(o.backoff, env);
+
+  async function run<R>(operation: Operation<R>, context: PolicyContext): Promise<R> {
+    const { signal } = context;
+    const started = env.now();
+    let previousDelayMs = 0;
+    for (let attempt = 1; ; attempt++) {
+      let state: RetryState<T>;
+      if (signal?.aborted) throw signal.reason;
+      try {
+        const pending = operation(attempt === context.attempt ? context : { signal, attempt });
+        const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
+        if (shouldRetryResult === undefined) return result as unknown as R;
+        state = { attempt, elapsedMs: env.now() - started, threw: false, error: undefined, result };
+        if (!shouldRetryResult(result, state)) return result as unknown as R;
+      } catch (error) {
+        // The caller's abort wins over whatever the attempt failed with, and is never retried.
+        if (signal?.aborted) throw signal.reason;
+        state = { attempt, elapsedMs: env.now() - started, threw: true, error, result: undefined };
+        if (!shouldRetry(error, state)) throw error;
+      }
+      const reason = giveUpReason(state, attempt);
+      if (reason === undefined) {
+        const delayMs = nextDelay({ ...state, previousDelayMs });
+        if (delayMs !== Number.POSITIVE_INFINITY && state.elapsedMs + delayMs < maxElapsedMs) {
+          onRetry?.({ ...state, delayMs });
+          await env.sleep(delayMs, signal);
+          previousDelayMs = delayMs;
+          continue;
+        }
+        return giveUp(state, delayMs === Number.POSITIVE_INFINITY ? "delay" : "elapsed");
+      }
+      return giveUp(state, reason);
+    }
+  }
+
+  function giveUpReason(state: RetryState<T>, attempt: number): GiveUpReason | undefined {
+    if (attempt >= attempts) return "attempts";
+    if (state.elapsedMs >= maxElapsedMs) return "elapsed";
+    return undefined;
+  }
+
+  function giveUp<R>(state: RetryState<T>, reason: GiveUpReason): R {
+    onGiveUp?.({ ...state, reason });
+    if (state.threw) throw state.error;
+    return state.result as unknown as R;
+  }
+
+  return createPolicy(run);
+}
+
+/** Turns the `backoff` option into one function of the state, checking what a custom function returns. */
+function delayChooser<T>(backoff: RetryOptions<T>["backoff"], env: Environment): (state: BackoffState<T>) => number {
+  if (typeof backoff === "function") {
+    return (state) => {
+      const delayMs = backoff(state);
+      if (typeof delayMs !== "number" || Number.isNaN(delayMs) || delayMs < 0) {
+        throw new RangeError(`retry: the backoff function returned ${String(delayMs)}; it must return a number ≥ 0`, {
+          cause: state.error,
+        });
+      }
+      return delayMs;
+    };
+  }
+  const settings = exponentialBackoff(backoff, "retry.backoff");
+  return (state) => backoffDelay(settings, state.attempt, state.previousDelayMs, env.random);
+}

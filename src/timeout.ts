@@ -1,0 +1,106 @@
+/**
+ * The timeout policy: a deadline for an operation, enforced even when the operation ignores its signal.
+ */
+
+import { type Environment, resolveEnvironment } from "./environment.ts";
+import type { Policy } from "./policy.ts";
+import { createPolicy, type Operation, type PolicyContext } from "./policy.ts";
+import { optionError, requireFiniteAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
+
+/** Options of {@link timeout}. */
+export interface TimeoutOptions {
+  /** Clock for the deadline. Default: `setTimeout`. */
+  readonly env?: Partial<Environment>;
+}
+
+/** The reason a deadline aborts with: a `DOMException` named `TimeoutError`, as `AbortSignal.timeout` uses. */
+export function timeoutReason(ms: number): DOMException {
+  return new DOMException(`The operation timed out after ${ms} ms`, "TimeoutError");
+}
+
+/**
+ * The context a timed operation sees. Its signal is built on first read: `AbortSignal.any` costs microseconds
+ * in every runtime, and an operation that never looks at its signal should not pay for it.
+ */
+class DeadlineContext implements PolicyContext {
+  readonly attempt: number;
+  readonly #outer: AbortSignal | undefined;
+  #controller: AbortController | undefined;
+  #signal: AbortSignal | undefined;
+  #expired: DOMException | undefined;
+
+  constructor(outer: PolicyContext) {
+    this.attempt = outer.attempt;
+    this.#outer = outer.signal;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#signal === undefined) {
+      this.#controller = new AbortController();
+      if (this.#expired !== undefined) this.#controller.abort(this.#expired);
+      this.#signal = this.#outer ? AbortSignal.any([this.#outer, this.#controller.signal]) : this.#controller.signal;
+    }
+    return this.#signal;
+  }
+
+  expire(reason: DOMException): void {
+    this.#expired = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/**
+ * Bounds an operation to `ms` milliseconds. The operation's signal combines the caller's signal with the
+ * deadline; at the deadline the call rejects with a `TimeoutError` (a `DOMException`, like
+ * `AbortSignal.timeout`'s), whether or not the operation heeds the signal. The deadline's timer is cleared as
+ * soon as the call settles — unlike `AbortSignal.timeout`, whose timer runs its full course.
+ *
+ * Inside {@link retry}, a timed-out attempt is transient and retried; outside it, the deadline covers the
+ * whole retry loop and a timeout ends it.
+ *
+ * @example
+ * ```ts
+ * const perAttempt = compose(retry({ attempts: 3 }), timeout(2_000));
+ * const res = await perAttempt.execute(({ signal }) => fetch(url, { signal }));
+ * ```
+ */
+export function timeout(ms: number, options?: TimeoutOptions): Policy {
+  const deadlineMs = requireFiniteAtLeast("timeout", "ms", ms);
+  if (deadlineMs === 0) throw optionError(RangeError, "timeout", "ms", "a finite number > 0", ms);
+  const o = requireOptionsObject("timeout", options);
+  requireKnownKeys("timeout", o, ["env"]);
+  const env = resolveEnvironment(o.env as TimeoutOptions["env"]);
+
+  function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
+    const outer = context.signal;
+    if (outer?.aborted) return Promise.reject(outer.reason);
+    const timed = new DeadlineContext(context);
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const onAbort = (): void => settle(reject, outer?.reason);
+      const cancelTimer = env.schedule(() => {
+        const reason = timeoutReason(deadlineMs);
+        timed.expire(reason);
+        settle(reject, reason);
+      }, deadlineMs);
+      outer?.addEventListener("abort", onAbort, { once: true });
+      function settle<V>(done: (value: V) => void, value: V): void {
+        if (settled) return;
+        settled = true;
+        cancelTimer();
+        outer?.removeEventListener("abort", onAbort);
+        done(value);
+      }
+      try {
+        Promise.resolve(operation(timed)).then(
+          (value) => settle(resolve, value),
+          (error: unknown) => settle(reject, error),
+        );
+      } catch (error) {
+        settle(reject, error);
+      }
+    });
+  }
+
+  return createPolicy(run);
+}

@@ -1,0 +1,93 @@
+/**
+ * Pure classification of thrown values: which failures are worth another attempt.
+ * Retrying a bug only repeats it, and retrying a caller's abort defies the caller, so the default is narrow.
+ */
+
+/**
+ * Messages that runtimes put on the `TypeError` a failed `fetch` rejects with. Matching the message is the
+ * only portable way: every runtime uses a bare `TypeError`, the same class a programming error throws.
+ */
+const NETWORK_ERROR_MESSAGES = [
+  "failed to fetch", // Chromium
+  "networkerror when attempting to fetch resource", // Firefox
+  "load failed", // Safari
+  "network connection was lost", // Safari, older
+  "fetch failed", // Node (undici)
+  "error sending request", // Deno ("error sending request for url (…)")
+  "connection error", // Deno, hyper
+  "network connection lost", // Cloudflare Workers
+  "connection reset", // Workers and Deno variants
+  "terminated", // undici, when the socket closes mid-body
+];
+
+/** System error codes of a dropped or refused connection (Node, Bun, undici) — worth another try. */
+const TRANSIENT_ERROR_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CLOSED",
+]);
+
+function nameOf(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null ? (error as { name?: unknown }).name?.toString() : undefined;
+}
+
+/** `true` for a `TimeoutError`, as thrown by `AbortSignal.timeout`, `fetch` and staunch's `timeout`. */
+export function isTimeoutError(error: unknown): boolean {
+  return nameOf(error) === "TimeoutError";
+}
+
+/** `true` for an `AbortError`: the work was cancelled on purpose, not failed. */
+export function isAbortError(error: unknown): boolean {
+  return nameOf(error) === "AbortError";
+}
+
+function codeOf(error: unknown): unknown {
+  return typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+}
+
+/**
+ * `true` when `error` is a failure of the network, recognised by each runtime's `fetch` message or by a
+ * connection error code on the error or its `cause` (undici wraps the socket error in `cause`).
+ *
+ * @example
+ * ```ts
+ * isNetworkError(new TypeError("Failed to fetch")); // true (Chromium)
+ * isNetworkError(new TypeError("x is not a function")); // false: a bug
+ * ```
+ */
+export function isNetworkError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const code = codeOf(current);
+    if (typeof code === "string" && TRANSIENT_ERROR_CODES.has(code)) return true;
+    if (current instanceof TypeError) {
+      const message = current.message.toLowerCase();
+      if (NETWORK_ERROR_MESSAGES.some((known) => message.includes(known))) return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The default retry predicate: network failures and timeouts are transient; everything else — programming
+ * errors, aborts, application errors — is not.
+ *
+ * @example
+ * ```ts
+ * retry({ shouldRetry: (error) => isTransientError(error) || error instanceof MyFlakyError });
+ * ```
+ */
+export function isTransientError(error: unknown): boolean {
+  return isTimeoutError(error) || isNetworkError(error);
+}

@@ -1,0 +1,83 @@
+/**
+ * Option checks shared by every policy. Each throws at construction with a message that names the policy,
+ * the option and the value, so a typo in configuration fails loudly instead of producing a storm later.
+ */
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value);
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (typeof value === "function") return "a function";
+  return Object.prototype.toString.call(value);
+}
+
+/** `owner: option "name" must be …, got …` — the one message shape every validator uses. */
+export function optionError<E extends ErrorConstructor>(
+  Kind: E,
+  owner: string,
+  name: string,
+  requirement: string,
+  value: unknown,
+): InstanceType<E> {
+  return new Kind(`${owner}: option "${name}" must be ${requirement}, got ${describe(value)}`) as InstanceType<E>;
+}
+
+export function requireNumber(owner: string, name: string, value: unknown): number {
+  if (typeof value !== "number") throw optionError(TypeError, owner, name, "a number", value);
+  if (Number.isNaN(value)) throw optionError(RangeError, owner, name, "a number", value);
+  return value;
+}
+
+/** A duration or size: finite and ≥ `min` (0 unless said). */
+export function requireFiniteAtLeast(owner: string, name: string, value: unknown, min = 0): number {
+  const n = requireNumber(owner, name, value);
+  if (!Number.isFinite(n) || n < min) throw optionError(RangeError, owner, name, `a finite number ≥ ${min}`, value);
+  return n;
+}
+
+/** A cap that may be `Infinity` (no cap) but not negative or NaN. */
+export function requireLimitAtLeast(owner: string, name: string, value: unknown, min = 0): number {
+  const n = requireNumber(owner, name, value);
+  if (n < min) throw optionError(RangeError, owner, name, `a number ≥ ${min} (Infinity for no limit)`, value);
+  return n;
+}
+
+export function requireIntegerAtLeast(owner: string, name: string, value: unknown, min: number): number {
+  const n = requireNumber(owner, name, value);
+  if (!Number.isInteger(n) || n < min) throw optionError(RangeError, owner, name, `an integer ≥ ${min}`, value);
+  return n;
+}
+
+export function requireFunction<F>(owner: string, name: string, value: unknown): F {
+  if (typeof value !== "function") throw optionError(TypeError, owner, name, "a function", value);
+  return value as F;
+}
+
+export function optionalFunction<F>(owner: string, name: string, value: unknown): F | undefined {
+  return value === undefined ? undefined : requireFunction<F>(owner, name, value);
+}
+
+export function requireOneOf<T extends string>(owner: string, name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    throw optionError(RangeError, owner, name, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`, value);
+  }
+  return value as T;
+}
+
+/** Rejects misspelt option names (`attempt` for `attempts`): silently ignoring them hides configuration bugs. */
+export function requireKnownKeys(owner: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`${owner}: unknown option "${key}" (known: ${known.join(", ")})`);
+    }
+  }
+}
+
+export function requireOptionsObject(owner: string, options: unknown): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${owner}: options must be an object, got ${describe(options)}`);
+  }
+  return options as Record<string, unknown>;
+}

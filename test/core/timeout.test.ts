@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { isTimeoutError, timeout } from "../../src/index.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+
+const never = () => new Promise<never>(() => {});
+
+describe("timeout", () => {
+  it("returns the operation's value when it finishes in time and leaves no timer", async () => {
+    const clock = new FakeClock();
+    await expect(timeout(1_000, { env: clock }).execute(async () => 42)).resolves.toBe(42);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("passes the operation's own error through", async () => {
+    const clock = new FakeClock();
+    const error = new Error("boom");
+    await expect(timeout(1_000, { env: clock }).execute(() => Promise.reject(error))).rejects.toBe(error);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("rejects with a TimeoutError at the deadline even if the operation ignores its signal", async () => {
+    const clock = new FakeClock();
+    const outcome = timeout(500, { env: clock }).execute(never);
+    let settled = false;
+    const failure = outcome.catch((e: unknown) => {
+      settled = true;
+      return e;
+    });
+    await clock.advance(499);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    const error = await failure;
+    expect(isTimeoutError(error)).toBe(true);
+    expect((error as Error).name).toBe("TimeoutError");
+    expect((error as Error).message).toMatch("500 ms");
+  });
+
+  it("aborts the operation's signal at the deadline with the TimeoutError", async () => {
+    const clock = new FakeClock();
+    let seen: AbortSignal | undefined;
+    const outcome = timeout(100, { env: clock }).execute(({ signal }) => {
+      seen = signal;
+      return never();
+    });
+    const failure = outcome.catch((e: unknown) => e);
+    await clock.advance(100);
+    const error = await failure;
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(error);
+  });
+
+  it("a signal first read after the deadline is already aborted", async () => {
+    const clock = new FakeClock();
+    let read: (() => AbortSignal | undefined) | undefined;
+    const outcome = timeout(100, { env: clock }).execute((context) => {
+      read = () => context.signal;
+      return never();
+    });
+    const failure = outcome.catch(() => {});
+    await clock.advance(100);
+    await failure;
+    expect(read?.()?.aborted).toBe(true);
+  });
+
+  it("the operation's signal follows the caller's signal", async () => {
+    const clock = new FakeClock();
+    const controller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const outcome = timeout(10_000, { env: clock }).execute(({ signal }) => {
+      seen = signal;
+      return never();
+    }, controller.signal);
+    const reason = new Error("cancelled by the user");
+    controller.abort(reason);
+    await expect(outcome).rejects.toBe(reason);
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(reason);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("an already aborted caller signal starts nothing", async () => {
+    let calls = 0;
+    await expect(timeout(100).execute(() => calls++, AbortSignal.abort(new Error("gone")))).rejects.toThrow("gone");
+    expect(calls).toBe(0);
+  });
+
+  it("turns a synchronous throw into a rejection", async () => {
+    const clock = new FakeClock();
+    await expect(
+      timeout(100, { env: clock }).execute(() => {
+        throw new RangeError("sync");
+      }),
+    ).rejects.toThrow("sync");
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("works on real timers: a 30 ms deadline beats a 10 s operation", async () => {
+    const started = Date.now();
+    const outcome = timeout(30).execute(
+      ({ signal }) =>
+        new Promise((_, reject) => {
+          const t = setTimeout(() => reject(new Error("too late")), 10_000);
+          signal?.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(signal.reason);
+          });
+        }),
+    );
+    await expect(outcome).rejects.toMatchObject({ name: "TimeoutError" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});

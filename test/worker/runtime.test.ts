@@ -1,0 +1,13 @@
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+
+describe("in workerd", () => {
+  it("really runs in workerd", () => {
+    expect(navigator.userAgent).toBe("Cloudflare-Workers");
+  });
+
+  it("the sample Worker answers", async () => {
+    const res = await SELF.fetch("https://example.com/");
+    expect(await res.text()).toMatch("staunch");
+  });
+});
