@@ -24,20 +24,23 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: [core, "test/node/**/*.test.ts"],
+          include: [core, "test/fetch/**/*.test.ts", "test/node/**/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
         },
       },
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
         test: {
           name: "workerd",
-          include: [core, "test/worker/**/*.test.ts"],
+          include: [core, "test/fetch/**/*.test.ts", "test/worker/**/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
         },
       },
       {
         test: {
           name: "chromium",
-          include: [core, "test/browser/**/*.test.ts"],
+          include: [core, "test/fetch/**/*.test.ts", "test/browser/**/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
           browser: {
             enabled: true,
             headless: true,

@@ -13,6 +13,21 @@ export {
   type Jitter,
 } from "./backoff.ts";
 export {
+  type CreateFetchOptions,
+  createFetch,
+  DEFAULT_RETRY_STATUSES,
+  type DelaySource,
+  type FetchAttempt,
+  type FetchEventBase,
+  type FetchFunction,
+  type FetchGiveUpEvent,
+  type FetchGiveUpReason,
+  type FetchRetryEvent,
+  type Logger,
+  type MetricsSink,
+  type RequestSummary,
+} from "./create-fetch.ts";
+export {
   type CancelTimer,
   cryptoRandom,
   defaultEnvironment,
@@ -20,6 +35,15 @@ export {
   MAX_TIMER_DELAY_MS,
   resolveEnvironment,
 } from "./environment.ts";
+export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
+export { redactUrl } from "./http/redact.ts";
+export {
+  parseHttpDate,
+  parseRateLimit,
+  parseRetryAfter,
+  parseXRateLimitReset,
+  serverDelayMs,
+} from "./http/retry-after.ts";
 export { compose, createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 export {
   type BackoffState,

@@ -102,22 +102,46 @@ const RETRY_KEYS = [
  * ```
  */
 export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
-  const o = requireOptionsObject("retry", options) as RetryOptions<T>;
-  requireKnownKeys("retry", o, RETRY_KEYS);
-  const attempts = requireIntegerAtLeast("retry", "attempts", o.attempts ?? 3, 1);
-  const maxElapsedMs = requireLimitAtLeast("retry", "maxElapsedMs", o.maxElapsedMs ?? 60_000);
-  const shouldRetry =
-    optionalFunction<NonNullable<RetryOptions<T>["shouldRetry"]>>("retry", "shouldRetry", o.shouldRetry) ??
-    isTransientError;
-  const shouldRetryResult = optionalFunction<RetryOptions<T>["shouldRetryResult"]>(
-    "retry",
-    "shouldRetryResult",
-    o.shouldRetryResult,
-  );
-  const onRetry = optionalFunction<RetryOptions<T>["onRetry"]>("retry", "onRetry", o.onRetry);
-  const onGiveUp = optionalFunction<RetryOptions<T>["onGiveUp"]>("retry", "onGiveUp", o.onGiveUp);
+  return retryWith(retrySettings(options));
+}
+
+/** Retry options checked, defaulted and resolved; what {@link retryWith} runs on. */
+export interface RetrySettings<T> {
+  readonly attempts: number;
+  readonly maxElapsedMs: number;
+  readonly shouldRetry: (error: unknown, state: RetryState<T>) => boolean;
+  readonly shouldRetryResult: ((result: T, state: RetryState<T>) => boolean) | undefined;
+  readonly onRetry: ((event: RetryEvent<T>) => void) | undefined;
+  readonly onGiveUp: ((event: GiveUpEvent<T>) => void) | undefined;
+  readonly env: Environment;
+  readonly nextDelay: (state: BackoffState<T>) => number;
+}
+
+/** Checks options once, so that policies built per call (as `createFetch` does) skip the checks. */
+export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "retry"): RetrySettings<T> {
+  const o = requireOptionsObject(owner, options) as RetryOptions<T>;
+  requireKnownKeys(owner, o, RETRY_KEYS);
   const env = resolveEnvironment(o.env);
-  const nextDelay = delayChooser(o.backoff, env);
+  return {
+    attempts: requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1),
+    maxElapsedMs: requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000),
+    shouldRetry:
+      optionalFunction<RetrySettings<T>["shouldRetry"]>(owner, "shouldRetry", o.shouldRetry) ?? isTransientError,
+    shouldRetryResult: optionalFunction<RetrySettings<T>["shouldRetryResult"]>(
+      owner,
+      "shouldRetryResult",
+      o.shouldRetryResult,
+    ),
+    onRetry: optionalFunction<RetrySettings<T>["onRetry"]>(owner, "onRetry", o.onRetry),
+    onGiveUp: optionalFunction<RetrySettings<T>["onGiveUp"]>(owner, "onGiveUp", o.onGiveUp),
+    env,
+    nextDelay: delayChooser(o.backoff, env, owner),
+  };
+}
+
+/** The retry policy on already checked settings. */
+export function retryWith<T>(settings: RetrySettings<T>): Policy {
+  const { attempts, maxElapsedMs, shouldRetry, shouldRetryResult, onRetry, onGiveUp, env, nextDelay } = settings;
 
   async function run<R>(operation: Operation<R>, context: PolicyContext): Promise<R> {
     const { signal } = context;
@@ -169,18 +193,25 @@ export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
 }
 
 /** Turns the `backoff` option into one function of the state, checking what a custom function returns. */
-function delayChooser<T>(backoff: RetryOptions<T>["backoff"], env: Environment): (state: BackoffState<T>) => number {
+function delayChooser<T>(
+  backoff: RetryOptions<T>["backoff"],
+  env: Environment,
+  owner: string,
+): (state: BackoffState<T>) => number {
   if (typeof backoff === "function") {
     return (state) => {
       const delayMs = backoff(state);
       if (typeof delayMs !== "number" || Number.isNaN(delayMs) || delayMs < 0) {
-        throw new RangeError(`retry: the backoff function returned ${String(delayMs)}; it must return a number ≥ 0`, {
-          cause: state.error,
-        });
+        throw new RangeError(
+          `${owner}: the backoff function returned ${String(delayMs)}; it must return a number ≥ 0`,
+          {
+            cause: state.error,
+          },
+        );
       }
       return delayMs;
     };
   }
-  const settings = exponentialBackoff(backoff, "retry.backoff");
+  const settings = exponentialBackoff(backoff, `${owner}.backoff`);
   return (state) => backoffDelay(settings, state.attempt, state.previousDelayMs, env.random);
 }

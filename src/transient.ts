@@ -20,6 +20,12 @@ const NETWORK_ERROR_MESSAGES = [
   "terminated", // undici, when the socket closes mid-body
 ];
 
+/**
+ * workerd rejects a dropped upstream connection with a plain `Error`, not a `TypeError`; its messages are
+ * specific enough to trust on any error class.
+ */
+const NETWORK_ERROR_MESSAGES_ANY_CLASS = ["network connection lost"];
+
 /** System error codes of a dropped or refused connection (Node, Bun, undici) — worth another try. */
 const TRANSIENT_ERROR_CODES = new Set([
   "ECONNRESET",
@@ -70,9 +76,10 @@ export function isNetworkError(error: unknown): boolean {
   for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
     const code = codeOf(current);
     if (typeof code === "string" && TRANSIENT_ERROR_CODES.has(code)) return true;
-    if (current instanceof TypeError) {
+    if (current instanceof Error) {
       const message = current.message.toLowerCase();
-      if (NETWORK_ERROR_MESSAGES.some((known) => message.includes(known))) return true;
+      const known = current instanceof TypeError ? NETWORK_ERROR_MESSAGES : NETWORK_ERROR_MESSAGES_ANY_CLASS;
+      if (known.some((phrase) => message.includes(phrase))) return true;
     }
     current = (current as { cause?: unknown }).cause;
   }

@@ -11,7 +11,8 @@ describe("what counts as transient", () => {
       new TypeError("fetch failed", { cause: Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }) }),
     ],
     ["Deno", new TypeError("error sending request for url (http://127.0.0.1:1/): client error (Connect)")],
-    ["Workers", new TypeError("Network connection lost.")],
+    ["Workers (a TypeError)", new TypeError("Network connection lost.")],
+    ["Workers (a plain Error, as workerd throws on a reset)", new Error("Network connection lost.")],
     ["a node:http socket error", Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })],
     ["a refused connection in a cause", new Error("wrapped", { cause: { code: "ECONNREFUSED" } })],
   ];
@@ -31,6 +32,7 @@ describe("what counts as transient", () => {
     ["a ReferenceError", new ReferenceError("x is not defined")],
     ["an AbortError", new DOMException("The operation was aborted.", "AbortError")],
     ["an application error", new Error("insufficient funds")],
+    ["a plain Error that merely says fetch failed", new Error("fetch failed")],
     ["a thrown string", "fetch failed"],
     ["undefined", undefined],
   ];

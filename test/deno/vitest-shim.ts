@@ -51,7 +51,18 @@ export function it(name: string, body: Body, _timeoutMs?: number): void {
     },
   });
 }
-it.skip = (_name: string, _body: Body): void => {};
+it.skip = (_name: string, _body: Body, _timeoutMs?: number): void => {};
+it.skipIf = (condition: unknown) => (condition ? it.skip : it);
+
+/** Values a Deno entry file provides before importing a shared suite (vitest's `provide`/`inject`). */
+const provided = new Map<string, unknown>();
+export function provide(key: string, value: unknown): void {
+  provided.set(key, value);
+}
+export function inject(key: string): never {
+  if (!provided.has(key)) throw new Error(`nothing provided for "${key}"`);
+  return provided.get(key) as never;
+}
 export const test = it;
 
 function fail(message: string): never {
@@ -95,6 +106,7 @@ function matchers(actual: unknown, negate: boolean) {
       ),
     toContain: (item: unknown) =>
       check((actual as { includes(x: unknown): boolean }).includes(item), `to contain ${inspect(item)}`),
+    toSatisfy: (predicate: (value: unknown) => boolean) => check(predicate(actual), "to satisfy the predicate"),
     toHaveLength: (n: number) => check((actual as { length: number }).length === n, `to have length ${n}`),
     toMatchObject: (expected: Record<string, unknown>) =>
       check(

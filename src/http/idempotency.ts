@@ -1,0 +1,23 @@
+/**
+ * Which requests may be sent twice. RFC 9110 §9.2.2 defines the idempotent methods; POST and PATCH become
+ * safe to repeat only when the server can recognise the repeat (an `Idempotency-Key`, per
+ * draft-ietf-httpapi-idempotency-key-header) or the caller vouches for it.
+ */
+
+/** RFC 9110's idempotent methods. CONNECT is left out: it opens a tunnel, not a request to repeat. */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+/**
+ * `true` when a request with this method and headers may be retried without risking a duplicate effect.
+ *
+ * @example
+ * ```ts
+ * isIdempotent("GET"); // true
+ * isIdempotent("POST", new Headers({ "Idempotency-Key": crypto.randomUUID() })); // true
+ * isIdempotent("POST"); // false
+ * ```
+ */
+export function isIdempotent(method: string, headers?: Headers): boolean {
+  if (IDEMPOTENT_METHODS.has(method.toUpperCase())) return true;
+  return headers?.has("idempotency-key") ?? false;
+}

@@ -1,0 +1,430 @@
+/**
+ * createFetch against a real HTTP server on 127.0.0.1 that resets, stalls and answers 503/429. Written once;
+ * runs in Node, workerd, Chromium and Deno. Backoff sleeps run on a fake clock (instant, recorded);
+ * deadlines run on real timers.
+ */
+
+import { describe, expect, inject, it } from "vitest";
+import { createFetch, type FetchGiveUpEvent, type FetchRetryEvent, isNetworkError } from "../../src/index.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+import { scenario } from "../support/scenario.ts";
+
+const server = inject("faultServer");
+const inBrowser = typeof (globalThis as { document?: unknown }).document !== "undefined";
+const noJitter = { initialMs: 100, jitter: "none" } as const;
+
+/** The response's status, after reading its body: an unread body holds its connection open. */
+async function statusOf(pending: Promise<Response>): Promise<number> {
+  const res = await pending;
+  await res.arrayBuffer();
+  return res.status;
+}
+
+function setup(options: Parameters<typeof createFetch>[0] = {}) {
+  const clock = new FakeClock({ startMs: Date.UTC(2026, 10, 30, 12, 0, 0) });
+  const retries: FetchRetryEvent[] = [];
+  const giveUps: FetchGiveUpEvent[] = [];
+  const fetch = createFetch({
+    env: clock.instantSleep(),
+    backoff: noJitter,
+    onRetry: (e) => retries.push(e),
+    onGiveUp: (e) => giveUps.push(e),
+    ...options,
+  });
+  return { clock, fetch, retries, giveUps };
+}
+
+describe("createFetch: what is retried", () => {
+  it("retries a 503 and resolves with the next success", async () => {
+    const { fetch, clock } = setup();
+    const s = scenario(server, "503", "200");
+    const res = await fetch(s.url);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("200 #2");
+    expect(await s.received()).toHaveLength(2);
+    expect(clock.sleeps).toEqual([100]);
+  });
+
+  it("retries a reset connection", async () => {
+    const { fetch } = setup();
+    const s = scenario(server, "reset", "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(await s.received()).toHaveLength(2);
+  });
+
+  it("retries an attempt that stalls past the attempt timeout", async () => {
+    const { fetch, retries } = setup({ attemptTimeoutMs: 300 });
+    const s = scenario(server, "stall", "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(retries.map((r) => r.errorName)).toEqual(["TimeoutError"]);
+  });
+
+  for (const status of [408, 429, 500, 502, 504]) {
+    it(`retries status ${status} by default`, async () => {
+      const { fetch } = setup();
+      const s = scenario(server, String(status), "200");
+      expect(await statusOf(fetch(s.url))).toBe(200);
+    });
+  }
+
+  for (const status of [400, 401, 403, 404, 409, 422, 501]) {
+    it(`returns status ${status} at once, without retrying`, async () => {
+      const { fetch } = setup();
+      const s = scenario(server, String(status), "200");
+      expect(await statusOf(fetch(s.url))).toBe(status);
+      expect(await s.received()).toHaveLength(1);
+    });
+  }
+
+  it("returns the last retryable response, body intact, when attempts run out", async () => {
+    const { fetch, giveUps } = setup({ attempts: 3 });
+    const s = scenario(server, "503");
+    const res = await fetch(s.url);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe("503 #3");
+    expect(giveUps.map((g) => [g.reason, g.attempt, g.status])).toEqual([["attempts", 3, 503]]);
+  });
+
+  it("rejects with the last error when every attempt fails to connect", async () => {
+    const { fetch } = setup({ attempts: 2 });
+    const s = scenario(server, "reset");
+    await expect(fetch(s.url)).rejects.toSatisfy(isNetworkError);
+    expect(await s.received()).toHaveLength(2);
+  });
+
+  it("honours retryStatuses and a custom shouldRetry that sees request, response and attempt", async () => {
+    const seen: string[] = [];
+    const { fetch } = setup({
+      retryStatuses: [404],
+      shouldRetry: ({ request, response, attempt }) => {
+        seen.push(`${request.method} ${response?.status} ${attempt}`);
+        return undefined; // keep the default decision, for failures and successes alike
+      },
+    });
+    const s = scenario(server, "404", "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(seen).toEqual(["GET 404 1", "GET 200 2"]);
+  });
+
+  it("a custom shouldRetry can refuse what the defaults would retry", async () => {
+    const { fetch } = setup({ shouldRetry: ({ response }) => (response?.status === 503 ? false : undefined) });
+    const s = scenario(server, "503", "200");
+    expect(await statusOf(fetch(s.url))).toBe(503);
+  });
+});
+
+describe("createFetch: methods", () => {
+  it("never sends a POST without an Idempotency-Key twice", async () => {
+    const { fetch } = setup();
+    const s = scenario(server, "503", "200");
+    const res = await fetch(s.url, { method: "POST", body: "charge card" });
+    expect(res.status).toBe(503);
+    await res.body?.cancel();
+    expect(await s.received()).toHaveLength(1);
+  });
+
+  it("does not retry a POST whose connection was reset", async () => {
+    const { fetch } = setup();
+    const s = scenario(server, "reset", "200");
+    await expect(fetch(s.url, { method: "POST", body: "x" })).rejects.toSatisfy(isNetworkError);
+    expect(await s.received()).toHaveLength(1);
+  });
+
+  it("retries a POST with an Idempotency-Key, with the same key and byte-identical body", async () => {
+    const { fetch } = setup();
+    const s = scenario(server, "503", "reset", "200");
+    const body = JSON.stringify({ amount: 42, note: "☃ snow" });
+    const res = await fetch(s.url, { method: "POST", body, headers: { "Idempotency-Key": "key-123" } });
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    const received = await s.received();
+    expect(received.map((r) => r.headers["idempotency-key"])).toEqual(["key-123", "key-123", "key-123"]);
+    expect(new Set(received.map((r) => r.bodySha256)).size).toBe(1);
+    expect(received[0]?.bodyBytes).toBe(new TextEncoder().encode(body).byteLength);
+  });
+
+  it("retries a PATCH when the caller opts in with retryNonIdempotent", async () => {
+    const { fetch } = setup({ retryNonIdempotent: true });
+    const s = scenario(server, "503", "200");
+    expect(await statusOf(fetch(s.url, { method: "PATCH", body: "{}" }))).toBe(200);
+    expect(await s.received()).toHaveLength(2);
+  });
+
+  for (const method of ["PUT", "DELETE", "HEAD", "OPTIONS"]) {
+    it(`retries ${method}, an idempotent method`, async () => {
+      if (method === "OPTIONS" && inBrowser) return; // the browser would treat it as a CORS preflight
+      const { fetch } = setup();
+      const s = scenario(server, "503", "200");
+      expect(await statusOf(fetch(s.url, { method }))).toBe(200);
+    });
+  }
+});
+
+describe("createFetch: request bodies are replayed exactly", () => {
+  const text = "a=1&b=two ünïcödé";
+  const bytes = new TextEncoder().encode(text);
+  const bodies: Array<[string, () => BodyInit]> = [
+    ["a string", () => text],
+    ["an ArrayBuffer", () => bytes.slice().buffer],
+    ["a Uint8Array", () => bytes.slice()],
+    ["a DataView", () => new DataView(bytes.slice().buffer)],
+    ["a Blob", () => new Blob([bytes])],
+    ["URLSearchParams", () => new URLSearchParams({ a: "1", b: "two ünïcödé" })],
+  ];
+  for (const [label, make] of bodies) {
+    it(`${label}`, async () => {
+      const { fetch } = setup();
+      const s = scenario(server, "503", "200");
+      await statusOf(fetch(s.url, { method: "PUT", body: make() }));
+      const [first, second] = await s.received();
+      expect(second?.bodyBase64).toBe(first?.bodyBase64);
+      expect(first?.bodyBytes).toBeGreaterThan(0);
+    });
+  }
+
+  it("FormData, boundary included", async () => {
+    const { fetch } = setup();
+    const s = scenario(server, "503", "200");
+    const form = new FormData();
+    form.append("name", "staunch");
+    form.append("file", new Blob(["file contents"], { type: "text/plain" }), "a.txt");
+    await statusOf(fetch(s.url, { method: "PUT", body: form }));
+    const [first, second] = await s.received();
+    expect(second?.bodyBase64).toBe(first?.bodyBase64);
+    expect(second?.headers["content-type"]).toBe(first?.headers["content-type"]);
+    expect(atob(first?.bodyBase64 ?? "")).toMatch("file contents");
+  });
+
+  it("a Request object passed as input", async () => {
+    const { fetch } = setup();
+    const s = scenario(server, "503", "200");
+    const res = await fetch(new Request(s.url, { method: "PUT", body: text, headers: { "x-custom": "kept" } }));
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    const [first, second] = await s.received();
+    expect(second?.bodySha256).toBe(first?.bodySha256);
+    expect(second?.headers["x-custom"]).toBe("kept");
+    expect(second?.method).toBe("PUT");
+  });
+
+  it.skipIf(inBrowser)("a ReadableStream under the limit", async () => {
+    const { fetch } = setup();
+    const s = scenario(server, "503", "200");
+    const chunks = ["first ", "second ", "third"];
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next === undefined) controller.close();
+        else controller.enqueue(new TextEncoder().encode(next));
+      },
+    });
+    const res = await fetch(s.url, { method: "PUT", body: stream, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    const received = await s.received();
+    expect(received.map((r) => atob(r.bodyBase64))).toEqual(["first second third", "first second third"]);
+  });
+
+  it.skipIf(inBrowser)("a ReadableStream above the limit is sent once, whole, and not retried", async () => {
+    const { fetch } = setup({ maxBufferedBodyBytes: 1024 });
+    const s = scenario(server, "503", "200");
+    const chunk = new Uint8Array(700).fill(120);
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 5) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await fetch(s.url, { method: "PUT", body: stream, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(503);
+    await res.body?.cancel();
+    const received = await s.received();
+    expect(received).toHaveLength(1);
+    expect(received[0]?.bodyBytes).toBe(3_500);
+  });
+});
+
+describe("createFetch: server-asked delays", () => {
+  it("sleeps Retry-After seconds, unjittered", async () => {
+    const { fetch, clock, retries } = setup({ backoff: { initialMs: 100, jitter: "full" } });
+    const s = scenario(server, "503|ra=2", "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(clock.sleeps).toEqual([2_000]);
+    expect(retries.map((r) => r.delaySource)).toEqual(["retry-after"]);
+  });
+
+  it("reads each HTTP-date form of Retry-After against the clock", async () => {
+    const { fetch, clock } = setup();
+    const at = new Date(clock.now() + 3_000);
+    const imf = at.toUTCString();
+    const days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+    const [dd, mon, yyyy, time] = imf.slice(5, -4).split(" ") as [string, string, string, string];
+    const rfc850 = `${days[at.getUTCDay()]}, ${dd}-${mon}-${yyyy.slice(2)} ${time} GMT`;
+    const asctime = `${imf.slice(0, 3)} ${mon} ${String(at.getUTCDate()).padStart(2, " ")} ${time} ${yyyy}`;
+    const s = scenario(server, `429|ra=${imf}`, `429|ra=${rfc850}`, `429|ra=${asctime}`, "200");
+    expect(await statusOf(createFetch({ env: clock.instantSleep(), attempts: 4 })(s.url))).toBe(200);
+    // Each date is 3 s after the start; the fake clock has moved by the earlier sleeps.
+    expect(clock.sleeps).toEqual([3_000, 0, 0]);
+    void fetch;
+  });
+
+  it("ignores a junk Retry-After and uses the normal backoff", async () => {
+    const { fetch, clock, retries } = setup();
+    const s = scenario(server, "503|ra=soon-ish", "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(clock.sleeps).toEqual([100]);
+    expect(retries[0]?.delaySource).toBe("backoff");
+  });
+
+  it("reads the IETF RateLimit field when Retry-After is absent", async () => {
+    const { fetch, clock } = setup();
+    const s = scenario(server, '429|rl="default";r=0;t=7', "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(clock.sleeps).toEqual([7_000]);
+  });
+
+  it("reads X-RateLimit-Reset as epoch seconds", async () => {
+    const { fetch, clock } = setup();
+    const s = scenario(server, `429|xr=${Math.floor(clock.now() / 1000) + 5}`, "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(clock.sleeps).toEqual([5_000]);
+  });
+
+  it("returns at once the response whose Retry-After exceeds maxRetryAfterMs", async () => {
+    const { fetch, clock, giveUps } = setup({ maxRetryAfterMs: 10_000 });
+    const s = scenario(server, "503|ra=3600", "200");
+    const res = await fetch(s.url);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("3600");
+    await res.body?.cancel();
+    expect(clock.sleeps).toEqual([]);
+    expect(giveUps.map((g) => g.reason)).toEqual(["retry-after"]);
+  });
+
+  it("returns at once the response whose Retry-After ends past the total deadline", async () => {
+    const { fetch, clock } = setup({ totalTimeoutMs: 5_000 });
+    const s = scenario(server, "429|ra=30", "200");
+    expect(await statusOf(fetch(s.url))).toBe(429);
+    expect(clock.sleeps).toEqual([]);
+  });
+});
+
+describe("createFetch: timeouts and aborts", () => {
+  it("ends the call with a TimeoutError at the total deadline", async () => {
+    const fetch = createFetch({ totalTimeoutMs: 400, attemptTimeoutMs: 250, backoff: { initialMs: 0 } });
+    const s = scenario(server, "stall");
+    const started = Date.now();
+    await expect(fetch(s.url)).rejects.toMatchObject({ name: "TimeoutError" });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect((await s.received()).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a caller's abort during the backoff sleep rejects at once with the caller's reason", async () => {
+    const controller = new AbortController();
+    const reason = new Error("the user left");
+    const fetch = createFetch({
+      backoff: { initialMs: 30_000, jitter: "none" },
+      onRetry: () => setTimeout(() => controller.abort(reason), 20),
+    });
+    const s = scenario(server, "503", "200");
+    const started = Date.now();
+    await expect(fetch(s.url, { signal: controller.signal })).rejects.toBe(reason);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await s.received()).toHaveLength(1);
+  });
+
+  it("a caller's abort during an attempt ends the call with no further attempt", async () => {
+    const controller = new AbortController();
+    const fetch = createFetch({ attemptTimeoutMs: 60_000 });
+    const s = scenario(server, "stall", "200");
+    setTimeout(() => controller.abort(new Error("cancelled")), 200);
+    await expect(fetch(s.url, { signal: controller.signal })).rejects.toThrow("cancelled");
+    expect(await s.received()).toHaveLength(1);
+  });
+
+  it("a Request's own signal cancels it too", async () => {
+    const controller = new AbortController();
+    const fetch = createFetch();
+    const s = scenario(server, "stall");
+    setTimeout(() => controller.abort(new Error("request signal")), 100);
+    await expect(fetch(new Request(s.url, { signal: controller.signal }))).rejects.toThrow("request signal");
+  });
+});
+
+describe("createFetch: connections", () => {
+  it("cancels each discarded body: 20 retried 1 MiB responses do not stall the loop", async () => {
+    const { fetch } = setup({ attempts: 21, backoff: { initialMs: 0 }, attemptTimeoutMs: 10_000 });
+    const steps = Array.from({ length: 20 }, () => "503|bytes=1048576");
+    const s = scenario(server, ...steps, "200");
+    const res = await fetch(s.url);
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    expect(await s.received()).toHaveLength(21);
+  }, 60_000);
+});
+
+describe("createFetch: observability", () => {
+  it("reports each retry and the give-up with a redacted URL, status, delay and its source", async () => {
+    const { fetch, retries, giveUps } = setup({ attempts: 2 });
+    const s = scenario(server, "503");
+    await statusOf(fetch(`${s.url}&token=secret`));
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toMatchObject({ method: "GET", attempt: 1, status: 503, delayMs: 100, delaySource: "backoff" });
+    expect(retries[0]?.url).toBe(`${s.url.split("?")[0]}?…`);
+    expect(giveUps[0]).toMatchObject({ reason: "attempts", attempt: 2, status: 503 });
+  });
+
+  it("logs every retry as a warning and every give-up as an error", async () => {
+    const lines: string[] = [];
+    const logger = {
+      warn: (message: string) => lines.push(`warn ${message}`),
+      error: (message: string) => lines.push(`error ${message}`),
+    };
+    const { fetch } = setup({ attempts: 2, logger });
+    const s = scenario(server, "reset", "503");
+    await statusOf(fetch(s.url));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^warn staunch: retrying GET http:\/\/127\.0\.0\.1:\d+\/s\/[^?]+\?… after (TypeError|Error) in 100 ms \(attempt 1 of 2, backoff\)$/,
+    );
+    expect(lines[1]).toMatch(/^error staunch: giving up on GET .* after status 503 \(attempt 2, attempts\)$/);
+  });
+
+  it("counts attempts, retries and give-ups, and times attempts and calls", async () => {
+    const counts: string[] = [];
+    const timings: string[] = [];
+    const metrics = {
+      count: (name: string, value: number, tags: Record<string, string>) =>
+        counts.push(`${name} ${value} ${tags.outcome ?? tags.reason ?? tags.delay_source}`),
+      timing: (name: string, ms: number, tags: Record<string, string>) => {
+        expect(ms).toBeGreaterThanOrEqual(0);
+        timings.push(`${name} ${tags.outcome}`);
+      },
+    };
+    const { fetch } = setup({ attempts: 2, metrics });
+    const s = scenario(server, "503");
+    await statusOf(fetch(s.url));
+    expect(counts).toEqual([
+      "staunch.fetch.attempts 1 503",
+      "staunch.fetch.retries 1 backoff",
+      "staunch.fetch.attempts 1 503",
+      "staunch.fetch.give_ups 1 attempts",
+    ]);
+    expect(timings).toEqual([
+      "staunch.fetch.attempt_duration_ms 503",
+      "staunch.fetch.attempt_duration_ms 503",
+      "staunch.fetch.duration_ms 503",
+    ]);
+  });
+
+  it("uses an injected fetch", async () => {
+    let calls = 0;
+    const fetch = createFetch({
+      fetch: async () => new Response(`call ${++calls}`, { status: calls < 2 ? 503 : 200 }),
+      env: new FakeClock().instantSleep(),
+    });
+    const res = await fetch("https://example.invalid/");
+    expect(await res.text()).toBe("call 2");
+  });
+});

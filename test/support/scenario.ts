@@ -1,0 +1,21 @@
+/** Builds fault-server URLs and reads back what the server received; runs in every runtime. */
+
+import type { ReceivedRequest } from "./fault-server.ts";
+
+let counter = 0;
+
+export interface Scenario {
+  /** The URL whose successive requests get the given steps. */
+  readonly url: string;
+  /** What the server received for this scenario so far. */
+  received(): Promise<ReceivedRequest[]>;
+}
+
+export function scenario(base: string, ...steps: string[]): Scenario {
+  const id = `${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const query = new URLSearchParams(steps.map((s) => ["s", s])).toString();
+  return {
+    url: `${base}/s/${id}?${query}`,
+    received: async () => (await fetch(`${base}/log/${id}`)).json() as Promise<ReceivedRequest[]>,
+  };
+}
