@@ -50,7 +50,7 @@ export function parseHttpDate(value: string, nowMs: number): number | undefined 
 /** Whole seconds as RFC 9110 writes them (`1*DIGIT`), without signs, fractions or exponents. */
 const DELAY_SECONDS = /^\d{1,12}$/;
 /** A duration some rate-limit headers give with a fraction (`X-RateLimit-Reset-After: 1.5`). */
-const DECIMAL_SECONDS = /^\d{1,12}(?:\.\d{1,6})?$/;
+const DECIMAL_SECONDS = /^\d{1,16}(?:\.\d{1,6})?$/;
 
 /**
  * A `Retry-After` value in milliseconds from `nowMs`: delay-seconds or an HTTP-date (a past date means 0).

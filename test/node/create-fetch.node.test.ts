@@ -1,0 +1,73 @@
+import ky from "ky";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { createFetch } from "../../src/index.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+import { scenario } from "../support/scenario.ts";
+
+const server = inject("faultServer");
+const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+describe("createFetch in Node", () => {
+  const realFetch = globalThis.fetch;
+  afterEach(() => {
+    globalThis.fetch = realFetch;
+  });
+
+  it("serves as ky's fetch, with ky's own retries off", async () => {
+    const api = ky.create({ fetch: createFetch({ env: new FakeClock().instantSleep() }), retry: 0 });
+    const s = scenario(server, "503", "reset", "200");
+    expect(await api.get(s.url).text()).toBe("200 #3");
+    expect(await s.received()).toHaveLength(3);
+  });
+
+  it("serves ky's POST with an Idempotency-Key, replaying the JSON body", async () => {
+    const api = ky.create({ fetch: createFetch({ env: new FakeClock().instantSleep() }), retry: 0 });
+    const s = scenario(server, "503", "200");
+    await api.post(s.url, { json: { id: 7 }, headers: { "idempotency-key": "k" } }).text();
+    const received = await s.received();
+    expect(received.map((r) => Buffer.from(r.bodyBase64, "base64").toString())).toEqual(['{"id":7}', '{"id":7}']);
+  });
+
+  it("looks up globalThis.fetch at call time, so a later replacement is used", async () => {
+    const fetch = createFetch();
+    const seen: string[] = [];
+    globalThis.fetch = async (input, init) => {
+      seen.push(String(input));
+      return realFetch(input, init);
+    };
+    const s = scenario(server, "200");
+    await (await fetch(s.url)).text();
+    expect(seen).toEqual([s.url]);
+  });
+
+  it("leaves no timer running after calls settle, success or failure", async () => {
+    const before = activeTimers();
+    const fetch = createFetch({ totalTimeoutMs: 30_000, attemptTimeoutMs: 10_000, backoff: { initialMs: 1 } });
+    await (await fetch(scenario(server, "503", "200").url)).text();
+    await fetch(scenario(server, "reset").url).catch(() => {});
+    const controller = new AbortController();
+    const aborted = fetch(scenario(server, "stall").url, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await aborted.catch(() => {});
+    // ≤, not =: undici may have closed a keep-alive socket timer of an earlier test meanwhile.
+    expect(activeTimers()).toBeLessThanOrEqual(before);
+  });
+
+  it("rejects bad options at construction, naming the option", () => {
+    expect(() => createFetch({ attemptTimeoutMs: 0 })).toThrow(
+      /createFetch: option "attemptTimeoutMs" must be a number > 0/,
+    );
+    expect(() => createFetch({ totalTimeoutMs: -1 })).toThrow(RangeError);
+    expect(() => createFetch({ retryStatuses: [200, 700] })).toThrow(
+      /"retryStatuses" must be status codes from 100 to 599, got 700/,
+    );
+    expect(() => createFetch({ maxRetryAfterMs: 2 ** 31 })).toThrow(/"maxRetryAfterMs" must be at most 2147483647/);
+    expect(() => createFetch({ maxBufferedBodyBytes: -1 })).toThrow(/"maxBufferedBodyBytes"/);
+    expect(() => createFetch({ logger: {} as never })).toThrow(
+      /"logger" must be an object with warn and error methods/,
+    );
+    expect(() => createFetch({ retryNonIdempotent: "yes" as never })).toThrow(TypeError);
+    expect(() => createFetch({ attempts: 0 })).toThrow(/createFetch: option "attempts"/);
+    expect(() => createFetch({ retries: 3 } as never)).toThrow(/createFetch: unknown option "retries"/);
+  });
+});
