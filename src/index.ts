@@ -56,3 +56,11 @@ export {
 } from "./retry.ts";
 export { type TimeoutOptions, timeout, timeoutReason } from "./timeout.ts";
 export { isAbortError, isNetworkError, isTimeoutError, isTransientError } from "./transient.ts";
+export {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  isBulkheadRejectedError,
+  isCircuitOpenError,
+  isRateLimitedError,
+  RateLimitedError,
+} from "./errors.ts";

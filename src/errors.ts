@@ -1,0 +1,58 @@
+/**
+ * The errors staunch's own policies throw. Each has a stable `name` (safe to compare across bundles and
+ * realms, unlike `instanceof`), a message that says what happened and to what, and a type guard.
+ */
+
+/** Thrown without calling the operation while a circuit breaker is open. */
+export class CircuitOpenError extends Error {
+  override readonly name = "CircuitOpenError";
+  /** Milliseconds until the breaker lets a probe call through (0 when half-open and probes are all in use). */
+  readonly retryAfterMs: number;
+  /** The breaker's key, when it belongs to a registry (an origin in createFetch). */
+  readonly key: string | undefined;
+
+  constructor(retryAfterMs: number, key?: string, options?: ErrorOptions) {
+    super(
+      `The circuit${key ? ` for ${key}` : ""} is open: calls fail fast for ${Math.ceil(retryAfterMs)} ms more`,
+      options,
+    );
+    this.retryAfterMs = retryAfterMs;
+    this.key = key;
+  }
+}
+
+/** Thrown at once when a bulkhead has no free slot and no room in its queue. */
+export class BulkheadRejectedError extends Error {
+  override readonly name = "BulkheadRejectedError";
+  readonly limit: number;
+  readonly queue: number;
+
+  constructor(limit: number, queue: number) {
+    super(`The bulkhead is full: ${limit} calls are running and ${queue} are queued`);
+    this.limit = limit;
+    this.queue = queue;
+  }
+}
+
+/** Thrown by a rate limiter that rejects rather than waits, or by adaptive throttling shedding load. */
+export class RateLimitedError extends Error {
+  override readonly name = "RateLimitedError";
+  /** Milliseconds until a call would be allowed (0 when it is a matter of chance, as with throttling). */
+  readonly retryAfterMs: number;
+
+  constructor(message: string, retryAfterMs: number) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+const hasName = (error: unknown, name: string): boolean =>
+  typeof error === "object" && error !== null && (error as { name?: unknown }).name === name;
+
+/** `true` for a {@link CircuitOpenError}. */
+export const isCircuitOpenError = (error: unknown): error is CircuitOpenError => hasName(error, "CircuitOpenError");
+/** `true` for a {@link BulkheadRejectedError}. */
+export const isBulkheadRejectedError = (error: unknown): error is BulkheadRejectedError =>
+  hasName(error, "BulkheadRejectedError");
+/** `true` for a {@link RateLimitedError}. */
+export const isRateLimitedError = (error: unknown): error is RateLimitedError => hasName(error, "RateLimitedError");
