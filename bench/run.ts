@@ -1,0 +1,297 @@
+/**
+ * Per-call overhead of staunch's policies against a raw `await fn()`, cockatiel and p-retry, in one run.
+ *
+ * `npm run bench` (optionally `npm run bench -- <substring>` to run only the cases whose name contains it).
+ *
+ * The harness is hand-written so that it has no dependency and its method is visible: every case is warmed up
+ * and calibrated to a number of iterations that takes about `ROUND_MS`, then `ROUNDS` rounds run the cases
+ * interleaved (each round starts at a different case, so no case always runs right after the same neighbour or
+ * right after a GC-heavy one), and the median round is reported. Medians, not means: a GC pause or a
+ * neighbouring process lands in a few rounds and should not move the figure. A ratio is the median of the
+ * per-round ratios, not a ratio of medians: on a shared machine the speed drifts by tens of percent over
+ * seconds, and a case and its baseline measured in the same round see the same drift.
+ *
+ * Targets are printed as PASS/MISS and never fail the run: a benchmark informs, it is not a test.
+ *
+ * To add a section (a loopback `fetch`, say), push onto `cases` and `targets` and, for anything to tear down,
+ * onto `cleanups`.
+ */
+
+import { readFileSync } from "node:fs";
+import {
+  ConsecutiveBreaker,
+  ConstantBackoff,
+  circuitBreaker,
+  retry as cockatielRetry,
+  timeout as cockatielTimeout,
+  handleAll,
+  TimeoutStrategy,
+  wrap,
+} from "cockatiel";
+import pRetry from "p-retry";
+import { compose, retry, timeout } from "../src/index.ts";
+
+/** How long one round of one case should take, once calibrated. */
+const ROUND_MS = 50;
+/** Rounds per case; the median is reported. Odd, so the median is a measured round. */
+const ROUNDS = 41;
+/** Warm-up per case before calibration: long enough for V8 to optimise the hot path. */
+const WARMUP_MS = 250;
+
+/** One thing to measure: `run` is called `N` times in a loop, each call awaited. */
+interface Case {
+  /** Group heading in the table; cases of a group are compared with its baseline. */
+  readonly group: string;
+  readonly name: string;
+  /** The case every other case of the group is divided by (exactly one per group). */
+  readonly baseline?: boolean;
+  readonly run: () => Promise<unknown>;
+}
+
+/** A figure the issue asks for. Checked and printed, never enforced. */
+interface Target {
+  readonly label: string;
+  readonly caseName: string;
+  /** `ratio`: the case over its group's baseline; `ns`: the case's absolute time per call. */
+  readonly kind: "ratio" | "ns";
+  readonly limit: number;
+}
+
+interface Result {
+  readonly testCase: Case;
+  readonly iterations: number;
+  /** ns per call in each round, in round order (so that round i of two cases ran close together in time). */
+  readonly roundsNs: readonly number[];
+}
+
+const cases: Case[] = [];
+const targets: Target[] = [];
+const cleanups: (() => unknown)[] = [];
+
+// --- The operations being protected ---------------------------------------------------------------------------
+
+const value = { id: 42 };
+
+/** The operation of every success-path case: an async function that returns at once. */
+const succeed = async (): Promise<typeof value> => value;
+
+/**
+ * A fresh operation that fails transiently on its 1st, 3rd, 5th… call and succeeds on the others: one measured
+ * call is one failure and one success. Each case gets its own, so interleaving cases cannot shift the parity.
+ */
+function failEveryOtherCall(): () => Promise<typeof value> {
+  let calls = 0;
+  return async () => {
+    calls++;
+    if (calls % 2 === 1) throw new TypeError("fetch failed");
+    return value;
+  };
+}
+
+// --- Success path -------------------------------------------------------------------------------------------
+
+{
+  const group = "success path";
+  const staunchRetry = retry();
+  const staunchTimeoutRetry = compose(timeout(10_000), retry());
+  const cockatielRetryPolicy = cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ConstantBackoff(0) });
+  const cockatielTimeoutRetry = wrap(
+    cockatielTimeout(10_000, TimeoutStrategy.Cooperative),
+    cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ConstantBackoff(0) }),
+  );
+  const cockatielTimeoutRetryBreaker = wrap(
+    cockatielTimeout(10_000, TimeoutStrategy.Cooperative),
+    cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ConstantBackoff(0) }),
+    circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+  );
+  const pRetryOptions = { retries: 1, minTimeout: 0, factor: 1 };
+
+  cases.push(
+    { group, name: "raw await fn()", baseline: true, run: () => succeed() },
+    { group, name: "staunch retry", run: () => staunchRetry.execute(succeed) },
+    { group, name: "staunch timeout+retry", run: () => staunchTimeoutRetry.execute(succeed) },
+    { group, name: "cockatiel retry", run: () => cockatielRetryPolicy.execute(succeed) },
+    { group, name: "cockatiel timeout+retry", run: () => cockatielTimeoutRetry.execute(succeed) },
+    { group, name: "cockatiel timeout+retry+breaker", run: () => cockatielTimeoutRetryBreaker.execute(succeed) },
+    { group, name: "p-retry", run: () => pRetry(succeed, pRetryOptions) },
+  );
+  targets.push(
+    { label: "retry-only success ≤ 2× raw", caseName: "staunch retry", kind: "ratio", limit: 2 },
+    { label: "timeout+retry success ≤ 1.5 µs", caseName: "staunch timeout+retry", kind: "ns", limit: 1_500 },
+  );
+}
+
+// --- One transient failure, then success, no delay --------------------------------------------------------------
+
+{
+  const group = "one failure, then success (zero delay)";
+  const rawFn = failEveryOtherCall();
+  const staunchFn = failEveryOtherCall();
+  const cockatielFn = failEveryOtherCall();
+  const pRetryFn = failEveryOtherCall();
+  const staunchRetry = retry({ backoff: { initialMs: 0 } });
+  const cockatielRetryPolicy = cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ConstantBackoff(0) });
+  // "fetch failed" is a network TypeError to p-retry's is-network-error, so p-retry retries it; `shouldRetry`
+  // says so explicitly. (p-retry never retries any other TypeError, whatever `shouldRetry` answers.)
+  const pRetryOptions = {
+    retries: 1,
+    minTimeout: 0,
+    factor: 1,
+    shouldRetry: ({ error }: { error: Error }) => error instanceof TypeError,
+  };
+
+  const rawTryAgain = async (): Promise<typeof value> => {
+    try {
+      return await rawFn();
+    } catch {
+      return await rawFn();
+    }
+  };
+
+  cases.push(
+    { group, name: "raw try/catch, call again", baseline: true, run: rawTryAgain },
+    { group, name: "staunch retry (initialMs 0)", run: () => staunchRetry.execute(staunchFn) },
+    { group, name: "cockatiel retry (ConstantBackoff 0)", run: () => cockatielRetryPolicy.execute(cockatielFn) },
+    { group, name: "p-retry (minTimeout 0)", run: () => pRetry(pRetryFn, pRetryOptions) },
+  );
+  targets.push({
+    label: "zero-delay retry ≤ 10 µs",
+    caseName: "staunch retry (initialMs 0)",
+    kind: "ns",
+    limit: 10_000,
+  });
+}
+
+// --- Harness ---------------------------------------------------------------------------------------------------
+
+/** Runs `testCase` `iterations` times, one call at a time; returns ns per call. */
+async function measure(testCase: Case, iterations: number): Promise<number> {
+  const { run } = testCase;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) await run();
+  return Number(process.hrtime.bigint() - started) / iterations;
+}
+
+/** Warms `testCase` up for about `WARMUP_MS`, then returns the iterations that take about `ROUND_MS`. */
+async function calibrate(testCase: Case): Promise<number> {
+  const deadline = performance.now() + WARMUP_MS;
+  let iterations = 1;
+  let nsPerCall = await measure(testCase, iterations);
+  while (performance.now() < deadline) {
+    nsPerCall = await measure(testCase, iterations);
+    if (nsPerCall * iterations < 10e6) iterations *= 2;
+  }
+  return Math.max(1, Math.round((ROUND_MS * 1e6) / nsPerCall));
+}
+
+async function runAll(selected: readonly Case[]): Promise<Result[]> {
+  const iterations = selected.map(() => 0);
+  for (const [index, testCase] of selected.entries()) iterations[index] = await calibrate(testCase);
+  const roundsNs = selected.map((): number[] => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < selected.length; k++) {
+      const index = (round + k) % selected.length;
+      roundsNs[index]?.push(await measure(selected[index] as Case, iterations[index] as number));
+    }
+    if (process.stderr.isTTY) process.stderr.write(`\rround ${round + 1}/${ROUNDS}`);
+  }
+  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+  return selected.map((testCase, index) => ({
+    testCase,
+    iterations: iterations[index] as number,
+    roundsNs: roundsNs[index] as number[],
+  }));
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = (sorted.length - 1) * q;
+  const below = sorted[Math.floor(position)] as number;
+  const above = sorted[Math.ceil(position)] as number;
+  return below + (above - below) * (position - Math.floor(position));
+}
+
+const median = (values: readonly number[]): number => quantile(values, 0.5);
+
+// --- Report ----------------------------------------------------------------------------------------------------
+
+function table(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly boolean[]) {
+  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? "").length)));
+  const pad = (cell: string, column: number): string =>
+    rightAligned[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0);
+  const line = (row: readonly string[]): string => row.map(pad).join("  ").trimEnd();
+  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n");
+}
+
+const formatNs = (ns: number): string => Math.round(ns).toLocaleString("en-US");
+const formatUs = (ns: number): string => (ns / 1000).toFixed(ns < 10_000 ? 3 : 1);
+
+function report(results: readonly Result[]): void {
+  const baselineOf = new Map<string, Result>();
+  for (const result of results) if (result.testCase.baseline) baselineOf.set(result.testCase.group, result);
+  /** The median over rounds of this case's time over its baseline's time in the same round. */
+  const ratio = (result: Result): number | undefined => {
+    const baseline = baselineOf.get(result.testCase.group);
+    if (baseline === undefined) return undefined;
+    return median(result.roundsNs.map((ns, round) => ns / (baseline.roundsNs[round] as number)));
+  };
+
+  const groups = [...new Set(results.map((result) => result.testCase.group))];
+  for (const group of groups) {
+    const baseline = baselineOf.get(group);
+    console.log(`\n${group}${baseline ? ` — ratio against "${baseline.testCase.name}"` : ""}`);
+    const rows = results
+      .filter((result) => result.testCase.group === group)
+      .map((result) => {
+        const r = ratio(result);
+        const medianNs = median(result.roundsNs);
+        const spread = (quantile(result.roundsNs, 0.75) - quantile(result.roundsNs, 0.25)) / medianNs;
+        return [
+          result.testCase.name,
+          formatNs(medianNs),
+          formatUs(medianNs),
+          r === undefined ? "—" : `${r.toFixed(2)}×`,
+          `${(100 * spread).toFixed(0)}%`,
+          result.iterations.toLocaleString("en-US"),
+        ];
+      });
+    const header = ["case", "ns/op", "µs/op", "ratio", "IQR", "calls/round"];
+    console.log(table(header, rows, [false, true, true, true, true, true]));
+  }
+
+  const byName = new Map(results.map((result) => [result.testCase.name, result]));
+  const rows: string[][] = [];
+  for (const target of targets) {
+    const result = byName.get(target.caseName);
+    if (result === undefined) continue;
+    const measured = target.kind === "ratio" ? (ratio(result) ?? Number.NaN) : median(result.roundsNs);
+    const shown = target.kind === "ratio" ? `${measured.toFixed(2)}×` : `${formatUs(measured)} µs`;
+    rows.push([target.label, target.caseName, shown, measured <= target.limit ? "PASS" : "MISS"]);
+  }
+  if (rows.length > 0) {
+    console.log("\ntargets (informative, not enforced)");
+    console.log(table(["target", "case", "measured", ""], rows, [false, false, true, false]));
+  }
+}
+
+function versionOf(packageName: string): string {
+  const url = new URL(`../node_modules/${packageName}/package.json`, import.meta.url);
+  return (JSON.parse(readFileSync(url, "utf8")) as { version: string }).version;
+}
+
+// A filter keeps the baselines of the groups it selects from, so that ratios still mean something.
+const filter = process.argv[2];
+const matches = (testCase: Case): boolean => filter === undefined || testCase.name.includes(filter);
+const chosenGroups = new Set(cases.filter(matches).map((testCase) => testCase.group));
+const selected = cases.filter(
+  (testCase) => matches(testCase) || (testCase.baseline === true && chosenGroups.has(testCase.group)),
+);
+console.log(
+  `node ${process.version}, cockatiel ${versionOf("cockatiel")}, p-retry ${versionOf("p-retry")}; ` +
+    `${ROUNDS} interleaved rounds of ~${ROUND_MS} ms per case; medians over rounds, IQR as % of the median`,
+);
+try {
+  report(await runAll(selected));
+} finally {
+  for (const cleanup of cleanups) await cleanup();
+}
