@@ -50,7 +50,16 @@ export interface Policy {
   run<T>(operation: Operation<T>, context: PolicyContext): Promise<T>;
 }
 
-const topLevel = (signal: AbortSignal | undefined): PolicyContext => ({ signal, attempt: 1 });
+/**
+ * Marks a context whose creator rejects its own promise the moment the context's signal aborts (as `timeout`
+ * does). A policy running inside it need not race the operation against the signal again.
+ */
+export const ABORT_RACED: unique symbol = Symbol("staunch.abortRaced");
+
+const UNCANCELLABLE: PolicyContext = Object.freeze({ signal: undefined, attempt: 1 });
+
+const topLevel = (signal: AbortSignal | undefined): PolicyContext =>
+  signal === undefined ? UNCANCELLABLE : { signal, attempt: 1 };
 
 /**
  * Makes a full {@link Policy} from its `run` function.
@@ -71,7 +80,7 @@ export function createPolicy(run: <T>(operation: Operation<T>, context: PolicyCo
     wrap:
       (fn) =>
       (...args) =>
-        run(() => fn(...args), topLevel(undefined)),
+        run(() => fn(...args), UNCANCELLABLE),
   };
 }
 

@@ -6,10 +6,11 @@
 import { raceAbort } from "./abort.ts";
 import { backoffDelay, type ExponentialBackoffOptions, exponentialBackoff } from "./backoff.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
-import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import { ABORT_RACED, createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 import { isTransientError } from "./transient.ts";
 import {
   optionalFunction,
+  optionError,
   requireIntegerAtLeast,
   requireKnownKeys,
   requireLimitAtLeast,
@@ -41,11 +42,25 @@ export interface RetryEvent<T = unknown> extends RetryState<T> {
 }
 
 /** Why retrying stopped while the outcome was still retryable. */
-export type GiveUpReason = "attempts" | "elapsed" | "delay";
+export type GiveUpReason = "attempts" | "elapsed" | "delay" | "budget";
+
+/**
+ * What `retry` needs of a retry budget (see `retryBudget`): to count each call, and to ask before each retry.
+ * Shared by many calls, it caps retries at a fraction of the traffic so that an outage is not multiplied.
+ */
+export interface RetryBudget {
+  /** Counts a call (its first attempt). */
+  recordRequest(): void;
+  /** Takes one retry from the budget; `false` when it is spent, and the retry is skipped. */
+  tryAcquireRetry(): boolean;
+}
 
 /** Handed to `onGiveUp` when the last outcome was retryable but no further attempt is allowed. */
 export interface GiveUpEvent<T = unknown> extends RetryState<T> {
-  /** `"attempts"`: the cap was reached; `"elapsed"`: the next delay would end past `maxElapsedMs`; `"delay"`: the backoff asked for no further attempt (an infinite delay). */
+  /**
+   * `"attempts"`: the cap was reached; `"elapsed"`: the next delay would end past `maxElapsedMs`; `"delay"`: the
+   * backoff asked for no further attempt (an infinite delay); `"budget"`: the shared retry budget is spent.
+   */
   readonly reason: GiveUpReason;
 }
 
@@ -68,6 +83,8 @@ export interface RetryOptions<T = unknown> {
   readonly onRetry?: (event: RetryEvent<T>) => void;
   /** Called once when a retryable outcome is final because a cap was reached. */
   readonly onGiveUp?: (event: GiveUpEvent<T>) => void;
+  /** A retry budget shared with other calls; when it is spent, the retry is skipped and the failure returned. */
+  readonly budget?: RetryBudget;
   /** Clock, sleep and random source. Default: `Date.now`, `setTimeout`, Web Crypto. */
   readonly env?: Partial<Environment>;
 }
@@ -80,6 +97,7 @@ const RETRY_KEYS = [
   "shouldRetryResult",
   "onRetry",
   "onGiveUp",
+  "budget",
   "env",
 ];
 
@@ -115,6 +133,7 @@ export interface RetrySettings<T> {
   readonly onGiveUp: ((event: GiveUpEvent<T>) => void) | undefined;
   readonly env: Environment;
   readonly nextDelay: (state: BackoffState<T>) => number;
+  readonly budget: RetryBudget | undefined;
 }
 
 /** Checks options once, so that policies built per call (as `createFetch` does) skip the checks. */
@@ -136,60 +155,114 @@ export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "
     onGiveUp: optionalFunction<RetrySettings<T>["onGiveUp"]>(owner, "onGiveUp", o.onGiveUp),
     env,
     nextDelay: delayChooser(o.backoff, env, owner),
+    budget: checkBudget(owner, o.budget),
   };
 }
 
 /** The retry policy on already checked settings. */
 export function retryWith<T>(settings: RetrySettings<T>): Policy {
-  const { attempts, maxElapsedMs, shouldRetry, shouldRetryResult, onRetry, onGiveUp, env, nextDelay } = settings;
+  const { attempts, maxElapsedMs, shouldRetry, shouldRetryResult, onRetry, onGiveUp, env, nextDelay, budget } =
+    settings;
 
-  async function run<R>(operation: Operation<R>, context: PolicyContext): Promise<R> {
-    const { signal } = context;
+  function run<R>(operation: Operation<R>, context: PolicyContext): Promise<R> {
     const started = env.now();
+    budget?.recordRequest();
+    // An enclosing timeout already rejects the moment the caller aborts, so racing the first attempt here
+    // again would only cost a listener; and reading its signal would build it (see timeout.ts).
+    const raced = (context as { [ABORT_RACED]?: boolean })[ABORT_RACED] === true;
+    const signal = raced ? undefined : context.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let first: R | PromiseLike<R>;
+    try {
+      first = operation(context.attempt === 1 ? context : { signal: context.signal, attempt: 1 });
+    } catch (error) {
+      return retryAfter(operation, context, started, failed(1, started, error));
+    }
+    // The common case, a first attempt that succeeds, stays off the async retry loop below.
+    return (signal === undefined ? Promise.resolve(first) : raceAbort(first, signal)).then(
+      (result) => {
+        if (shouldRetryResult === undefined) return result;
+        const state = returned(1, started, result as unknown as T);
+        return shouldRetryResult(state.result as T, state) ? retryAfter(operation, context, started, state) : result;
+      },
+      (error: unknown) => retryAfter(operation, context, started, failed(1, started, error)),
+    );
+  }
+
+  const failed = (attempt: number, started: number, error: unknown): RetryState<T> => ({
+    attempt,
+    elapsedMs: env.now() - started,
+    threw: true,
+    error,
+    result: undefined,
+  });
+  const returned = (attempt: number, started: number, result: T): RetryState<T> => ({
+    attempt,
+    elapsedMs: env.now() - started,
+    threw: false,
+    error: undefined,
+    result,
+  });
+
+  /** The retry loop, entered once an attempt has failed or returned a result worth retrying. */
+  async function retryAfter<R>(
+    operation: Operation<R>,
+    context: PolicyContext,
+    started: number,
+    firstOutcome: RetryState<T>,
+  ): Promise<R> {
+    const signal = context.signal;
+    let state = firstOutcome;
     let previousDelayMs = 0;
-    for (let attempt = 1; ; attempt++) {
-      let state: RetryState<T>;
-      if (signal?.aborted) throw signal.reason;
-      try {
-        const pending = operation(attempt === context.attempt ? context : { signal, attempt });
-        const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
-        if (shouldRetryResult === undefined) return result as unknown as R;
-        state = { attempt, elapsedMs: env.now() - started, threw: false, error: undefined, result };
-        if (!shouldRetryResult(result, state)) return result as unknown as R;
-      } catch (error) {
+    for (;;) {
+      if (state.threw) {
         // The caller's abort wins over whatever the attempt failed with, and is never retried.
         if (signal?.aborted) throw signal.reason;
-        state = { attempt, elapsedMs: env.now() - started, threw: true, error, result: undefined };
-        if (!shouldRetry(error, state)) throw error;
+        if (!shouldRetry(state.error, state)) throw state.error;
       }
-      const reason = giveUpReason(state, attempt);
-      if (reason === undefined) {
-        const delayMs = nextDelay({ ...state, previousDelayMs });
-        if (delayMs !== Number.POSITIVE_INFINITY && state.elapsedMs + delayMs < maxElapsedMs) {
-          onRetry?.({ ...state, delayMs });
-          await env.sleep(delayMs, signal);
-          previousDelayMs = delayMs;
-          continue;
-        }
-        return giveUp(state, delayMs === Number.POSITIVE_INFINITY ? "delay" : "elapsed");
+      // A result that got here was already judged worth retrying.
+      const delayMs = state.attempt >= attempts ? 0 : nextDelay({ ...state, previousDelayMs });
+      const reason: GiveUpReason | undefined =
+        state.attempt >= attempts
+          ? "attempts"
+          : delayMs === Number.POSITIVE_INFINITY
+            ? "delay"
+            : state.elapsedMs + delayMs >= maxElapsedMs
+              ? "elapsed"
+              : budget !== undefined && !budget.tryAcquireRetry()
+                ? "budget"
+                : undefined;
+      if (reason !== undefined) {
+        onGiveUp?.({ ...state, reason });
+        if (state.threw) throw state.error;
+        return state.result as unknown as R;
       }
-      return giveUp(state, reason);
+      onRetry?.({ ...state, delayMs });
+      await env.sleep(delayMs, signal);
+      previousDelayMs = delayMs;
+      const attempt = state.attempt + 1;
+      if (signal?.aborted) throw signal.reason;
+      try {
+        const pending = operation({ signal, attempt });
+        const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
+        state = returned(attempt, started, result);
+        if (shouldRetryResult === undefined || !shouldRetryResult(result, state)) return result as unknown as R;
+      } catch (error) {
+        state = failed(attempt, started, error);
+      }
     }
   }
 
-  function giveUpReason(state: RetryState<T>, attempt: number): GiveUpReason | undefined {
-    if (attempt >= attempts) return "attempts";
-    if (state.elapsedMs >= maxElapsedMs) return "elapsed";
-    return undefined;
-  }
-
-  function giveUp<R>(state: RetryState<T>, reason: GiveUpReason): R {
-    onGiveUp?.({ ...state, reason });
-    if (state.threw) throw state.error;
-    return state.result as unknown as R;
-  }
-
   return createPolicy(run);
+}
+
+function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
+  if (budget === undefined) return undefined;
+  const b = budget as Partial<RetryBudget> | null;
+  if (typeof b?.recordRequest !== "function" || typeof b.tryAcquireRetry !== "function") {
+    throw optionError(TypeError, owner, "budget", "a retry budget (recordRequest and tryAcquireRetry)", budget);
+  }
+  return budget as RetryBudget;
 }
 
 /** Turns the `backoff` option into one function of the state, checking what a custom function returns. */

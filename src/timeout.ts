@@ -4,7 +4,7 @@
 
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import type { Policy } from "./policy.ts";
-import { createPolicy, type Operation, type PolicyContext } from "./policy.ts";
+import { ABORT_RACED, createPolicy, type Operation, type PolicyContext } from "./policy.ts";
 import { optionError, requireFiniteAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Options of {@link timeout}. */
@@ -23,6 +23,7 @@ export function timeoutReason(ms: number): DOMException {
  * in every runtime, and an operation that never looks at its signal should not pay for it.
  */
 class DeadlineContext implements PolicyContext {
+  readonly [ABORT_RACED] = true;
   readonly attempt: number;
   readonly #outer: AbortSignal | undefined;
   #controller: AbortController | undefined;
