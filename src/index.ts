@@ -13,6 +13,24 @@ export {
   type Jitter,
 } from "./backoff.ts";
 export {
+  type BreakerStrategy,
+  consecutiveFailures,
+  countWindow,
+  type FailureRateOptions,
+  failureRate,
+  type OutcomeWindow,
+  timeWindow,
+} from "./breaker-strategies.ts";
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitSnapshot,
+  type CircuitState,
+  type CircuitStateChange,
+  circuitBreaker,
+  type HalfOpenBackoff,
+} from "./circuit-breaker.ts";
+export {
   type CreateFetchOptions,
   createFetch,
   DEFAULT_RETRY_STATUSES,
@@ -35,6 +53,14 @@ export {
   MAX_TIMER_DELAY_MS,
   resolveEnvironment,
 } from "./environment.ts";
+export {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  isBulkheadRejectedError,
+  isCircuitOpenError,
+  isRateLimitedError,
+  RateLimitedError,
+} from "./errors.ts";
 export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
 export { redactUrl } from "./http/redact.ts";
 export {
@@ -49,18 +75,17 @@ export {
   type BackoffState,
   type GiveUpEvent,
   type GiveUpReason,
+  type RetryBudget,
   type RetryEvent,
   type RetryOptions,
   type RetryState,
   retry,
 } from "./retry.ts";
+export {
+  type RetryBudgetOptions,
+  type RetryBudgetState,
+  retryBudget,
+  type SharedRetryBudget,
+} from "./retry-budget.ts";
 export { type TimeoutOptions, timeout, timeoutReason } from "./timeout.ts";
 export { isAbortError, isNetworkError, isTimeoutError, isTransientError } from "./transient.ts";
-export {
-  BulkheadRejectedError,
-  CircuitOpenError,
-  isBulkheadRejectedError,
-  isCircuitOpenError,
-  isRateLimitedError,
-  RateLimitedError,
-} from "./errors.ts";

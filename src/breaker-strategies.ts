@@ -1,0 +1,197 @@
+/**
+ * When a closed circuit should open: pluggable strategies behind one small interface. Each keeps a fixed
+ * amount of memory, whatever the traffic, and reads time only from the timestamps it is handed.
+ */
+
+import { requireFiniteAtLeast, requireIntegerAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
+
+/** Decides, from the outcomes seen while closed, when a circuit breaker opens. */
+export interface BreakerStrategy {
+  /** Records one outcome while closed; returns `true` when the circuit should open now. */
+  record(success: boolean, nowMs: number): boolean;
+  /** Forgets every outcome (the circuit closed again). */
+  reset(): void;
+  /** Plain JSON data to carry the strategy's counts across processes. */
+  snapshot(): unknown;
+  /** Takes back what {@link BreakerStrategy.snapshot} produced; ignores data of another shape. */
+  restore(snapshot: unknown): void;
+}
+
+/**
+ * Opens after `threshold` failures in a row; a success starts the count again.
+ *
+ * @example
+ * ```ts
+ * const breaker = circuitBreaker({ strategy: consecutiveFailures(5) });
+ * ```
+ */
+export function consecutiveFailures(threshold = 5): BreakerStrategy {
+  const limit = requireIntegerAtLeast("consecutiveFailures", "threshold", threshold, 1);
+  let failures = 0;
+  return {
+    record(success) {
+      failures = success ? 0 : failures + 1;
+      return failures >= limit;
+    },
+    reset() {
+      failures = 0;
+    },
+    snapshot: () => ({ failures }),
+    restore(snapshot) {
+      const n = (snapshot as { failures?: unknown } | null)?.failures;
+      if (typeof n === "number" && Number.isInteger(n) && n >= 0) failures = n;
+    },
+  };
+}
+
+/** Options of {@link failureRate}. */
+export interface FailureRateOptions {
+  /** The failure ratio, in (0, 1], at or above which the circuit opens. Default 0.5. */
+  readonly threshold?: number;
+  /** No opening before this many calls are in the window, so two failures out of three calls do not trip it. Default 10. */
+  readonly minimumThroughput?: number;
+  /** A window of the last `windowSize` calls. Default 100 (used unless `windowMs` is given). */
+  readonly windowSize?: number;
+  /** A window of the last `windowMs` milliseconds, kept in `buckets` slices. */
+  readonly windowMs?: number;
+  /** How many slices a time window is kept in; old slices are dropped whole. Default 10. */
+  readonly buckets?: number;
+}
+
+/**
+ * Opens when at least `threshold` of the calls in a sliding window failed, once the window holds
+ * `minimumThroughput` calls. The window counts the last N calls, or the last `windowMs` in fixed buckets;
+ * memory is fixed either way.
+ *
+ * @example
+ * ```ts
+ * // Open when half the calls of the last 30 s failed, once there were at least 20.
+ * circuitBreaker({ strategy: failureRate({ threshold: 0.5, minimumThroughput: 20, windowMs: 30_000 }) });
+ * ```
+ */
+export function failureRate(options?: FailureRateOptions): BreakerStrategy {
+  const owner = "failureRate";
+  const o = requireOptionsObject(owner, options);
+  requireKnownKeys(owner, o, ["threshold", "minimumThroughput", "windowSize", "windowMs", "buckets"]);
+  const threshold = requireFiniteAtLeast(owner, "threshold", o.threshold ?? 0.5, Number.MIN_VALUE);
+  if (threshold > 1) throw new RangeError(`${owner}: option "threshold" must be a ratio in (0, 1], got ${threshold}`);
+  const minimumThroughput = requireIntegerAtLeast(owner, "minimumThroughput", o.minimumThroughput ?? 10, 1);
+  const window =
+    o.windowMs === undefined
+      ? countWindow(requireIntegerAtLeast(owner, "windowSize", o.windowSize ?? 100, 1))
+      : timeWindow(
+          requireFiniteAtLeast(owner, "windowMs", o.windowMs, 1),
+          requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1),
+        );
+  if (o.windowMs !== undefined && o.windowSize !== undefined) {
+    throw new TypeError(`${owner}: give either option "windowSize" (calls) or "windowMs" (time), not both`);
+  }
+  return {
+    record(success, nowMs) {
+      window.add(success, nowMs);
+      const { total, failures } = window.totals(nowMs);
+      return total >= minimumThroughput && failures / total >= threshold;
+    },
+    reset: () => window.clear(),
+    snapshot: () => window.snapshot(),
+    restore: (snapshot) => window.restore(snapshot),
+  };
+}
+
+/** Outcomes in a sliding window. */
+export interface OutcomeWindow {
+  add(success: boolean, nowMs: number): void;
+  totals(nowMs: number): { total: number; failures: number };
+  clear(): void;
+  snapshot(): unknown;
+  restore(snapshot: unknown): void;
+  /** Slots held in memory: fixed at construction. */
+  readonly slots: number;
+}
+
+/** The last `size` outcomes, in a ring of bytes. */
+export function countWindow(size: number): OutcomeWindow {
+  const ring = new Uint8Array(size); // 1 = failure
+  let next = 0;
+  let filled = 0;
+  let failures = 0;
+  return {
+    slots: size,
+    add(success) {
+      if (filled === size) failures -= ring[next] as number;
+      else filled++;
+      ring[next] = success ? 0 : 1;
+      failures += success ? 0 : 1;
+      next = (next + 1) % size;
+    },
+    totals: () => ({ total: filled, failures }),
+    clear() {
+      ring.fill(0);
+      next = filled = failures = 0;
+    },
+    snapshot: () => ({ kind: "count", ring: Array.from(ring), next, filled, failures }),
+    restore(snapshot) {
+      const s = snapshot as { kind?: unknown; ring?: unknown; next?: unknown; filled?: unknown } | null;
+      if (s?.kind !== "count" || !Array.isArray(s.ring) || s.ring.length !== size) return;
+      ring.set(s.ring.map((v) => (v ? 1 : 0)));
+      next = Number(s.next) % size || 0;
+      filled = Math.min(size, Math.max(0, Number(s.filled) || 0));
+      failures = ring.reduce((sum, v) => sum + v, 0);
+    },
+  };
+}
+
+/** The last `windowMs` of outcomes, in `buckets` slices that are dropped whole as they age. */
+export function timeWindow(windowMs: number, buckets: number): OutcomeWindow {
+  const sliceMs = windowMs / buckets;
+  const starts = new Float64Array(buckets).fill(Number.NEGATIVE_INFINITY);
+  const totals = new Uint32Array(buckets);
+  const failures = new Uint32Array(buckets);
+  return {
+    slots: buckets,
+    add(success, nowMs) {
+      const sliceStart = Math.floor(nowMs / sliceMs) * sliceMs;
+      const index = Math.floor(nowMs / sliceMs) % buckets;
+      if (starts[index] !== sliceStart) {
+        starts[index] = sliceStart;
+        totals[index] = 0;
+        failures[index] = 0;
+      }
+      (totals[index] as number)++;
+      if (!success) (failures[index] as number)++;
+    },
+    totals(nowMs) {
+      // A slice counts while any part of it is within the window: the window is slightly longer than
+      // windowMs (by up to one slice), never shorter.
+      const oldest = Math.floor(nowMs / sliceMs) * sliceMs - windowMs + sliceMs;
+      let total = 0;
+      let failed = 0;
+      for (let i = 0; i < buckets; i++) {
+        if ((starts[i] as number) >= oldest && (starts[i] as number) <= nowMs) {
+          total += totals[i] as number;
+          failed += failures[i] as number;
+        }
+      }
+      return { total, failures: failed };
+    },
+    clear() {
+      starts.fill(Number.NEGATIVE_INFINITY);
+      totals.fill(0);
+      failures.fill(0);
+    },
+    snapshot: () => ({
+      kind: "time",
+      starts: Array.from(starts, (s) => (Number.isFinite(s) ? s : null)),
+      totals: Array.from(totals),
+      failures: Array.from(failures),
+    }),
+    restore(snapshot) {
+      const s = snapshot as { kind?: unknown; starts?: unknown; totals?: unknown; failures?: unknown } | null;
+      if (s?.kind !== "time" || !Array.isArray(s.starts) || s.starts.length !== buckets) return;
+      if (!Array.isArray(s.totals) || !Array.isArray(s.failures)) return;
+      starts.set(s.starts.map((v) => (typeof v === "number" ? v : Number.NEGATIVE_INFINITY)));
+      totals.set(s.totals.map((v) => Number(v) >>> 0));
+      failures.set(s.failures.map((v) => Number(v) >>> 0));
+    },
+  };
+}

@@ -1,0 +1,332 @@
+/**
+ * The circuit breaker: after enough failures, calls fail fast for a while instead of piling onto a
+ * dependency that is down; then a limited number of probe calls test whether it is back.
+ *
+ * State is derived from timestamps on the injected clock, never from timers: a breaker nobody calls holds
+ * no timer, and "open" turns into "half-open" simply because enough time has passed when somebody looks.
+ */
+
+import { type BreakerStrategy, consecutiveFailures } from "./breaker-strategies.ts";
+import { type Environment, resolveEnvironment } from "./environment.ts";
+import { CircuitOpenError } from "./errors.ts";
+import type { Operation, Policy, PolicyContext } from "./policy.ts";
+import {
+  optionalFunction,
+  optionError,
+  requireFiniteAtLeast,
+  requireIntegerAtLeast,
+  requireKnownKeys,
+  requireOptionsObject,
+} from "./validate.ts";
+
+/** `"isolated"`: held open by hand with `isolate()` until released. */
+export type CircuitState = "closed" | "open" | "half-open" | "isolated";
+
+/** Handed to `onStateChange`. */
+export interface CircuitStateChange {
+  readonly from: CircuitState;
+  readonly to: CircuitState;
+  /** The breaker's key, when it has one (an origin, in createFetch). */
+  readonly key: string | undefined;
+  /** The time the circuit stays open before a probe, when `to` is `"open"`. */
+  readonly openForMs: number | undefined;
+}
+
+/** How long an open circuit waits before probing: fixed, or growing each time a probe fails. */
+export interface HalfOpenBackoff {
+  /** The first wait, in ms. */
+  readonly initialMs: number;
+  /** The longest wait, in ms. Default 10 × initialMs. */
+  readonly maxMs?: number;
+  /** Growth per failed probe. Default 2. */
+  readonly multiplier?: number;
+}
+
+/** Options of {@link circuitBreaker}. */
+export interface CircuitBreakerOptions {
+  /** When to open. Default `consecutiveFailures(5)`. */
+  readonly strategy?: BreakerStrategy;
+  /** How long the circuit stays open before probing, in ms, or a growing backoff. Default 10,000. */
+  readonly halfOpenAfterMs?: number | HalfOpenBackoff;
+  /** Probe calls let through at once while half-open. Default 1. */
+  readonly halfOpenProbes?: number;
+  /**
+   * Whether a thrown error counts against the dependency. Default: every error except an `AbortError` and
+   * the caller's own abort (cancelling is not the dependency failing).
+   */
+  readonly isFailure?: (error: unknown) => boolean;
+  /**
+   * Whether a returned value counts as a failure. Default: a `Response` with a 5xx status (4xx means the
+   * dependency is up and answering).
+   */
+  readonly isFailureResult?: (result: unknown) => boolean;
+  /** Called on every transition. */
+  readonly onStateChange?: (change: CircuitStateChange) => void;
+  /** Restores a state saved with `toJSON()`. */
+  readonly snapshot?: CircuitSnapshot;
+  /** Names the breaker in errors and events. */
+  readonly key?: string;
+  readonly env?: Partial<Environment>;
+}
+
+/** A breaker's state as plain JSON, to carry it across restarts or isolates. */
+export interface CircuitSnapshot {
+  readonly state: "closed" | "open" | "isolated";
+  /** When the circuit last opened (epoch ms), if it is open. */
+  readonly openedAtMs: number | undefined;
+  /** How long it stays open from `openedAtMs`. */
+  readonly openForMs: number;
+  /** Probes that failed in a row since it first opened (grows the backoff). */
+  readonly failedProbes: number;
+  readonly strategy: unknown;
+}
+
+const OPTION_KEYS = [
+  "strategy",
+  "halfOpenAfterMs",
+  "halfOpenProbes",
+  "isFailure",
+  "isFailureResult",
+  "onStateChange",
+  "snapshot",
+  "key",
+  "env",
+];
+
+const isAbort = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AbortError";
+
+const defaultIsFailureResult = (result: unknown): boolean =>
+  typeof Response !== "undefined" && result instanceof Response && result.status >= 500;
+
+interface Settings {
+  readonly strategy: BreakerStrategy;
+  readonly initialOpenMs: number;
+  readonly maxOpenMs: number;
+  readonly multiplier: number;
+  readonly probes: number;
+  readonly isFailure: (error: unknown) => boolean;
+  readonly isFailureResult: (result: unknown) => boolean;
+  readonly onStateChange: ((change: CircuitStateChange) => void) | undefined;
+  readonly key: string | undefined;
+  readonly env: Environment;
+}
+
+function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
+  const owner = "circuitBreaker";
+  const o = requireOptionsObject(owner, options) as CircuitBreakerOptions;
+  requireKnownKeys(owner, o, OPTION_KEYS);
+  const strategy = o.strategy ?? consecutiveFailures(5);
+  if (typeof strategy?.record !== "function" || typeof strategy.reset !== "function") {
+    throw optionError(TypeError, owner, "strategy", "a breaker strategy (consecutiveFailures, failureRate…)", strategy);
+  }
+  const halfOpen = o.halfOpenAfterMs ?? 10_000;
+  let initialOpenMs: number;
+  let maxOpenMs: number;
+  let multiplier = 1;
+  if (typeof halfOpen === "number") {
+    initialOpenMs = maxOpenMs = requireFiniteAtLeast(owner, "halfOpenAfterMs", halfOpen);
+  } else {
+    const b = requireOptionsObject(`${owner}.halfOpenAfterMs`, halfOpen) as unknown as HalfOpenBackoff;
+    requireKnownKeys(`${owner}.halfOpenAfterMs`, b, ["initialMs", "maxMs", "multiplier"]);
+    initialOpenMs = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "initialMs", b.initialMs);
+    maxOpenMs = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "maxMs", b.maxMs ?? initialOpenMs * 10);
+    if (maxOpenMs < initialOpenMs) {
+      throw new RangeError(
+        `${owner}.halfOpenAfterMs: option "maxMs" (${maxOpenMs}) must be ≥ "initialMs" (${initialOpenMs})`,
+      );
+    }
+    multiplier = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "multiplier", b.multiplier ?? 2, 1);
+  }
+  if (o.key !== undefined && typeof o.key !== "string") throw optionError(TypeError, owner, "key", "a string", o.key);
+  return {
+    strategy,
+    initialOpenMs,
+    maxOpenMs,
+    multiplier,
+    probes: requireIntegerAtLeast(owner, "halfOpenProbes", o.halfOpenProbes ?? 1, 1),
+    isFailure: optionalFunction<(error: unknown) => boolean>(owner, "isFailure", o.isFailure) ?? ((e) => !isAbort(e)),
+    isFailureResult:
+      optionalFunction<(result: unknown) => boolean>(owner, "isFailureResult", o.isFailureResult) ??
+      defaultIsFailureResult,
+    onStateChange: optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange),
+    key: o.key,
+    env: resolveEnvironment(o.env),
+  };
+}
+
+/**
+ * A circuit breaker policy, with its state in view and under manual control.
+ *
+ * A class because a breaker is state; its methods live on the prototype so that the 10,000 breakers of a
+ * client that talks to 10,000 origins share them.
+ */
+export class CircuitBreaker implements Policy {
+  readonly #s: Settings;
+  /** Epoch ms when the circuit last opened; undefined while closed. */
+  #openedAtMs: number | undefined;
+  #openForMs: number;
+  #failedProbes = 0;
+  #probesInFlight = 0;
+  #isolations = 0;
+  /** The state last reported through onStateChange, to report derived transitions (open → half-open) once. */
+  #reported: CircuitState = "closed";
+
+  constructor(options?: CircuitBreakerOptions) {
+    this.#s = settingsFrom(options);
+    this.#openForMs = this.#s.initialOpenMs;
+    if (options?.snapshot !== undefined) this.restore(options.snapshot);
+  }
+
+  /** The current state, derived from the clock. */
+  get state(): CircuitState {
+    if (this.#isolations > 0) return "isolated";
+    if (this.#openedAtMs === undefined) return "closed";
+    return this.#s.env.now() >= this.#openedAtMs + this.#openForMs ? "half-open" : "open";
+  }
+
+  /** Milliseconds until the next probe is allowed (0 when closed or half-open; Infinity while isolated). */
+  get retryAfterMs(): number {
+    if (this.#isolations > 0) return Number.POSITIVE_INFINITY;
+    if (this.#openedAtMs === undefined) return 0;
+    return Math.max(0, this.#openedAtMs + this.#openForMs - this.#s.env.now());
+  }
+
+  execute<T>(operation: Operation<T>, signal?: AbortSignal): Promise<T> {
+    return this.run(operation, { signal, attempt: 1 });
+  }
+
+  wrap<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>): (...args: A) => Promise<T> {
+    return (...args) => this.run(() => fn(...args), { signal: undefined, attempt: 1 });
+  }
+
+  async run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
+    const state = this.#observe();
+    if (state === "open" || state === "isolated") throw new CircuitOpenError(this.retryAfterMs, this.#s.key);
+    const probe = state === "half-open";
+    if (probe) {
+      if (this.#probesInFlight >= this.#s.probes) throw new CircuitOpenError(0, this.#s.key);
+      this.#probesInFlight++;
+    }
+    let outcome: boolean | undefined; // true: success, false: failure, undefined: neither (cancelled)
+    try {
+      const result = await operation(context);
+      outcome = !this.#s.isFailureResult(result);
+      return result;
+    } catch (error) {
+      outcome = context.signal?.aborted || !this.#s.isFailure(error) ? undefined : false;
+      throw error;
+    } finally {
+      if (probe) this.#probesInFlight--;
+      if (outcome !== undefined) this.#record(outcome, probe);
+    }
+  }
+
+  /**
+   * Holds the circuit open until the returned function is called (calls fail fast with `CircuitOpenError`).
+   * Isolations nest: the circuit stays isolated until every one is released.
+   */
+  isolate(): () => void {
+    this.#isolations++;
+    this.#observe();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#isolations--;
+      this.#observe();
+    };
+  }
+
+  /** Closes the circuit and forgets every outcome (isolations stay until released). */
+  reset(): void {
+    this.#openedAtMs = undefined;
+    this.#openForMs = this.#s.initialOpenMs;
+    this.#failedProbes = 0;
+    this.#s.strategy.reset();
+    this.#observe();
+  }
+
+  /** The state as plain JSON; pass it back as the `snapshot` option or to `restore`. */
+  toJSON(): CircuitSnapshot {
+    return {
+      state: this.#isolations > 0 ? "isolated" : this.#openedAtMs === undefined ? "closed" : "open",
+      openedAtMs: this.#openedAtMs,
+      openForMs: this.#openForMs,
+      failedProbes: this.#failedProbes,
+      strategy: this.#s.strategy.snapshot(),
+    };
+  }
+
+  /** Takes back a snapshot from `toJSON()`. An isolated snapshot restores as open, not as a manual hold. */
+  restore(snapshot: CircuitSnapshot): void {
+    if (typeof snapshot !== "object" || snapshot === null) {
+      throw new TypeError(`circuitBreaker: a snapshot must be an object from toJSON(), got ${String(snapshot)}`);
+    }
+    const open = snapshot.state !== "closed" && typeof snapshot.openedAtMs === "number";
+    this.#openedAtMs = open ? snapshot.openedAtMs : undefined;
+    if (typeof snapshot.openForMs === "number" && snapshot.openForMs >= 0) {
+      this.#openForMs = Math.min(snapshot.openForMs, this.#s.maxOpenMs);
+    }
+    this.#failedProbes = Number.isInteger(snapshot.failedProbes) ? snapshot.failedProbes : 0;
+    this.#s.strategy.restore(snapshot.strategy);
+    this.#observe();
+  }
+
+  #record(success: boolean, probe: boolean): void {
+    const now = this.#s.env.now();
+    if (this.#openedAtMs === undefined) {
+      if (this.#s.strategy.record(success, now)) this.#open(now);
+      return;
+    }
+    // Late outcomes of calls that started before the circuit opened say nothing about the dependency now.
+    if (!probe) return;
+    if (success) {
+      this.reset();
+      return;
+    }
+    this.#failedProbes++;
+    this.#openForMs = Math.min(this.#s.maxOpenMs, this.#openForMs * this.#s.multiplier);
+    this.#open(now);
+  }
+
+  #open(now: number): void {
+    this.#openedAtMs = now;
+    this.#observe();
+  }
+
+  /** Reports a transition, derived ones included, once; returns the current state. */
+  #observe(): CircuitState {
+    const state = this.state;
+    const from = this.#reported;
+    if (state !== from) {
+      this.#reported = state;
+      this.#s.onStateChange?.({
+        from,
+        to: state,
+        key: this.#s.key,
+        openForMs: state === "open" ? this.#openForMs : undefined,
+      });
+    }
+    return state;
+  }
+}
+
+/**
+ * Creates a circuit breaker: closed (calls pass) → open after the strategy says so (calls fail fast with
+ * `CircuitOpenError`) → half-open after `halfOpenAfterMs` (up to `halfOpenProbes` calls test the
+ * dependency) → closed on a successful probe, or open again, for longer if `halfOpenAfterMs` is a backoff.
+ *
+ * @example
+ * ```ts
+ * const breaker = circuitBreaker({
+ *   strategy: failureRate({ threshold: 0.5, minimumThroughput: 20, windowMs: 30_000 }),
+ *   halfOpenAfterMs: { initialMs: 5_000, maxMs: 60_000 },
+ *   onStateChange: ({ from, to }) => console.warn(`circuit ${from} → ${to}`),
+ * });
+ * const policy = compose(retry(), breaker, timeout(2_000));
+ * ```
+ */
+export function circuitBreaker(options?: CircuitBreakerOptions): CircuitBreaker {
+  return new CircuitBreaker(options);
+}

@@ -1,0 +1,92 @@
+/**
+ * A retry budget shared by many calls: retries may add at most a fixed fraction to the traffic, so that in
+ * a full outage a fleet sends about (1 + ratio)× its normal load instead of `attempts`× (the idea of
+ * Envoy's `retry_budget` and Finagle's `RetryBudget`).
+ */
+
+import { timeWindow } from "./breaker-strategies.ts";
+import { type Environment, resolveEnvironment } from "./environment.ts";
+import type { RetryBudget } from "./retry.ts";
+import {
+  optionalFunction,
+  requireFiniteAtLeast,
+  requireIntegerAtLeast,
+  requireKnownKeys,
+  requireOptionsObject,
+} from "./validate.ts";
+
+/** Options of {@link retryBudget}. */
+export interface RetryBudgetOptions {
+  /** Retries allowed per call in the window, on top of the minimum. Default 0.2 (20 %). */
+  readonly ratio?: number;
+  /** Retries always allowed per second, so that a quiet client can still retry. Default 3. */
+  readonly minRetriesPerSecond?: number;
+  /** How far back calls and retries are counted, in ms. Default 10,000. */
+  readonly windowMs?: number;
+  /** Slices the window is kept in (memory is fixed). Default 10. */
+  readonly buckets?: number;
+  /** Called each time a retry is refused because the budget is spent. */
+  readonly onExhausted?: (state: RetryBudgetState) => void;
+  readonly env?: Partial<Environment>;
+}
+
+/** The budget's counts over its window. */
+export interface RetryBudgetState {
+  readonly requests: number;
+  readonly retries: number;
+  /** Retries that may still be made now. */
+  readonly available: number;
+}
+
+/** A shared retry budget, with its counts in view. */
+export interface SharedRetryBudget extends RetryBudget {
+  state(): RetryBudgetState;
+}
+
+/**
+ * Creates a retry budget to share between `retry` policies and `createFetch` clients.
+ *
+ * @example
+ * ```ts
+ * const budget = retryBudget({ ratio: 0.2, minRetriesPerSecond: 3 });
+ * const api = createFetch({ budget });
+ * const db = retry({ budget, shouldRetry: isTransientError });
+ * ```
+ */
+export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
+  const owner = "retryBudget";
+  const o = requireOptionsObject(owner, options) as RetryBudgetOptions;
+  requireKnownKeys(owner, o, ["ratio", "minRetriesPerSecond", "windowMs", "buckets", "onExhausted", "env"]);
+  const ratio = requireFiniteAtLeast(owner, "ratio", o.ratio ?? 0.2);
+  const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
+  const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 10_000, 1);
+  const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
+  const onExhausted = optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted);
+  const env = resolveEnvironment(o.env);
+  const requests = timeWindow(windowMs, buckets);
+  const retries = timeWindow(windowMs, buckets);
+  const minimum = (minRetriesPerSecond * windowMs) / 1000;
+
+  const state = (): RetryBudgetState => {
+    const now = env.now();
+    const made = requests.totals(now).total;
+    const retried = retries.totals(now).total;
+    return { requests: made, retries: retried, available: Math.max(0, Math.floor(minimum + ratio * made - retried)) };
+  };
+
+  return {
+    recordRequest() {
+      requests.add(true, env.now());
+    },
+    tryAcquireRetry() {
+      const current = state();
+      if (current.available < 1) {
+        onExhausted?.(current);
+        return false;
+      }
+      retries.add(true, env.now());
+      return true;
+    },
+    state,
+  };
+}
