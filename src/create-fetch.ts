@@ -1,17 +1,40 @@
 /**
  * `createFetch`: a drop-in `fetch` that retries what HTTP says may be retried, honours the server's
- * `Retry-After`, bounds every attempt and the whole call in time, and never sends a non-idempotent request
- * twice unless the caller made it safe.
+ * `Retry-After`, bounds every attempt and the whole call in time, never sends a non-idempotent request twice
+ * unless the caller made it safe, and protects each origin with a circuit breaker and shared backpressure.
+ *
+ * Per call, outermost first: total timeout → retry (with budget) → origin pause → breaker → attempt timeout
+ * → fetch. The breaker sits inside the retry so that it sees every attempt, and a call that meets an open
+ * circuit stops at once (an open circuit is not transient) instead of retrying into it.
  */
 
 import type { ExponentialBackoffOptions } from "./backoff.ts";
+import type { BreakerStrategy } from "./breaker-strategies.ts";
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+  type CircuitStateChange,
+} from "./circuit-breaker.ts";
 import { type Environment, MAX_TIMER_DELAY_MS, resolveEnvironment } from "./environment.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { bufferBody } from "./http/replayable-body.ts";
 import { serverDelayMs } from "./http/retry-after.ts";
+import { discard, isRequest, originOf, prepareSend, summarize } from "./http/send.ts";
+import { callTelemetry, type Observers, reportBreakerChange } from "./http/telemetry.ts";
+import type {
+  DelaySource,
+  FetchAttempt,
+  FetchFunction,
+  FetchGiveUpEvent,
+  FetchGiveUpReason,
+  FetchRetryEvent,
+  Logger,
+  MetricsSink,
+} from "./http/types.ts";
+import { KeyedRegistry } from "./keyed-registry.ts";
 import { compose, type Policy, type PolicyContext } from "./policy.ts";
-import { type BackoffState, type GiveUpReason, type RetryState, retrySettings, retryWith } from "./retry.ts";
+import { type BackoffState, type RetryBudget, retrySettings, retryWith } from "./retry.ts";
 import { timeout } from "./timeout.ts";
 import { isTransientError } from "./transient.ts";
 import {
@@ -24,71 +47,41 @@ import {
   requireOptionsObject,
 } from "./validate.ts";
 
-/** The signature of the global `fetch`. */
-export type FetchFunction = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+export type {
+  DelaySource,
+  FetchAttempt,
+  FetchEventBase,
+  FetchFunction,
+  FetchGiveUpEvent,
+  FetchGiveUpReason,
+  FetchRetryEvent,
+  Logger,
+  MetricsSink,
+  RequestSummary,
+} from "./http/types.ts";
 
-/** The request as predicates and hooks see it. */
-export interface RequestSummary {
-  readonly method: string;
-  /** The full URL, query included (redaction applies to events and logs, not here). */
-  readonly url: string;
-  readonly headers: Headers;
+/** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
+export interface FetchBreakerOptions extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot"> {
+  readonly strategy?: () => BreakerStrategy;
 }
 
-/** What a custom `shouldRetry` sees after each attempt. */
-export interface FetchAttempt {
-  readonly request: RequestSummary;
-  /** The response, when the attempt got one. */
-  readonly response: Response | undefined;
-  /** What the attempt threw, when it got no response. */
-  readonly error: unknown;
-  /** 1 for the first attempt. */
-  readonly attempt: number;
+/** One origin's shared state. */
+export interface OriginStatus {
+  readonly origin: string;
+  /** The breaker's state, `undefined` with `breaker: false`. */
+  readonly circuit: CircuitState | undefined;
+  /** Milliseconds until the breaker probes again (0 when closed). */
+  readonly circuitRetryAfterMs: number;
+  /** Milliseconds for which the origin's calls are paused by a server-asked delay. */
+  readonly pausedForMs: number;
 }
 
-/** Where a chosen delay came from. */
-export type DelaySource = "backoff" | "retry-after";
-
-/** The common fields of {@link FetchRetryEvent} and {@link FetchGiveUpEvent}. */
-export interface FetchEventBase {
-  readonly method: string;
-  /** The URL, redacted (by default without its query string). */
-  readonly url: string;
-  /** The attempt that just ended. */
-  readonly attempt: number;
-  /** The response's status, when the attempt got a response. */
-  readonly status: number | undefined;
-  /** The error's name (`TypeError`, `TimeoutError`…), when the attempt threw. */
-  readonly errorName: string | undefined;
-  readonly error: unknown;
-  /** Milliseconds since the call started. */
-  readonly elapsedMs: number;
-}
-
-/** Emitted before each retry's sleep. */
-export interface FetchRetryEvent extends FetchEventBase {
-  readonly delayMs: number;
-  readonly delaySource: DelaySource;
-}
-
-/** Why createFetch stopped retrying; `"retry-after"`: the server asked for a wait past `maxRetryAfterMs` or past the total deadline. */
-export type FetchGiveUpReason = GiveUpReason | "retry-after";
-
-/** Emitted once when a retryable failure is final. */
-export interface FetchGiveUpEvent extends FetchEventBase {
-  readonly reason: FetchGiveUpReason;
-}
-
-/** A structured logger; `console` fits. */
-export interface Logger {
-  warn(message: string, fields: Record<string, unknown>): void;
-  error(message: string, fields: Record<string, unknown>): void;
-}
-
-/** Where counters and timings go (StatsD, Prometheus, OpenTelemetry…). Metric names are in the README. */
-export interface MetricsSink {
-  count(name: string, value: number, tags: Record<string, string>): void;
-  timing(name: string, durationMs: number, tags: Record<string, string>): void;
+/** A resilient `fetch`, with a view of its per-origin state. */
+export interface ResilientFetch extends FetchFunction {
+  /** Each known origin's breaker and pause, most recently used last. */
+  origins(): OriginStatus[];
+  /** The breaker of one origin (created if missing), for `isolate()`, `reset()` or `toJSON()`. */
+  breaker(origin: string): CircuitBreaker | undefined;
 }
 
 /** Options of {@link createFetch}. */
@@ -115,8 +108,19 @@ export interface CreateFetchOptions {
   readonly maxRetryAfterMs?: number;
   /** The largest streamed request body kept in memory to replay; a larger one is sent once, not retried. Default 1 MiB. */
   readonly maxBufferedBodyBytes?: number;
+  /**
+   * A circuit breaker per origin (`scheme://host:port`), or `false` for none. Default: `circuitBreaker`'s
+   * defaults (open after 5 failed attempts in a row, probe after 10 s). A `strategy` must be given as a
+   * function that makes one per origin, e.g. `() => failureRate({ windowMs: 30_000 })`.
+   */
+  readonly breaker?: FetchBreakerOptions | false;
+  /** The most origins whose state (breaker, pause) is kept; the least recently used beyond it is dropped. Default 1,000. */
+  readonly maxOrigins?: number;
+  /** A retry budget shared with other clients and policies (see `retryBudget`). */
+  readonly budget?: RetryBudget;
   readonly onRetry?: (event: FetchRetryEvent) => void;
   readonly onGiveUp?: (event: FetchGiveUpEvent) => void;
+  readonly onBreakerStateChange?: (change: CircuitStateChange) => void;
   /** Logs each retry (`warn`) and each give-up (`error`). */
   readonly logger?: Logger;
   readonly metrics?: MetricsSink;
@@ -137,8 +141,12 @@ const OPTION_KEYS = [
   "shouldRetry",
   "maxRetryAfterMs",
   "maxBufferedBodyBytes",
+  "breaker",
+  "maxOrigins",
+  "budget",
   "onRetry",
   "onGiveUp",
+  "onBreakerStateChange",
   "logger",
   "metrics",
   "redactUrl",
@@ -150,28 +158,20 @@ export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 50
 
 /** Statuses whose `Retry-After` (or rate-limit headers) is honoured, per RFC 9110 and RFC 6585. */
 const SERVER_DELAY_STATUSES = new Set([413, 429, 503]);
+/** Statuses whose server delay pauses the whole origin: it is overloaded or limiting us, not this request. */
+const ORIGIN_PAUSE_STATUSES = new Set([429, 503]);
 
-const isRequest = (input: unknown): input is Request =>
-  typeof input === "object" && input !== null && typeof (input as Request).clone === "function" && "method" in input;
-
-/** Body types that can be handed to `fetch` again and produce the same bytes. FormData cannot: its boundary is drawn anew. */
-const isResendable = (body: BodyInit): boolean =>
-  typeof body === "string" ||
-  body instanceof ArrayBuffer ||
-  ArrayBuffer.isView(body) ||
-  body instanceof URLSearchParams ||
-  (typeof Blob !== "undefined" && body instanceof Blob);
-
-function validTimeout(name: string, value: unknown, fallback: number): number {
-  const ms = requireLimitAtLeast("createFetch", name, value ?? fallback);
-  if (ms === 0) throw optionError(RangeError, "createFetch", name, "a number > 0 (Infinity for none)", value);
-  return ms;
+interface OriginState {
+  readonly breaker: CircuitBreaker | undefined;
+  /** Epoch ms before which no attempt to this origin starts. */
+  pausedUntilMs: number;
 }
 
 /**
- * Creates a `fetch` with retries, timeouts and `Retry-After` support. Use it exactly like `fetch`: it
- * resolves with the final `Response` (a retryable status after the last attempt is returned, not thrown)
- * and rejects with the last error.
+ * Creates a `fetch` with retries, timeouts, `Retry-After` support and a circuit breaker per origin. Use it
+ * exactly like `fetch`: it resolves with the final `Response` (a retryable status after the last attempt is
+ * returned, not thrown) and rejects with the last error — or with `CircuitOpenError` while the origin's
+ * circuit is open.
  *
  * @example
  * ```ts
@@ -182,223 +182,198 @@ function validTimeout(name: string, value: unknown, fallback: number): number {
  * const api = ky.create({ fetch: createFetch(), retry: 0 });
  * ```
  */
-export function createFetch(options?: CreateFetchOptions): FetchFunction {
-  const o = requireOptionsObject("createFetch", options) as CreateFetchOptions;
-  requireKnownKeys("createFetch", o, OPTION_KEYS);
+export function createFetch(options?: CreateFetchOptions): ResilientFetch {
+  const owner = "createFetch";
+  const o = requireOptionsObject(owner, options) as CreateFetchOptions;
+  requireKnownKeys(owner, o, OPTION_KEYS);
   const base = retrySettings<Response>(
-    { attempts: o.attempts, maxElapsedMs: o.maxElapsedMs, backoff: o.backoff, env: o.env },
-    "createFetch",
+    { attempts: o.attempts, maxElapsedMs: o.maxElapsedMs, backoff: o.backoff, budget: o.budget, env: o.env },
+    owner,
   );
-  const env = resolveEnvironment(o.env);
-  const fetchOverride = optionalFunction<FetchFunction>("createFetch", "fetch", o.fetch);
+  const env = base.env;
+  const fetchOverride = optionalFunction<FetchFunction>(owner, "fetch", o.fetch);
   const attemptTimeoutMs = validTimeout("attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
   const totalTimeoutMs = validTimeout("totalTimeoutMs", o.totalTimeoutMs, Number.POSITIVE_INFINITY);
   const retryStatuses = statusSet(o.retryStatuses);
   const retryNonIdempotent = o.retryNonIdempotent ?? false;
   if (typeof retryNonIdempotent !== "boolean") {
-    throw optionError(TypeError, "createFetch", "retryNonIdempotent", "a boolean", retryNonIdempotent);
+    throw optionError(TypeError, owner, "retryNonIdempotent", "a boolean", retryNonIdempotent);
   }
-  const customShouldRetry = optionalFunction<CreateFetchOptions["shouldRetry"]>(
-    "createFetch",
-    "shouldRetry",
-    o.shouldRetry,
-  );
-  const maxRetryAfterMs = requireFiniteAtLeast("createFetch", "maxRetryAfterMs", o.maxRetryAfterMs ?? 60_000);
+  const customShouldRetry = optionalFunction<CreateFetchOptions["shouldRetry"]>(owner, "shouldRetry", o.shouldRetry);
+  const maxRetryAfterMs = requireFiniteAtLeast(owner, "maxRetryAfterMs", o.maxRetryAfterMs ?? 60_000);
   if (maxRetryAfterMs > MAX_TIMER_DELAY_MS) {
-    throw optionError(
-      RangeError,
-      "createFetch",
-      "maxRetryAfterMs",
-      `at most ${MAX_TIMER_DELAY_MS} (2^31−1)`,
-      maxRetryAfterMs,
-    );
+    throw optionError(RangeError, owner, "maxRetryAfterMs", `at most ${MAX_TIMER_DELAY_MS} (2^31−1)`, maxRetryAfterMs);
   }
   const maxBufferedBodyBytes = requireIntegerAtLeast(
-    "createFetch",
+    owner,
     "maxBufferedBodyBytes",
-    o.maxBufferedBodyBytes ?? 1024 * 1024,
+    o.maxBufferedBodyBytes ?? 1_048_576,
     0,
   );
-  const onRetry = optionalFunction<CreateFetchOptions["onRetry"]>("createFetch", "onRetry", o.onRetry);
-  const onGiveUp = optionalFunction<CreateFetchOptions["onGiveUp"]>("createFetch", "onGiveUp", o.onGiveUp);
-  const logger = checkSink<Logger>("logger", o.logger, ["warn", "error"]);
-  const metrics = checkSink<MetricsSink>("metrics", o.metrics, ["count", "timing"]);
-  const redact =
-    o.redactUrl === false
-      ? (url: string) => url
-      : (optionalFunction<(url: string) => string>("createFetch", "redactUrl", o.redactUrl) ?? defaultRedactUrl);
+  const observers: Observers = {
+    onRetry: optionalFunction(owner, "onRetry", o.onRetry),
+    onGiveUp: optionalFunction(owner, "onGiveUp", o.onGiveUp),
+    onBreakerStateChange: optionalFunction(owner, "onBreakerStateChange", o.onBreakerStateChange),
+    logger: checkSink<Logger>("logger", o.logger, ["warn", "error"]),
+    metrics: checkSink<MetricsSink>("metrics", o.metrics, ["count", "timing"]),
+    redact:
+      o.redactUrl === false
+        ? (url: string) => url
+        : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl),
+    attempts: base.attempts,
+  };
+  const makeBreaker = breakerFactory(o.breaker, env, observers);
+  const origins = new KeyedRegistry<OriginState>(
+    requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
+    (origin) => ({ breaker: makeBreaker?.(origin), pausedUntilMs: 0 }),
+  );
 
-  // Built once: per-call policies below only add the retry layer, which needs the call's request.
+  // Built once; per call, only the retry layer and the per-origin layers are added.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
   const totalTimeout = Number.isFinite(totalTimeoutMs) ? timeout(totalTimeoutMs, { env }) : undefined;
-  const singleAttempt = compose(...[totalTimeout, attemptTimeout].filter((p): p is Policy => p !== undefined));
+  const layers = (...policies: Array<Policy | undefined>): Policy =>
+    compose(...policies.filter((p): p is Policy => p !== undefined));
 
-  return async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     const startedMs = env.now();
     const request = summarize(input, init);
+    const origin = originOf(request.url);
+    const state = origins.get(origin);
+    const telemetry = callTelemetry(observers, request, origin, startedMs, env.now);
     const callerSignal = init?.signal ?? (isRequest(input) ? input.signal : undefined) ?? undefined;
     const send = await prepareSend(input, init, maxBufferedBodyBytes);
     const fetchImpl: FetchFunction = fetchOverride ?? ((i, n) => globalThis.fetch(i, n));
-    const tags = metrics ? { method: request.method, origin: originOf(request.url) } : undefined;
 
     const attemptOnce = async (context: PolicyContext): Promise<Response> => {
-      const attemptStartedMs = metrics ? env.now() : 0;
+      const attemptStartedMs = env.now();
       try {
         const response = await send.call(fetchImpl, context.signal);
-        if (metrics && tags) recordAttempt(metrics, tags, String(response.status), env.now() - attemptStartedMs);
+        telemetry.attempt(response, false, env.now() - attemptStartedMs);
+        if (ORIGIN_PAUSE_STATUSES.has(response.status)) pauseOrigin(state, response);
         return response;
       } catch (error) {
-        if (metrics && tags) recordAttempt(metrics, tags, errorName(error) ?? "Error", env.now() - attemptStartedMs);
+        telemetry.attempt(error, true, env.now() - attemptStartedMs);
         throw error;
       }
     };
+    // A 429 or 503 with a delay the client would honour pauses every call to the origin, not just this one:
+    // the server is overloaded or limiting this client, and concurrent calls need not each rediscover it.
+    const pauseOrigin = (origin: OriginState, response: Response): void => {
+      const askedMs = serverDelayMs(response.headers, env.now());
+      if (askedMs !== undefined && askedMs <= maxRetryAfterMs) {
+        origin.pausedUntilMs = Math.max(origin.pausedUntilMs, env.now() + askedMs);
+      }
+    };
+    const perAttempt = layers(state.breaker, attemptTimeout);
+    // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
+    const gatedAttempt = (context: PolicyContext): Promise<Response> => {
+      const waitMs = state.pausedUntilMs - env.now();
+      if (waitMs <= 0) return perAttempt.run(attemptOnce, context);
+      return env.sleep(waitMs, context.signal).then(() => perAttempt.run(attemptOnce, context));
+    };
 
     const retryable = send.replayable && (retryNonIdempotent || isIdempotent(request.method, request.headers));
-    let policy = singleAttempt;
+    let retryPolicy: Policy | undefined;
     if (retryable) {
       let delaySource: DelaySource = "backoff";
       let refusedServerDelay = false;
-      const describe = (state: RetryState<Response>): FetchEventBase => ({
-        method: request.method,
-        url: redact(request.url),
-        attempt: state.attempt,
-        status: state.threw ? undefined : state.result?.status,
-        errorName: state.threw ? errorName(state.error) : undefined,
-        error: state.error,
-        elapsedMs: env.now() - startedMs,
-      });
-      const decide = (state: RetryState<Response>, fallback: boolean): boolean => {
-        const custom = customShouldRetry?.({
-          request,
-          response: state.result,
-          error: state.error,
-          attempt: state.attempt,
-        });
-        return custom ?? fallback;
-      };
-      const retryPolicy = retryWith<Response>({
+      const decide = (attempt: FetchAttempt, fallback: boolean): boolean => customShouldRetry?.(attempt) ?? fallback;
+      retryPolicy = retryWith<Response>({
         ...base,
-        shouldRetry: (error, state) => decide(state, isTransientError(error)),
-        shouldRetryResult: (response, state) => decide(state, retryStatuses.has(response.status)),
-        nextDelay: (state) => {
-          const response = state.result;
-          const asked =
+        shouldRetry: (error, s) =>
+          decide({ request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
+        shouldRetryResult: (response, s) =>
+          decide({ request, response, error: undefined, attempt: s.attempt }, retryStatuses.has(response.status)),
+        nextDelay: (s: BackoffState<Response>) => {
+          const response = s.result;
+          const askedMs =
             response && SERVER_DELAY_STATUSES.has(response.status)
               ? serverDelayMs(response.headers, env.now())
               : undefined;
-          if (asked === undefined) {
+          if (askedMs === undefined) {
             delaySource = "backoff";
-            return base.nextDelay(state);
+            return base.nextDelay(s);
           }
           delaySource = "retry-after";
           const leftMs = totalTimeoutMs - (env.now() - startedMs);
-          refusedServerDelay = asked > maxRetryAfterMs || asked >= leftMs;
-          return refusedServerDelay ? Number.POSITIVE_INFINITY : asked;
+          refusedServerDelay = askedMs > maxRetryAfterMs || askedMs >= leftMs;
+          return refusedServerDelay ? Number.POSITIVE_INFINITY : askedMs;
         },
         onRetry: (event) => {
-          // A discarded response still holds a connection until its body is read or cancelled; Workers allow
-          // only six at once, so a retry loop that leaves bodies open stalls.
           discard(event.result);
-          const fetchEvent: FetchRetryEvent = { ...describe(event), delayMs: event.delayMs, delaySource };
-          onRetry?.(fetchEvent);
-          logger?.warn(
-            `staunch: retrying ${fetchEvent.method} ${fetchEvent.url} after ${outcomeOf(fetchEvent)} in ${Math.round(event.delayMs)} ms (attempt ${event.attempt} of ${base.attempts}, ${delaySource})`,
-            { ...fetchEvent },
-          );
-          if (metrics && tags) metrics.count("staunch.fetch.retries", 1, { ...tags, delay_source: delaySource });
+          telemetry.retry(event, event.delayMs, delaySource);
         },
-        onGiveUp: (event) => {
-          const reason: FetchGiveUpReason =
-            event.reason === "delay" && refusedServerDelay ? "retry-after" : event.reason;
-          const fetchEvent: FetchGiveUpEvent = { ...describe(event), reason };
-          onGiveUp?.(fetchEvent);
-          logger?.error(
-            `staunch: giving up on ${fetchEvent.method} ${fetchEvent.url} after ${outcomeOf(fetchEvent)} (attempt ${event.attempt}, ${reason})`,
-            { ...fetchEvent },
-          );
-          if (metrics && tags) metrics.count("staunch.fetch.give_ups", 1, { ...tags, reason });
-        },
+        onGiveUp: (event) =>
+          telemetry.giveUp(event, event.reason === "delay" && refusedServerDelay ? "retry-after" : event.reason),
       });
-      policy = compose(...[totalTimeout, retryPolicy, attemptTimeout].filter((p): p is Policy => p !== undefined));
     }
 
     try {
-      const response = await policy.execute(attemptOnce, callerSignal);
-      if (metrics && tags)
-        metrics.timing("staunch.fetch.duration_ms", env.now() - startedMs, {
-          ...tags,
-          outcome: String(response.status),
-        });
+      const response = await layers(totalTimeout, retryPolicy).execute(gatedAttempt, callerSignal);
+      telemetry.done(response, false);
       return response;
     } catch (error) {
-      if (metrics && tags)
-        metrics.timing("staunch.fetch.duration_ms", env.now() - startedMs, {
-          ...tags,
-          outcome: errorName(error) ?? "Error",
-        });
+      telemetry.done(error, true);
       throw error;
     }
-  };
-}
-
-/** How each attempt sends the request, and whether it may be sent more than once. */
-interface Send {
-  readonly replayable: boolean;
-  call(fetchImpl: FetchFunction, signal: AbortSignal | undefined): Promise<Response>;
-}
-
-/**
- * Works out, once per call, how to send the request again. Most requests (no body, or a body that fetch can
- * send twice) pass through untouched; FormData and streams are read once into bytes, up to the limit.
- */
-async function prepareSend(input: RequestInfo | URL, init: RequestInit | undefined, limitBytes: number): Promise<Send> {
-  const body = init?.body ?? (isRequest(input) ? input.body : null);
-  if (body == null || (init?.body != null && isResendable(init.body))) {
-    return { replayable: true, call: (fetchImpl, signal) => fetchImpl(input, init ? { ...init, signal } : { signal }) };
   }
-  // Request normalises every body type to one stream and fixes FormData's boundary in its content-type.
-  const template = new Request(
-    input,
-    init?.body instanceof ReadableStream ? ({ ...init, duplex: "half" } as RequestInit) : init,
-  );
-  const buffered =
-    init?.body instanceof FormData
-      ? { bytes: new Uint8Array(await template.arrayBuffer()) }
-      : await bufferBody(template.body as ReadableStream<Uint8Array>, limitBytes);
-  if ("bytes" in buffered) {
-    const { bytes } = buffered;
-    return {
-      replayable: true,
-      call: (fetchImpl, signal) => fetchImpl(new Request(template, { body: bytes, signal })),
-    };
-  }
-  const { stream } = buffered;
-  return {
-    replayable: false,
-    call: (fetchImpl, signal) =>
-      fetchImpl(new Request(template, { body: stream, signal, duplex: "half" } as RequestInit)),
-  };
-}
 
-function summarize(input: RequestInfo | URL, init: RequestInit | undefined): RequestSummary {
-  const method = (init?.method ?? (isRequest(input) ? input.method : "GET")).toUpperCase();
-  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-  let headers: Headers | undefined;
-  return {
-    method,
-    url,
-    // Built on first use: a GET that nobody inspects should not pay for a Headers object.
-    get headers() {
-      headers ??=
-        init?.headers !== undefined ? new Headers(init.headers) : isRequest(input) ? input.headers : new Headers();
-      return headers;
+  return Object.assign(resilientFetch, {
+    origins: (): OriginStatus[] => {
+      const now = env.now();
+      return Array.from(origins.entries(), ([origin, s]) => ({
+        origin,
+        circuit: s.breaker?.state,
+        circuitRetryAfterMs: s.breaker?.retryAfterMs ?? 0,
+        pausedForMs: Math.max(0, s.pausedUntilMs - now),
+      }));
     },
-  };
+    breaker: (origin: string) => origins.get(originOf(origin)).breaker,
+  });
+}
+
+/** Checks breaker options once and returns a maker of one breaker per origin (or none). */
+function breakerFactory(
+  options: FetchBreakerOptions | false | undefined,
+  env: Environment,
+  observers: Observers,
+): ((origin: string) => CircuitBreaker) | undefined {
+  if (options === false) return undefined;
+  const o = requireOptionsObject("createFetch.breaker", options) as FetchBreakerOptions;
+  if (o.strategy !== undefined && typeof o.strategy !== "function") {
+    throw optionError(
+      TypeError,
+      "createFetch.breaker",
+      "strategy",
+      "a function that makes a strategy per origin, e.g. () => consecutiveFailures(5)",
+      o.strategy,
+    );
+  }
+  const { strategy, onStateChange, ...rest } = o;
+  const make = (origin: string): CircuitBreaker =>
+    new CircuitBreaker({
+      ...rest,
+      strategy: strategy?.(),
+      key: origin,
+      env,
+      onStateChange: (change) => {
+        onStateChange?.(change);
+        reportBreakerChange(observers, change);
+      },
+    });
+  make("https://options.check"); // throws now, at construction, on bad options
+  return make;
+}
+
+function validTimeout(name: string, value: unknown, fallback: number): number {
+  const ms = requireLimitAtLeast("createFetch", name, value ?? fallback);
+  if (ms === 0) throw optionError(RangeError, "createFetch", name, "a number > 0 (Infinity for none)", value);
+  return ms;
 }
 
 function statusSet(statuses: Iterable<number> | undefined): ReadonlySet<number> {
   if (statuses === undefined) return new Set(DEFAULT_RETRY_STATUSES);
-  if (typeof (statuses as Iterable<number>)?.[Symbol.iterator] !== "function") {
+  if (typeof (statuses as Iterable<number> | null)?.[Symbol.iterator] !== "function") {
     throw optionError(TypeError, "createFetch", "retryStatuses", "an iterable of status codes", statuses);
   }
   const set = new Set<number>();
@@ -419,30 +394,4 @@ function checkSink<S>(name: string, sink: unknown, methods: readonly string[]): 
     }
   }
   return sink as S;
-}
-
-function recordAttempt(metrics: MetricsSink, tags: Record<string, string>, outcome: string, durationMs: number): void {
-  const attemptTags = { ...tags, outcome };
-  metrics.count("staunch.fetch.attempts", 1, attemptTags);
-  metrics.timing("staunch.fetch.attempt_duration_ms", durationMs, attemptTags);
-}
-
-function discard(response: Response | undefined): void {
-  if (response?.body && !response.bodyUsed) response.body.cancel().catch(() => {});
-}
-
-function errorName(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null ? String((error as { name?: unknown }).name) : undefined;
-}
-
-function outcomeOf(event: FetchEventBase): string {
-  return event.status !== undefined ? `status ${event.status}` : (event.errorName ?? "an error");
-}
-
-function originOf(url: string): string {
-  try {
-    return new URL(url, (globalThis as { location?: { href: string } }).location?.href).origin;
-  } catch {
-    return "unknown";
-  }
 }

@@ -36,6 +36,7 @@ export {
   DEFAULT_RETRY_STATUSES,
   type DelaySource,
   type FetchAttempt,
+  type FetchBreakerOptions,
   type FetchEventBase,
   type FetchFunction,
   type FetchGiveUpEvent,
@@ -43,7 +44,9 @@ export {
   type FetchRetryEvent,
   type Logger,
   type MetricsSink,
+  type OriginStatus,
   type RequestSummary,
+  type ResilientFetch,
 } from "./create-fetch.ts";
 export {
   type CancelTimer,

@@ -9,3 +9,4 @@ const server = await startFaultServer();
 provide("faultServer", server.url);
 globalThis.addEventListener("unload", () => void server.close());
 await import("../fetch/create-fetch.test.ts");
+await import("../fetch/create-fetch-protection.test.ts");

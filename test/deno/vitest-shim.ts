@@ -55,13 +55,14 @@ it.skip = (_name: string, _body: Body, _timeoutMs?: number): void => {};
 it.skipIf = (condition: unknown) => (condition ? it.skip : it);
 
 /** Values a Deno entry file provides before importing a shared suite (vitest's `provide`/`inject`). */
-const provided = new Map<string, unknown>();
-export function provide(key: string, value: unknown): void {
+const provided = new Map<string, string>();
+export function provide(key: string, value: string): void {
   provided.set(key, value);
 }
-export function inject(key: string): never {
-  if (!provided.has(key)) throw new Error(`nothing provided for "${key}"`);
-  return provided.get(key) as never;
+export function inject(key: string): string {
+  const value = provided.get(key);
+  if (value === undefined) throw new Error(`nothing provided for "${key}"`);
+  return value;
 }
 export const test = it;
 

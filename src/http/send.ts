@@ -1,0 +1,93 @@
+/**
+ * How one call's request is sent, and sent again: worked out once per call, so that every attempt sends
+ * exactly the same method, headers and bytes.
+ */
+
+import { bufferBody } from "./replayable-body.ts";
+import type { FetchFunction, RequestSummary } from "./types.ts";
+
+/** How each attempt sends the request, and whether it may be sent more than once. */
+export interface Send {
+  readonly replayable: boolean;
+  call(fetchImpl: FetchFunction, signal: AbortSignal | undefined): Promise<Response>;
+}
+
+/** A `Request`, told apart from a URL string or object without depending on one global class (realms, polyfills). */
+export const isRequest = (input: unknown): input is Request =>
+  typeof input === "object" && input !== null && typeof (input as Request).clone === "function" && "method" in input;
+
+/** Body types that `fetch` can send twice with the same bytes. FormData cannot: its boundary is drawn anew. */
+const isResendable = (body: BodyInit): boolean =>
+  typeof body === "string" ||
+  body instanceof ArrayBuffer ||
+  ArrayBuffer.isView(body) ||
+  body instanceof URLSearchParams ||
+  (typeof Blob !== "undefined" && body instanceof Blob);
+
+/**
+ * Works out how to send the request again. Most requests (no body, or a body that fetch can send twice)
+ * pass through untouched; FormData and streams are read once into bytes, streams up to `limitBytes`: a
+ * larger stream is sent once, whole, and the request is not replayable.
+ */
+export async function prepareSend(
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+  limitBytes: number,
+): Promise<Send> {
+  const body = init?.body ?? (isRequest(input) ? input.body : null);
+  if (body == null || (init?.body != null && isResendable(init.body))) {
+    return { replayable: true, call: (fetchImpl, signal) => fetchImpl(input, init ? { ...init, signal } : { signal }) };
+  }
+  // Request normalises every body type to one stream and fixes FormData's boundary in its content-type.
+  const template = new Request(
+    input,
+    init?.body instanceof ReadableStream ? ({ ...init, duplex: "half" } as RequestInit) : init,
+  );
+  const buffered =
+    typeof FormData !== "undefined" && init?.body instanceof FormData
+      ? { bytes: new Uint8Array(await template.arrayBuffer()) }
+      : await bufferBody(template.body as ReadableStream<Uint8Array>, limitBytes);
+  if ("bytes" in buffered) {
+    const { bytes } = buffered;
+    return { replayable: true, call: (fetchImpl, signal) => fetchImpl(new Request(template, { body: bytes, signal })) };
+  }
+  const { stream } = buffered;
+  return {
+    replayable: false,
+    call: (fetchImpl, signal) =>
+      fetchImpl(new Request(template, { body: stream, signal, duplex: "half" } as RequestInit)),
+  };
+}
+
+/** Method, URL and (built on first use: a GET nobody inspects should not pay for it) headers. */
+export function summarize(input: RequestInfo | URL, init: RequestInit | undefined): RequestSummary {
+  const method = (init?.method ?? (isRequest(input) ? input.method : "GET")).toUpperCase();
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+  let headers: Headers | undefined;
+  return {
+    method,
+    url,
+    get headers() {
+      headers ??=
+        init?.headers !== undefined ? new Headers(init.headers) : isRequest(input) ? input.headers : new Headers();
+      return headers;
+    },
+  };
+}
+
+/**
+ * Cancels the body of a response nobody will read. Until then it holds its connection, and Workers allow
+ * only six at once: a retry loop that leaves bodies open stalls.
+ */
+export function discard(response: Response | undefined): void {
+  if (response?.body && !response.bodyUsed) response.body.cancel().catch(() => {});
+}
+
+/** `scheme://host:port` of a URL (relative ones resolved against the page), the key of per-origin state. */
+export function originOf(url: string): string {
+  try {
+    return new URL(url, (globalThis as { location?: { href: string } }).location?.href).origin;
+  } catch {
+    return "unknown";
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Everything createFetch reports — hooks, log lines and metrics — in one place, so the orchestration reads
+ * as the policy it is. Metric names are part of the public contract (see the README).
+ */
+
+import type { CircuitStateChange } from "../circuit-breaker.ts";
+import type { RetryState } from "../retry.ts";
+import type {
+  DelaySource,
+  FetchEventBase,
+  FetchGiveUpEvent,
+  FetchGiveUpReason,
+  FetchRetryEvent,
+  Logger,
+  MetricsSink,
+  RequestSummary,
+} from "./types.ts";
+
+/** The observers a createFetch client was given. */
+export interface Observers {
+  readonly onRetry: ((event: FetchRetryEvent) => void) | undefined;
+  readonly onGiveUp: ((event: FetchGiveUpEvent) => void) | undefined;
+  readonly onBreakerStateChange: ((change: CircuitStateChange) => void) | undefined;
+  readonly logger: Logger | undefined;
+  readonly metrics: MetricsSink | undefined;
+  readonly redact: (url: string) => string;
+  readonly attempts: number;
+}
+
+export const errorName = (error: unknown): string | undefined =>
+  typeof error === "object" && error !== null ? String((error as { name?: unknown }).name) : undefined;
+
+const outcomeOf = (event: FetchEventBase): string =>
+  event.status !== undefined ? `status ${event.status}` : (event.errorName ?? "an error");
+
+/** What one call reports. */
+export interface CallTelemetry {
+  attempt(outcome: Response | unknown, threw: boolean, durationMs: number): void;
+  retry(state: RetryState<Response>, delayMs: number, source: DelaySource): void;
+  giveUp(state: RetryState<Response>, reason: FetchGiveUpReason): void;
+  done(outcome: Response | unknown, threw: boolean): void;
+}
+
+/** Reporting for one call; `now` is the client's clock, `startedMs` when the call began. */
+export function callTelemetry(
+  observers: Observers,
+  request: RequestSummary,
+  origin: string,
+  startedMs: number,
+  now: () => number,
+): CallTelemetry {
+  const { metrics, logger } = observers;
+  const tags = { method: request.method, origin };
+  const outcomeTag = (outcome: unknown, threw: boolean): string =>
+    threw ? (errorName(outcome) ?? "Error") : String((outcome as Response).status);
+  const describe = (state: RetryState<Response>): FetchEventBase => ({
+    method: request.method,
+    url: observers.redact(request.url),
+    attempt: state.attempt,
+    status: state.threw ? undefined : state.result?.status,
+    errorName: state.threw ? errorName(state.error) : undefined,
+    error: state.error,
+    elapsedMs: now() - startedMs,
+  });
+  return {
+    attempt(outcome, threw, durationMs) {
+      if (!metrics) return;
+      const attemptTags = { ...tags, outcome: outcomeTag(outcome, threw) };
+      metrics.count("staunch.fetch.attempts", 1, attemptTags);
+      metrics.timing("staunch.fetch.attempt_duration_ms", durationMs, attemptTags);
+    },
+    retry(state, delayMs, source) {
+      const event: FetchRetryEvent = { ...describe(state), delayMs, delaySource: source };
+      observers.onRetry?.(event);
+      logger?.warn(
+        `staunch: retrying ${event.method} ${event.url} after ${outcomeOf(event)} in ${Math.round(delayMs)} ms (attempt ${event.attempt} of ${observers.attempts}, ${source})`,
+        { ...event },
+      );
+      metrics?.count("staunch.fetch.retries", 1, { ...tags, delay_source: source });
+    },
+    giveUp(state, reason) {
+      const event: FetchGiveUpEvent = { ...describe(state), reason };
+      observers.onGiveUp?.(event);
+      logger?.error(
+        `staunch: giving up on ${event.method} ${event.url} after ${outcomeOf(event)} (attempt ${event.attempt}, ${reason})`,
+        { ...event },
+      );
+      metrics?.count("staunch.fetch.give_ups", 1, { ...tags, reason });
+    },
+    done(outcome, threw) {
+      metrics?.timing("staunch.fetch.duration_ms", now() - startedMs, { ...tags, outcome: outcomeTag(outcome, threw) });
+    },
+  };
+}
+
+/** Reports a breaker's transition for an origin. */
+export function reportBreakerChange(observers: Observers, change: CircuitStateChange): void {
+  observers.onBreakerStateChange?.(change);
+  const origin = change.key ?? "unknown";
+  if (change.to === "open") {
+    observers.logger?.warn(`staunch: circuit for ${origin} opened; calls fail fast for ${change.openForMs} ms`, {
+      ...change,
+    });
+  } else {
+    observers.logger?.warn(`staunch: circuit for ${origin} is ${change.to} (was ${change.from})`, { ...change });
+  }
+  observers.metrics?.count("staunch.fetch.breaker_transitions", 1, { origin, from: change.from, to: change.to });
+}

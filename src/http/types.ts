@@ -1,0 +1,75 @@
+/**
+ * The public types of `createFetch`'s contract: what its hooks, predicates, logger and metrics sink see.
+ */
+
+import type { GiveUpReason } from "../retry.ts";
+
+/** The signature of the global `fetch`. */
+export type FetchFunction = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+
+/** The request as predicates and hooks see it. */
+export interface RequestSummary {
+  readonly method: string;
+  /** The full URL, query included (redaction applies to events and logs, not here). */
+  readonly url: string;
+  readonly headers: Headers;
+}
+
+/** What a custom `shouldRetry` sees after each attempt. */
+export interface FetchAttempt {
+  readonly request: RequestSummary;
+  /** The response, when the attempt got one. */
+  readonly response: Response | undefined;
+  /** What the attempt threw, when it got no response. */
+  readonly error: unknown;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+}
+
+/** Where a chosen delay came from. */
+export type DelaySource = "backoff" | "retry-after";
+
+/** The common fields of {@link FetchRetryEvent} and {@link FetchGiveUpEvent}. */
+export interface FetchEventBase {
+  readonly method: string;
+  /** The URL, redacted (by default without its query string). */
+  readonly url: string;
+  /** The attempt that just ended. */
+  readonly attempt: number;
+  /** The response's status, when the attempt got a response. */
+  readonly status: number | undefined;
+  /** The error's name (`TypeError`, `TimeoutError`…), when the attempt threw. */
+  readonly errorName: string | undefined;
+  readonly error: unknown;
+  /** Milliseconds since the call started. */
+  readonly elapsedMs: number;
+}
+
+/** Emitted before each retry's sleep. */
+export interface FetchRetryEvent extends FetchEventBase {
+  readonly delayMs: number;
+  readonly delaySource: DelaySource;
+}
+
+/**
+ * Why createFetch stopped retrying: a cap of `retry` (`"attempts"`, `"elapsed"`, `"delay"`, `"budget"`), or
+ * `"retry-after"`: the server asked for a wait past `maxRetryAfterMs` or past the total deadline.
+ */
+export type FetchGiveUpReason = GiveUpReason | "retry-after";
+
+/** Emitted once when a retryable failure is final. */
+export interface FetchGiveUpEvent extends FetchEventBase {
+  readonly reason: FetchGiveUpReason;
+}
+
+/** A structured logger; `console` fits. */
+export interface Logger {
+  warn(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
+/** Where counters and timings go (StatsD, Prometheus, OpenTelemetry…). Metric names are in the README. */
+export interface MetricsSink {
+  count(name: string, value: number, tags: Record<string, string>): void;
+  timing(name: string, durationMs: number, tags: Record<string, string>): void;
+}

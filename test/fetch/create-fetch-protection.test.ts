@@ -1,0 +1,162 @@
+/**
+ * createFetch's protection of each origin: a circuit breaker per origin, shared backpressure from
+ * Retry-After, a retry budget, and a bounded registry. Runs in Node, workerd, Chromium and Deno.
+ */
+
+import { describe, expect, inject, it } from "vitest";
+import {
+  type CircuitStateChange,
+  consecutiveFailures,
+  createFetch,
+  isCircuitOpenError,
+  retryBudget,
+} from "../../src/index.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+import { scenario } from "../support/scenario.ts";
+
+const server = inject("faultServer");
+
+async function statusOf(pending: Promise<Response>): Promise<number> {
+  const res = await pending;
+  await res.arrayBuffer();
+  return res.status;
+}
+
+describe("createFetch: a circuit breaker per origin", () => {
+  it("opens after failed attempts and then fails fast without touching the server", async () => {
+    const clock = new FakeClock();
+    const changes: CircuitStateChange[] = [];
+    const fetch = createFetch({
+      env: clock.instantSleep(),
+      attempts: 2,
+      backoff: { initialMs: 0 },
+      breaker: { strategy: () => consecutiveFailures(3), halfOpenAfterMs: 30_000 },
+      onBreakerStateChange: (c) => changes.push(c),
+    });
+    const s = scenario(server, "503");
+    expect(await statusOf(fetch(s.url))).toBe(503); // attempts 1 and 2 fail
+    const error = await fetch(s.url).catch((e: unknown) => e); // attempt 3 fails and opens; no retry into it
+    expect(isCircuitOpenError(error)).toBe(true);
+    expect(await s.received()).toHaveLength(3);
+    await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
+    expect(await s.received()).toHaveLength(3);
+    expect(changes.map((c) => `${c.key} ${c.from}→${c.to}`)).toEqual([`${server} closed→open`]);
+    expect(fetch.origins()).toEqual([{ origin: server, circuit: "open", circuitRetryAfterMs: 30_000, pausedForMs: 0 }]);
+  });
+
+  it("probes after halfOpenAfterMs and closes when the origin is back", async () => {
+    const clock = new FakeClock();
+    const fetch = createFetch({
+      env: clock.instantSleep(),
+      attempts: 1,
+      breaker: { strategy: () => consecutiveFailures(1), halfOpenAfterMs: 5_000 },
+    });
+    const s = scenario(server, "502", "200");
+    expect(await statusOf(fetch(s.url))).toBe(502);
+    await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
+    clock.nowMs += 5_000;
+    expect(fetch.origins()[0]?.circuit).toBe("half-open");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+
+  it("keeps origins apart: one origin's open circuit does not stop another", async () => {
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      breaker: { strategy: () => consecutiveFailures(1) },
+    });
+    const broken = scenario(server, "500");
+    expect(await statusOf(fetch(broken.url))).toBe(500);
+    await expect(fetch(broken.url)).rejects.toSatisfy(isCircuitOpenError);
+    const other = scenario(server.replace("127.0.0.1", "localhost"), "200");
+    expect(await statusOf(fetch(other.url))).toBe(200);
+  });
+
+  it("does not count 4xx answers against the origin", async () => {
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      breaker: { strategy: () => consecutiveFailures(1) },
+    });
+    const s = scenario(server, "404");
+    for (let i = 0; i < 3; i++) expect(await statusOf(fetch(s.url))).toBe(404);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+
+  it("exposes each origin's breaker for isolate() and reset()", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep() });
+    const s = scenario(server, "200");
+    const release = fetch.breaker(s.url)?.isolate();
+    await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
+    release?.();
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(await s.received()).toHaveLength(1);
+  });
+
+  it("logs breaker transitions through the logger", async () => {
+    const lines: string[] = [];
+    const logger = { warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      logger,
+      breaker: { strategy: () => consecutiveFailures(1), halfOpenAfterMs: 1_000 },
+    });
+    await statusOf(fetch(scenario(server, "503").url));
+    expect(lines).toContain(`staunch: circuit for ${server} opened; calls fail fast for 1000 ms`);
+  });
+
+  it("rejects a strategy instance, which all origins would share", () => {
+    expect(() => createFetch({ breaker: { strategy: consecutiveFailures(3) as never } })).toThrow(
+      /createFetch\.breaker: option "strategy" must be a function that makes a strategy per origin/,
+    );
+    expect(() => createFetch({ breaker: { halfOpenProbes: 0 } })).toThrow(/"halfOpenProbes" must be an integer ≥ 1/);
+  });
+});
+
+describe("createFetch: shared backpressure", () => {
+  it("a 503 with Retry-After pauses the origin's next calls until the delay has passed", async () => {
+    const clock = new FakeClock();
+    const fetch = createFetch({ env: clock.instantSleep(), attempts: 1 });
+    const first = scenario(server, "503|ra=3");
+    expect(await statusOf(fetch(first.url))).toBe(503);
+    const second = scenario(server, "200");
+    expect(await statusOf(fetch(second.url))).toBe(200);
+    expect(clock.sleeps).toEqual([3_000]); // the second call waited out the first one's pause
+    expect(fetch.origins()[0]?.pausedForMs).toBe(0);
+  });
+
+  it("does not pause on a delay the client would not honour", async () => {
+    const clock = new FakeClock();
+    const fetch = createFetch({ env: clock.instantSleep(), attempts: 1, maxRetryAfterMs: 1_000 });
+    expect(await statusOf(fetch(scenario(server, "429|ra=3600").url))).toBe(429);
+    expect(fetch.origins()[0]?.pausedForMs).toBe(0);
+  });
+});
+
+describe("createFetch: retry budget", () => {
+  it("skips retries once a shared budget is spent and returns the failure as is", async () => {
+    const clock = new FakeClock();
+    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0.1, windowMs: 10_000, env: clock }); // one retry
+    const reasons: string[] = [];
+    const fetch = createFetch({
+      env: clock.instantSleep(),
+      budget,
+      breaker: false,
+      onGiveUp: (e) => reasons.push(e.reason),
+    });
+    const s = scenario(server, "503");
+    expect(await statusOf(fetch(s.url))).toBe(503);
+    expect(await statusOf(fetch(s.url))).toBe(503);
+    expect(await s.received()).toHaveLength(3); // 2 calls + the 1 retry the budget held
+    expect(reasons).toEqual(["budget", "budget"]);
+  });
+});
+
+describe("createFetch: bounded per-origin state", () => {
+  it("keeps at most maxOrigins origins, dropping the least recently used", async () => {
+    const fetch = createFetch({ maxOrigins: 2, fetch: async () => new Response("ok") });
+    for (const host of ["a.test", "b.test", "a.test", "c.test"]) await statusOf(fetch(`https://${host}/x`));
+    expect(fetch.origins().map((o) => o.origin)).toEqual(["https://a.test", "https://c.test"]);
+  });
+});
