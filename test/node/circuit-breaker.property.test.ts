@@ -22,10 +22,18 @@ describe("circuit breaker properties", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 4 }),
-        fc.array(fc.record({ succeed: fc.boolean(), settleAfter: fc.integer({ min: 0, max: 5 }) }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.record({ succeed: fc.boolean(), settleAfter: fc.integer({ min: 0, max: 5 }) }), {
+          minLength: 1,
+          maxLength: 30,
+        }),
         async (probes, calls) => {
           const clock = new FakeClock();
-          const breaker = circuitBreaker({ strategy: consecutiveFailures(1), halfOpenAfterMs: 10, halfOpenProbes: probes, env: clock });
+          const breaker = circuitBreaker({
+            strategy: consecutiveFailures(1),
+            halfOpenAfterMs: 10,
+            halfOpenProbes: probes,
+            env: clock,
+          });
           await breaker.execute(() => Promise.reject(new Error("down"))).catch(() => {});
           clock.nowMs += 10;
           let running = 0;
@@ -68,7 +76,10 @@ describe("circuit breaker properties", () => {
             // The window holds the slices that overlap [now − windowMs, now]: whole slices, never less.
             const oldest = Math.floor(t / sliceMs) * sliceMs - windowMs + sliceMs;
             const inside = log.filter((e) => e.t >= oldest);
-            expect(window.totals(t)).toEqual({ total: inside.length, failures: inside.filter((e) => !e.success).length });
+            expect(window.totals(t)).toEqual({
+              total: inside.length,
+              failures: inside.filter((e) => !e.success).length,
+            });
           }
         },
       ),
