@@ -16,7 +16,7 @@ import {
   type CircuitState,
   type CircuitStateChange,
 } from "./circuit-breaker.ts";
-import { type Environment, MAX_TIMER_DELAY_MS, resolveEnvironment } from "./environment.ts";
+import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { serverDelayMs } from "./http/retry-after.ts";
@@ -27,7 +27,6 @@ import type {
   FetchAttempt,
   FetchFunction,
   FetchGiveUpEvent,
-  FetchGiveUpReason,
   FetchRetryEvent,
   Logger,
   MetricsSink,

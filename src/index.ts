@@ -21,6 +21,7 @@ export {
   type OutcomeWindow,
   timeWindow,
 } from "./breaker-strategies.ts";
+export { type BulkheadOptions, type BulkheadPolicy, bulkhead } from "./bulkhead.ts";
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -74,6 +75,7 @@ export {
   serverDelayMs,
 } from "./http/retry-after.ts";
 export { compose, createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+export { type RateLimiterOptions, type RateLimiterPolicy, rateLimiter } from "./rate-limiter.ts";
 export {
   type BackoffState,
   type GiveUpEvent,
