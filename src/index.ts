@@ -6,6 +6,12 @@
 
 export { raceAbort } from "./abort.ts";
 export {
+  type AdaptiveThrottleOptions,
+  type AdaptiveThrottlePolicy,
+  adaptiveThrottle,
+  clientRejectionProbability,
+} from "./adaptive-throttle.ts";
+export {
   backoffDelay,
   type ExponentialBackoff,
   type ExponentialBackoffOptions,
@@ -65,6 +71,16 @@ export {
   isRateLimitedError,
   RateLimitedError,
 } from "./errors.ts";
+export {
+  type FallbackContext,
+  type FallbackEvent,
+  type FallbackHandler,
+  type FallbackOptions,
+  type FallbackPolicy,
+  fallback,
+} from "./fallback.ts";
+export { type HedgeEvent, type HedgeOptions, hedge } from "./hedge.ts";
+export { discardBody } from "./http/discard-body.ts";
 export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
 export { redactUrl } from "./http/redact.ts";
 export {

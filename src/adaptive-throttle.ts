@@ -1,0 +1,257 @@
+/**
+ * Client-side adaptive throttling, from Google's "Site Reliability Engineering", chapter 21 ("Handling
+ * Overload"): a client that sees its backend reject more and more of its requests starts rejecting some of
+ * them itself, before they leave, so an overloaded backend spends nothing on requests it would refuse anyway.
+ */
+
+import { raceAbort } from "./abort.ts";
+import { type Environment, resolveEnvironment } from "./environment.ts";
+import { RateLimitedError } from "./errors.ts";
+import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import { isTransientError } from "./transient.ts";
+import {
+  optionalFunction,
+  optionError,
+  requireFiniteAtLeast,
+  requireIntegerAtLeast,
+  requireKnownKeys,
+  requireOptionsObject,
+} from "./validate.ts";
+
+/**
+ * The SRE book's client request rejection probability, `max(0, (requests − k·accepts) / (requests + 1))`: zero
+ * while the backend accepts at least one request in `k`, and approaching (never reaching) 1 as accepts vanish.
+ * The `+ 1` keeps a client that has sent nothing yet from dividing by zero, and from rejecting its first request.
+ *
+ * @example
+ * ```ts
+ * clientRejectionProbability(100, 50, 2); // 0: half accepted is healthy enough for k = 2
+ * clientRejectionProbability(100, 10, 2); // 80 / 101 ≈ 0.79
+ * ```
+ */
+export function clientRejectionProbability(requests: number, accepts: number, k: number): number {
+  return Math.max(0, (requests - k * accepts) / (requests + 1));
+}
+
+/**
+ * Counts of requests and accepts over a sliding time window, kept in a fixed ring of buckets: memory is the
+ * same at one request a minute and at a million a second, and old buckets are dropped as time moves on, read
+ * from the clock on each call, so no timer is needed. The window slides one bucket at a time and covers the
+ * current, partly elapsed bucket plus `buckets − 1` whole ones.
+ *
+ * @example
+ * ```ts
+ * const window = new SlidingWindowCounter(120_000, 60); // 2 minutes in 2-second buckets
+ * window.record(Date.now(), true);
+ * window.totals(Date.now()); // { requests: 1, accepts: 1 }
+ * ```
+ */
+export class SlidingWindowCounter {
+  readonly #bucketMs: number;
+  readonly #requests: Float64Array;
+  readonly #accepts: Float64Array;
+  /** The index (time ÷ bucket width) of the newest bucket; older ones fill the ring behind it. */
+  #newest = Number.NEGATIVE_INFINITY;
+  #requestTotal = 0;
+  #acceptTotal = 0;
+
+  constructor(windowMs: number, buckets: number) {
+    this.#bucketMs = windowMs / buckets;
+    this.#requests = new Float64Array(buckets);
+    this.#accepts = new Float64Array(buckets);
+  }
+
+  /** Counts one request at `nowMs`, and an accept when `accepted`. */
+  record(nowMs: number, accepted: boolean): void {
+    const slot = this.#advance(nowMs);
+    this.#requests[slot] = (this.#requests[slot] as number) + 1;
+    this.#requestTotal++;
+    if (accepted) {
+      this.#accepts[slot] = (this.#accepts[slot] as number) + 1;
+      this.#acceptTotal++;
+    }
+  }
+
+  /** Requests and accepts in the window that ends at `nowMs`. */
+  totals(nowMs: number): { requests: number; accepts: number } {
+    this.#advance(nowMs);
+    return { requests: this.#requestTotal, accepts: this.#acceptTotal };
+  }
+
+  /** How many buckets hold counts in the window that ends at `nowMs`: never more than `buckets`. */
+  liveBuckets(nowMs: number): number {
+    this.#advance(nowMs);
+    let live = 0;
+    for (const count of this.#requests) if (count > 0) live++;
+    return live;
+  }
+
+  /** Empties the buckets that fell out of the window and returns the slot of the bucket for `nowMs`. */
+  #advance(nowMs: number): number {
+    const size = this.#requests.length;
+    const index = Math.floor(nowMs / this.#bucketMs);
+    // A clock that steps back (an NTP correction) keeps counting into the newest bucket instead of reviving
+    // buckets already overwritten; the window catches up once time passes that bucket again.
+    if (index > this.#newest) {
+      if (index - this.#newest >= size) {
+        this.#requests.fill(0);
+        this.#accepts.fill(0);
+        this.#requestTotal = 0;
+        this.#acceptTotal = 0;
+      } else {
+        for (let stale = this.#newest + 1; stale <= index; stale++) {
+          const slot = ringSlot(stale, size);
+          this.#requestTotal -= this.#requests[slot] as number;
+          this.#acceptTotal -= this.#accepts[slot] as number;
+          this.#requests[slot] = 0;
+          this.#accepts[slot] = 0;
+        }
+      }
+      this.#newest = index;
+    }
+    return ringSlot(this.#newest, size);
+  }
+}
+
+/** `index mod size`, non-negative for times before the epoch too. */
+function ringSlot(index: number, size: number): number {
+  return ((index % size) + size) % size;
+}
+
+/**
+ * Options of {@link adaptiveThrottle}.
+ *
+ * @example
+ * ```ts
+ * // A gRPC-style backend that signals overload with RESOURCE_EXHAUSTED.
+ * const options: AdaptiveThrottleOptions = {
+ *   k: 1.5,
+ *   isAccepted: (error) => !isTransientError(error) && (error as { code?: string }).code !== "RESOURCE_EXHAUSTED",
+ * };
+ * ```
+ */
+export interface AdaptiveThrottleOptions<R = unknown> {
+  /**
+   * How many requests per accept the client may send before it starts rejecting (≥ 1). Default 2, the SRE
+   * book's choice: lower rejects sooner and wastes less backend work, higher gives a recovering backend more
+   * traffic to prove itself with.
+   */
+  readonly k?: number;
+  /** How far back requests and accepts count, in ms. Default 120,000 (2 minutes), as in the SRE book. */
+  readonly windowMs?: number;
+  /** How many time buckets the window is kept in; memory is fixed by this number. Default 60. */
+  readonly buckets?: number;
+  /**
+   * Whether an error means the backend did answer (an accept). Default: the error is not transient
+   * ({@link isTransientError}): a 4xx-like application error was an answer, while a timeout or a dropped
+   * connection was not.
+   */
+  readonly isAccepted?: (error: unknown) => boolean;
+  /**
+   * Whether a returned value is an accept. Default: anything but a `Response` with status 429 or 503 (the
+   * backend refusing for load) or 502 or 504 (a gateway that could not get an answer from it).
+   */
+  readonly isAcceptedResult?: (result: R) => boolean;
+  /** Clock and random source. Default: `Date.now` and Web Crypto. */
+  readonly env?: Partial<Environment>;
+}
+
+/**
+ * An adaptive throttle: a policy that also reports what it is doing.
+ *
+ * @example
+ * ```ts
+ * const throttle: AdaptiveThrottlePolicy = adaptiveThrottle();
+ * setInterval(() => metrics.gauge("backend.rejection_probability", throttle.rejectionProbability()), 10_000);
+ * ```
+ */
+export interface AdaptiveThrottlePolicy extends Policy {
+  /** The probability that the next call is rejected locally, in [0, 1): export it as a gauge. */
+  rejectionProbability(): number;
+  /** Requests and accepts in the current window. */
+  counts(): { requests: number; accepts: number };
+}
+
+const THROTTLE_KEYS = ["k", "windowMs", "buckets", "isAccepted", "isAcceptedResult", "env"];
+
+/** Statuses with which a backend, or the gateway in front of it, says it did not take the request on. */
+const REFUSED_STATUSES = new Set([429, 502, 503, 504]);
+
+function isAcceptedByDefault(result: unknown): boolean {
+  if (typeof result !== "object" || result === null) return true;
+  const { status, headers } = result as { status?: unknown; headers?: unknown };
+  // By shape rather than instanceof, so responses from a polyfill or another realm are read too.
+  return !(typeof status === "number" && typeof headers === "object" && REFUSED_STATUSES.has(status));
+}
+
+/**
+ * Sheds load on the client when the backend is rejecting it. Before each call it rejects locally, with
+ * probability `max(0, (requests − k·accepts) / (requests + 1))` over the last `windowMs`, by throwing a
+ * {@link RateLimitedError} with `retryAfterMs` 0 (there is no time to wait for: the next call may pass). A
+ * local rejection counts as a request but not an accept, so the rejection rate climbs as long as the backend
+ * keeps refusing, and falls as soon as it accepts again.
+ *
+ * A call is counted when its outcome is known, not when it starts: counting calls still in flight as
+ * requests without accepts would make a client that starts ten calls at once reject its own healthy traffic.
+ * A call the caller aborted is not counted at all: it says nothing about the backend.
+ *
+ * Put it inside retries (each attempt is a request) and outside per-attempt timeouts (a timeout is not an
+ * accept); a `RateLimitedError` is not transient, so a default retry does not retry it.
+ *
+ * @example
+ * ```ts
+ * const throttle = adaptiveThrottle({ k: 2 });
+ * const policy = compose(timeout(10_000), retry({ attempts: 3 }), throttle, timeout(2_000));
+ * const res = await policy.execute(({ signal }) => fetch(url, { signal }));
+ * metrics.gauge("client_rejection_probability", throttle.rejectionProbability());
+ * ```
+ */
+export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<R>): AdaptiveThrottlePolicy {
+  const o = requireOptionsObject("adaptiveThrottle", options) as AdaptiveThrottleOptions<R>;
+  requireKnownKeys("adaptiveThrottle", o, THROTTLE_KEYS);
+  const k = requireFiniteAtLeast("adaptiveThrottle", "k", o.k ?? 2, 1);
+  const windowMs = requireFiniteAtLeast("adaptiveThrottle", "windowMs", o.windowMs ?? 120_000);
+  if (windowMs === 0) throw optionError(RangeError, "adaptiveThrottle", "windowMs", "a finite number > 0", windowMs);
+  const buckets = requireIntegerAtLeast("adaptiveThrottle", "buckets", o.buckets ?? 60, 1);
+  const isAccepted =
+    optionalFunction<(error: unknown) => boolean>("adaptiveThrottle", "isAccepted", o.isAccepted) ??
+    ((error: unknown) => !isTransientError(error));
+  const isAcceptedResult =
+    optionalFunction<(result: R) => boolean>("adaptiveThrottle", "isAcceptedResult", o.isAcceptedResult) ??
+    isAcceptedByDefault;
+  const env = resolveEnvironment(o.env);
+  const window = new SlidingWindowCounter(windowMs, buckets);
+
+  const rejectionProbability = (): number => {
+    const { requests, accepts } = window.totals(env.now());
+    return clientRejectionProbability(requests, accepts, k);
+  };
+
+  async function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
+    const { signal } = context;
+    if (signal?.aborted) throw signal.reason;
+    const probability = rejectionProbability();
+    // No draw while healthy: the common path should not pay for randomness it does not use.
+    if (probability > 0 && env.random() < probability) {
+      window.record(env.now(), false);
+      throw new RateLimitedError(
+        `adaptiveThrottle: rejected locally (probability ${probability.toFixed(2)}) while the backend is refusing requests`,
+        0,
+      );
+    }
+    let result: T;
+    try {
+      result = await raceAbort(operation(context), signal);
+    } catch (error) {
+      if (!signal?.aborted) window.record(env.now(), isAccepted(error));
+      throw error;
+    }
+    window.record(env.now(), isAcceptedResult(result as unknown as R));
+    return result;
+  }
+
+  return Object.assign(createPolicy(run), {
+    rejectionProbability,
+    counts: () => window.totals(env.now()),
+  });
+}

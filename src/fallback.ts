@@ -1,0 +1,218 @@
+/**
+ * The fallback policy: the fail-safe default. When the operation fails, answer with a value the caller can
+ * live with (a cached copy, an empty list) rather than an error — but never in place of the caller's own cancel.
+ */
+
+import { raceAbort } from "./abort.ts";
+import { discardBody } from "./http/discard-body.ts";
+import type { Logger } from "./http/types.ts";
+import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
+
+/**
+ * What a fallback function receives besides the error: the call's signal and attempt, and the rejected result.
+ *
+ * @example
+ * ```ts
+ * fallback((error, { signal, result }) => cache.fetch(key, { signal }), {
+ *   shouldFallbackResult: (res: Response) => res.status === 503,
+ * });
+ * ```
+ */
+export interface FallbackContext extends PolicyContext {
+  /**
+   * The result that `shouldFallbackResult` turned down, when that is why the policy fell back (its body, if it
+   * is a `Response`, is already cancelled; status and headers can still be read). `undefined` after an error.
+   */
+  readonly result: unknown;
+}
+
+/**
+ * Computes the fallback value from the failure; may be async, and may use `context.signal` for cancellable work.
+ *
+ * @example
+ * ```ts
+ * const fromCache: FallbackHandler<User | null> = async (error, { signal }) => (await cache.get(id, signal)) ?? null;
+ * ```
+ */
+export type FallbackHandler<V> = (error: unknown, context: FallbackContext) => V | PromiseLike<V>;
+
+/**
+ * Handed to `onFallback` each time the fallback is used, before the fallback function runs.
+ *
+ * @example
+ * ```ts
+ * fallback([], { onFallback: ({ reason }) => metrics.count("feed.fallbacks", 1, { reason }) });
+ * ```
+ */
+export interface FallbackEvent<R = unknown> {
+  /** `"error"`: the operation threw; `"result"`: it returned something `shouldFallbackResult` turned down. */
+  readonly reason: "error" | "result";
+  /** What the operation threw (`undefined` when `reason` is `"result"`). */
+  readonly error: unknown;
+  /** The result that was turned down (`undefined` when `reason` is `"error"`). */
+  readonly result: R | undefined;
+}
+
+/**
+ * Options of {@link fallback}.
+ *
+ * @example
+ * ```ts
+ * const options: FallbackOptions<Response> = {
+ *   shouldFallback: (error) => !(error instanceof ValidationError),
+ *   shouldFallbackResult: (res) => res.status >= 500,
+ *   logger: console,
+ * };
+ * ```
+ */
+export interface FallbackOptions<R = unknown> {
+  /**
+   * Which errors the fallback replaces. Default: all of them. A caller's abort is never replaced, whatever this
+   * returns: the call rejects with `signal.reason`.
+   */
+  readonly shouldFallback?: (error: unknown) => boolean;
+  /**
+   * Which results the fallback replaces as well (an HTTP 503, say). Default: none. A replaced `Response` has its
+   * body cancelled so its connection is not left open.
+   */
+  readonly shouldFallbackResult?: (result: R) => boolean;
+  /** Called each time the fallback is used: count or log degraded answers here. */
+  readonly onFallback?: (event: FallbackEvent<R>) => void;
+  /**
+   * Logs each fallback through `warn`, and a fallback function that throws through `error`. `console` fits.
+   */
+  readonly logger?: Logger;
+}
+
+/**
+ * A {@link Policy} whose `execute` and `wrap` say what they really return: the operation's value or the
+ * fallback's. It still composes like any policy.
+ *
+ * @example
+ * ```ts
+ * const user = await fallback(null).execute(() => loadUser(42)); // User | null
+ * ```
+ */
+export type FallbackPolicy<V> = {
+  execute<T>(operation: Operation<T>, signal?: AbortSignal): Promise<T | V>;
+  wrap<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>): (...args: A) => Promise<T | V>;
+  run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V>;
+} & Policy;
+
+const FALLBACK_KEYS = ["shouldFallback", "shouldFallbackResult", "onFallback", "logger"];
+
+/**
+ * Answers with a default when the operation fails: `value` itself, or the awaited result of
+ * `handler(error, context)` when a function is given. To fall back to a function as the value, wrap it:
+ * `fallback(() => noop)`.
+ *
+ * What it replaces: every error by default (narrow it with `shouldFallback`), and results that
+ * `shouldFallbackResult` turns down. What it never replaces: the caller's abort — a user's cancel must not
+ * turn into a default value — so when the call's signal has aborted, the call rejects with `signal.reason`.
+ *
+ * When the handler itself throws, the call rejects with the handler's error as it is, not wrapped: it is the
+ * error the caller has to deal with, and its type (a `CacheMissError`, say) is worth keeping. The original
+ * failure is not lost: `onFallback` and `logger.warn` have seen it before the handler ran, and `logger.error`
+ * reports both.
+ *
+ * Put it outermost, so it replaces what is left after retries and timeouts have had their go.
+ *
+ * @example
+ * ```ts
+ * const resilient = compose(
+ *   fallback((error) => cache.get("/prices") ?? [], { logger: console }),
+ *   timeout(10_000),
+ *   retry({ attempts: 3 }),
+ * );
+ * const prices = await resilient.execute(({ signal }) => fetch("/prices", { signal }).then((r) => r.json()));
+ * ```
+ *
+ * @example
+ * ```ts
+ * // A 503 gets the placeholder too; its body is cancelled so the connection is freed.
+ * const placeholder = () => new Response("[]", { headers: { "content-type": "application/json" } });
+ * const policy = fallback(placeholder, { shouldFallbackResult: (res: Response) => res.status === 503 });
+ * const res = await policy.execute(({ signal }) => fetch("/feed", { signal }));
+ * ```
+ */
+export function fallback<V, R = unknown>(handler: FallbackHandler<V>, options?: FallbackOptions<R>): FallbackPolicy<V>;
+export function fallback<V, R = unknown>(value: V, options?: FallbackOptions<R>): FallbackPolicy<V>;
+export function fallback<V, R = unknown>(
+  valueOrHandler: V | FallbackHandler<V>,
+  options?: FallbackOptions<R>,
+): FallbackPolicy<V> {
+  const o = requireOptionsObject("fallback", options) as FallbackOptions<R>;
+  requireKnownKeys("fallback", o, FALLBACK_KEYS);
+  const handler: FallbackHandler<V> =
+    typeof valueOrHandler === "function" ? (valueOrHandler as FallbackHandler<V>) : () => valueOrHandler;
+  const shouldFallback =
+    optionalFunction<(error: unknown) => boolean>("fallback", "shouldFallback", o.shouldFallback) ?? (() => true);
+  const shouldFallbackResult = optionalFunction<(result: R) => boolean>(
+    "fallback",
+    "shouldFallbackResult",
+    o.shouldFallbackResult,
+  );
+  const onFallback = optionalFunction<(event: FallbackEvent<R>) => void>("fallback", "onFallback", o.onFallback);
+  const logger = checkLogger(o.logger);
+
+  async function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V> {
+    const { signal } = context;
+    if (signal?.aborted) throw signal.reason;
+    let outcome: { threw: false; result: T } | { threw: true; error: unknown };
+    try {
+      outcome = { threw: false, result: await raceAbort(operation(context), signal) };
+    } catch (error) {
+      outcome = { threw: true, error };
+    }
+    let event: FallbackEvent<R>;
+    if (outcome.threw) {
+      if (signal?.aborted) throw signal.reason;
+      if (!shouldFallback(outcome.error)) throw outcome.error;
+      event = { reason: "error", error: outcome.error, result: undefined };
+    } else {
+      const result = outcome.result as unknown as R;
+      if (shouldFallbackResult === undefined || !shouldFallbackResult(result)) return outcome.result;
+      discardBody(result);
+      event = { reason: "result", error: undefined, result };
+    }
+    onFallback?.(event);
+    logger?.warn(`staunch: falling back after ${describeOutcome(event)}`, { ...event });
+    try {
+      return await raceAbort(handler(event.error, { signal, attempt: context.attempt, result: event.result }), signal);
+    } catch (handlerError) {
+      if (signal?.aborted) throw signal.reason;
+      logger?.error(`staunch: the fallback failed too: ${describeError(handlerError)}`, {
+        ...event,
+        fallbackError: handlerError,
+      });
+      throw handlerError;
+    }
+  }
+
+  // The Policy interface cannot say "T or the fallback's V"; FallbackPolicy restores that for direct callers.
+  return createPolicy(run as Policy["run"]) as FallbackPolicy<V>;
+}
+
+function checkLogger(logger: unknown): Logger | undefined {
+  if (logger === undefined) return undefined;
+  const sink = logger as Partial<Logger> | null;
+  if (typeof sink?.warn !== "function" || typeof sink.error !== "function") {
+    throw optionError(TypeError, "fallback", "logger", "an object with warn and error methods", logger);
+  }
+  return logger as Logger;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)) {
+    const { name, message } = error as { name?: unknown; message?: unknown };
+    return `${String(name ?? "Error")}: ${String(message)}`;
+  }
+  return String(error);
+}
+
+function describeOutcome(event: FallbackEvent<unknown>): string {
+  if (event.reason === "error") return describeError(event.error);
+  const status = (event.result as { status?: unknown } | null | undefined)?.status;
+  return typeof status === "number" ? `a result with status ${status}` : "a result that shouldFallbackResult rejected";
+}

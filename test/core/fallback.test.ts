@@ -1,0 +1,244 @@
+import { describe, expect, it } from "vitest";
+import { CircuitOpenError } from "../../src/errors.ts";
+import { type FallbackContext, type FallbackEvent, fallback } from "../../src/fallback.ts";
+import { compose } from "../../src/policy.ts";
+import { timeout } from "../../src/timeout.ts";
+import { FakeClock, recorder, settle } from "../support/fake-clock.ts";
+
+const never = () => new Promise<never>(() => {});
+const fail = (error: unknown) => () => Promise.reject(error);
+
+/** A Response whose body reports whether anyone cancelled it. */
+function trackedResponse(status: number) {
+  const state = { cancelled: false };
+  const response = new Response(
+    new ReadableStream({
+      cancel() {
+        state.cancelled = true;
+      },
+    }),
+    { status },
+  );
+  return Object.assign(state, { response });
+}
+
+function silentLogger() {
+  return { warn: recorder<[string, Record<string, unknown>]>(), error: recorder<[string, Record<string, unknown>]>() };
+}
+
+describe("fallback", () => {
+  it("returns the operation's value when it succeeds, without calling any hook", async () => {
+    const onFallback = recorder<[FallbackEvent]>();
+    const logger = silentLogger();
+    await expect(fallback("default", { onFallback, logger }).execute(() => "fresh")).resolves.toBe("fresh");
+    expect(onFallback.calls).toHaveLength(0);
+    expect(logger.warn.calls).toHaveLength(0);
+  });
+
+  it("returns the value when the operation throws", async () => {
+    await expect(fallback("default").execute(fail(new Error("boom")))).resolves.toBe("default");
+  });
+
+  it("returns the value when a timeout inside it expires", async () => {
+    const clock = new FakeClock();
+    const policy = compose(fallback("stale"), timeout(100, { env: clock }));
+    const outcome = clock.run(policy.execute(never));
+    expect(await outcome).toBe("stale");
+    expect(clock.nowMs - 1_700_000_000_000).toBe(100);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("returns the value when a circuit breaker fails fast", async () => {
+    await expect(fallback([]).execute(fail(new CircuitOpenError(5_000)))).resolves.toEqual([]);
+  });
+
+  it("replaces a result that shouldFallbackResult rejects and cancels its body", async () => {
+    const tracked = trackedResponse(503);
+    const policy = fallback("placeholder", { shouldFallbackResult: (r: Response) => r.status === 503 });
+    await expect(policy.execute(() => tracked.response)).resolves.toBe("placeholder");
+    await settle();
+    expect(tracked.cancelled).toBe(true);
+  });
+
+  it("returns a result that shouldFallbackResult accepts untouched, body unread", async () => {
+    const tracked = trackedResponse(200);
+    const policy = fallback("placeholder", { shouldFallbackResult: (r: Response) => r.status === 503 });
+    const result = await policy.execute(() => tracked.response);
+    expect(result).toBe(tracked.response);
+    expect(tracked.cancelled).toBe(false);
+    expect(tracked.response.bodyUsed).toBe(false);
+    await tracked.response.body?.cancel();
+  });
+
+  it("does not replace the caller's abort: it rejects with the caller's reason, unlogged", async () => {
+    const controller = new AbortController();
+    const reason = new Error("user cancelled");
+    const onFallback = recorder<[FallbackEvent]>();
+    const logger = silentLogger();
+    const outcome = fallback("default", { onFallback, logger }).execute(
+      ({ signal }) =>
+        new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason), { once: true })),
+      controller.signal,
+    );
+    controller.abort(reason);
+    await expect(outcome).rejects.toBe(reason);
+    expect(onFallback.calls).toHaveLength(0);
+    expect(logger.warn.calls).toHaveLength(0);
+  });
+
+  it("rejects at once on the caller's abort even if the operation ignores its signal", async () => {
+    const controller = new AbortController();
+    const outcome = fallback("default").execute(never, controller.signal);
+    controller.abort();
+    await expect(outcome).rejects.toMatchObject({ name: "AbortError" });
+  });
+
+  it("does not replace the caller's abort even when shouldFallback accepts every error", async () => {
+    const reason = new Error("gone");
+    const outcome = fallback("default", { shouldFallback: () => true }).execute(() => {
+      throw new Error("unrelated");
+    }, AbortSignal.abort(reason));
+    await expect(outcome).rejects.toBe(reason);
+  });
+
+  it("hands the function the error and the call's signal, and returns what it resolves to", async () => {
+    const error = new Error("boom");
+    const controller = new AbortController();
+    const seen: Array<[unknown, FallbackContext]> = [];
+    const policy = fallback(async (e, context) => {
+      seen.push([e, context]);
+      return "computed";
+    });
+    await expect(policy.execute(fail(error), controller.signal)).resolves.toBe("computed");
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.[0]).toBe(error);
+    expect(seen[0]?.[1].signal).toBe(controller.signal);
+    expect(seen[0]?.[1].result).toBeUndefined();
+  });
+
+  it("hands the function the rejected result when that is why it fell back", async () => {
+    const tracked = trackedResponse(503);
+    const seen: unknown[] = [];
+    const policy = fallback(
+      (error, { result }) => {
+        seen.push(error, (result as Response).status);
+        return "from cache";
+      },
+      { shouldFallbackResult: (r: Response) => r.status >= 500 },
+    );
+    await expect(policy.execute(() => tracked.response)).resolves.toBe("from cache");
+    expect(seen).toEqual([undefined, 503]);
+  });
+
+  it("returns a function as the value when the function is wrapped", async () => {
+    const noop = () => "noop";
+    await expect(fallback(() => noop).execute(fail(new Error("boom")))).resolves.toBe(noop);
+  });
+
+  it("rethrows an error that shouldFallback turns down, unchanged", async () => {
+    const error = new Error("validation failed");
+    const policy = fallback("default", { shouldFallback: (e) => e instanceof CircuitOpenError });
+    await expect(policy.execute(fail(error))).rejects.toBe(error);
+  });
+
+  it("rejects with the function's own error, unwrapped, when the fallback fails too", async () => {
+    const original = new Error("backend down");
+    const cacheMiss = new Error("not in cache");
+    const logger = silentLogger();
+    const policy = fallback(
+      () => {
+        throw cacheMiss;
+      },
+      { logger },
+    );
+    await expect(policy.execute(fail(original))).rejects.toBe(cacheMiss);
+    expect(logger.error.calls).toHaveLength(1);
+    expect(logger.error.calls[0]?.[0]).toMatch("not in cache");
+    expect(logger.error.calls[0]?.[1]).toMatchObject({ error: original, fallbackError: cacheMiss });
+  });
+
+  it("calls onFallback once with the error", async () => {
+    const error = new Error("boom");
+    const onFallback = recorder<[FallbackEvent]>();
+    await fallback(0, { onFallback }).execute(fail(error));
+    expect(onFallback.calls).toEqual([[{ reason: "error", error, result: undefined }]]);
+  });
+
+  it("logs each fallback through logger.warn with a message naming the error", async () => {
+    const logger = silentLogger();
+    const error = new TypeError("fetch failed");
+    await fallback(null, { logger }).execute(fail(error));
+    expect(logger.warn.calls).toHaveLength(1);
+    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after TypeError: fetch failed");
+    expect(logger.warn.calls[0]?.[1]).toMatchObject({ reason: "error", error });
+    expect(logger.error.calls).toHaveLength(0);
+  });
+
+  it("logs a replaced result with its status", async () => {
+    const logger = silentLogger();
+    const tracked = trackedResponse(503);
+    await fallback(null, { logger, shouldFallbackResult: (r: Response) => !r.ok }).execute(() => tracked.response);
+    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result with status 503");
+  });
+
+  it("falls back for the calls of a wrapped function", async () => {
+    const load = fallback("guest").wrap(async (id: number) => {
+      if (id < 0) throw new RangeError("no such user");
+      return `user ${id}`;
+    });
+    expect(await load(7)).toBe("user 7");
+    expect(await load(-1)).toBe("guest");
+  });
+
+  it("types what execute returns as the operation's value or the fallback's", async () => {
+    const value = await fallback(null).execute(() => "text");
+    // @ts-expect-error -- the fallback may have answered null
+    const text: string = value;
+    expect(text).toBe("text");
+  });
+});
+
+type Case = [label: string, make: () => unknown, kind: ErrorConstructor, message: RegExp];
+
+const cases: Case[] = [
+  ["options not an object", () => fallback(1, 5 as never), TypeError, /fallback: options must be an object, got 5/],
+  [
+    "misspelt option",
+    () => fallback(1, { onFallbak: () => {} } as never),
+    TypeError,
+    /fallback: unknown option "onFallbak"/,
+  ],
+  [
+    "shouldFallback not a function",
+    () => fallback(1, { shouldFallback: true as never }),
+    TypeError,
+    /fallback: option "shouldFallback" must be a function, got true/,
+  ],
+  [
+    "shouldFallbackResult not a function",
+    () => fallback(1, { shouldFallbackResult: 503 as never }),
+    TypeError,
+    /fallback: option "shouldFallbackResult" must be a function, got 503/,
+  ],
+  [
+    "onFallback not a function",
+    () => fallback(1, { onFallback: "log" as never }),
+    TypeError,
+    /fallback: option "onFallback" must be a function, got "log"/,
+  ],
+  [
+    "logger without error",
+    () => fallback(1, { logger: { warn: () => {} } as never }),
+    TypeError,
+    /fallback: option "logger" must be an object with warn and error methods/,
+  ],
+];
+
+describe("fallback: bad options fail at construction", () => {
+  for (const [label, make, kind, message] of cases) {
+    it(`${label}: ${kind.name}`, () => {
+      expect(make).toThrow(kind);
+      expect(make).toThrow(message);
+    });
+  }
+});
