@@ -8,6 +8,7 @@ import { raceAbort } from "./abort.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { RateLimitedError } from "./errors.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import { SlidingWindowCounter } from "./sliding-window.ts";
 import { isTransientError } from "./transient.ts";
 import {
   optionalFunction,
@@ -31,91 +32,6 @@ import {
  */
 export function clientRejectionProbability(requests: number, accepts: number, k: number): number {
   return Math.max(0, (requests - k * accepts) / (requests + 1));
-}
-
-/**
- * Counts of requests and accepts over a sliding time window, kept in a fixed ring of buckets: memory is the
- * same at one request a minute and at a million a second, and old buckets are dropped as time moves on, read
- * from the clock on each call, so no timer is needed. The window slides one bucket at a time and covers the
- * current, partly elapsed bucket plus `buckets − 1` whole ones.
- *
- * @example
- * ```ts
- * const window = new SlidingWindowCounter(120_000, 60); // 2 minutes in 2-second buckets
- * window.record(Date.now(), true);
- * window.totals(Date.now()); // { requests: 1, accepts: 1 }
- * ```
- */
-export class SlidingWindowCounter {
-  readonly #bucketMs: number;
-  readonly #requests: Float64Array;
-  readonly #accepts: Float64Array;
-  /** The index (time ÷ bucket width) of the newest bucket; older ones fill the ring behind it. */
-  #newest = Number.NEGATIVE_INFINITY;
-  #requestTotal = 0;
-  #acceptTotal = 0;
-
-  constructor(windowMs: number, buckets: number) {
-    this.#bucketMs = windowMs / buckets;
-    this.#requests = new Float64Array(buckets);
-    this.#accepts = new Float64Array(buckets);
-  }
-
-  /** Counts one request at `nowMs`, and an accept when `accepted`. */
-  record(nowMs: number, accepted: boolean): void {
-    const slot = this.#advance(nowMs);
-    this.#requests[slot] = (this.#requests[slot] as number) + 1;
-    this.#requestTotal++;
-    if (accepted) {
-      this.#accepts[slot] = (this.#accepts[slot] as number) + 1;
-      this.#acceptTotal++;
-    }
-  }
-
-  /** Requests and accepts in the window that ends at `nowMs`. */
-  totals(nowMs: number): { requests: number; accepts: number } {
-    this.#advance(nowMs);
-    return { requests: this.#requestTotal, accepts: this.#acceptTotal };
-  }
-
-  /** How many buckets hold counts in the window that ends at `nowMs`: never more than `buckets`. */
-  liveBuckets(nowMs: number): number {
-    this.#advance(nowMs);
-    let live = 0;
-    for (const count of this.#requests) if (count > 0) live++;
-    return live;
-  }
-
-  /** Empties the buckets that fell out of the window and returns the slot of the bucket for `nowMs`. */
-  #advance(nowMs: number): number {
-    const size = this.#requests.length;
-    const index = Math.floor(nowMs / this.#bucketMs);
-    // A clock that steps back (an NTP correction) keeps counting into the newest bucket instead of reviving
-    // buckets already overwritten; the window catches up once time passes that bucket again.
-    if (index > this.#newest) {
-      if (index - this.#newest >= size) {
-        this.#requests.fill(0);
-        this.#accepts.fill(0);
-        this.#requestTotal = 0;
-        this.#acceptTotal = 0;
-      } else {
-        for (let stale = this.#newest + 1; stale <= index; stale++) {
-          const slot = ringSlot(stale, size);
-          this.#requestTotal -= this.#requests[slot] as number;
-          this.#acceptTotal -= this.#accepts[slot] as number;
-          this.#requests[slot] = 0;
-          this.#accepts[slot] = 0;
-        }
-      }
-      this.#newest = index;
-    }
-    return ringSlot(this.#newest, size);
-  }
-}
-
-/** `index mod size`, non-negative for times before the epoch too. */
-function ringSlot(index: number, size: number): number {
-  return ((index % size) + size) % size;
 }
 
 /**
@@ -223,7 +139,7 @@ export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<
   const window = new SlidingWindowCounter(windowMs, buckets);
 
   const rejectionProbability = (): number => {
-    const { requests, accepts } = window.totals(env.now());
+    const { count: requests, marked: accepts } = window.totals(env.now());
     return clientRejectionProbability(requests, accepts, k);
   };
 
@@ -252,6 +168,9 @@ export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<
 
   return Object.assign(createPolicy(run), {
     rejectionProbability,
-    counts: () => window.totals(env.now()),
+    counts: () => {
+      const { count, marked } = window.totals(env.now());
+      return { requests: count, accepts: marked };
+    },
   });
 }

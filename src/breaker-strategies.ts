@@ -3,6 +3,7 @@
  * amount of memory, whatever the traffic, and reads time only from the timestamps it is handed.
  */
 
+import { SlidingWindowCounter } from "./sliding-window.ts";
 import { requireFiniteAtLeast, requireIntegerAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Decides, from the outcomes seen while closed, when a circuit breaker opens. */
@@ -143,55 +144,20 @@ export function countWindow(size: number): OutcomeWindow {
 
 /** The last `windowMs` of outcomes, in `buckets` slices that are dropped whole as they age. */
 export function timeWindow(windowMs: number, buckets: number): OutcomeWindow {
-  const sliceMs = windowMs / buckets;
-  const starts = new Float64Array(buckets).fill(Number.NEGATIVE_INFINITY);
-  const totals = new Uint32Array(buckets);
-  const failures = new Uint32Array(buckets);
+  let counter = new SlidingWindowCounter(windowMs, buckets);
   return {
     slots: buckets,
-    add(success, nowMs) {
-      const sliceStart = Math.floor(nowMs / sliceMs) * sliceMs;
-      const index = Math.floor(nowMs / sliceMs) % buckets;
-      if (starts[index] !== sliceStart) {
-        starts[index] = sliceStart;
-        totals[index] = 0;
-        failures[index] = 0;
-      }
-      (totals[index] as number)++;
-      if (!success) (failures[index] as number)++;
-    },
+    add: (success, nowMs) => counter.record(nowMs, !success),
     totals(nowMs) {
-      // A slice counts while any part of it is within the window: the window is slightly longer than
-      // windowMs (by up to one slice), never shorter.
-      const oldest = Math.floor(nowMs / sliceMs) * sliceMs - windowMs + sliceMs;
-      let total = 0;
-      let failed = 0;
-      for (let i = 0; i < buckets; i++) {
-        if ((starts[i] as number) >= oldest && (starts[i] as number) <= nowMs) {
-          total += totals[i] as number;
-          failed += failures[i] as number;
-        }
-      }
-      return { total, failures: failed };
+      const { count, marked } = counter.totals(nowMs);
+      return { total: count, failures: marked };
     },
     clear() {
-      starts.fill(Number.NEGATIVE_INFINITY);
-      totals.fill(0);
-      failures.fill(0);
+      counter = new SlidingWindowCounter(windowMs, buckets);
     },
-    snapshot: () => ({
-      kind: "time",
-      starts: Array.from(starts, (s) => (Number.isFinite(s) ? s : null)),
-      totals: Array.from(totals),
-      failures: Array.from(failures),
-    }),
+    snapshot: () => ({ kind: "time", ...counter.snapshot() }),
     restore(snapshot) {
-      const s = snapshot as { kind?: unknown; starts?: unknown; totals?: unknown; failures?: unknown } | null;
-      if (s?.kind !== "time" || !Array.isArray(s.starts) || s.starts.length !== buckets) return;
-      if (!Array.isArray(s.totals) || !Array.isArray(s.failures)) return;
-      starts.set(s.starts.map((v) => (typeof v === "number" ? v : Number.NEGATIVE_INFINITY)));
-      totals.set(s.totals.map((v) => Number(v) >>> 0));
-      failures.set(s.failures.map((v) => Number(v) >>> 0));
+      if ((snapshot as { kind?: unknown } | null)?.kind === "time") counter.restore(snapshot);
     },
   };
 }

@@ -17,10 +17,11 @@ import {
   type CircuitStateChange,
 } from "./circuit-breaker.ts";
 import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
+import { discardBody } from "./http/discard-body.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { serverDelayMs } from "./http/retry-after.ts";
-import { discard, isRequest, originOf, prepareSend, summarize } from "./http/send.ts";
+import { isRequest, originOf, prepareSend, summarize } from "./http/send.ts";
 import { callTelemetry, type Observers, reportBreakerChange } from "./http/telemetry.ts";
 import type {
   DelaySource,
@@ -299,7 +300,8 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
           return refusedServerDelay ? Number.POSITIVE_INFINITY : askedMs;
         },
         onRetry: (event) => {
-          discard(event.result);
+          // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
+          discardBody(event.result);
           telemetry.retry(event, event.delayMs, delaySource);
         },
         onGiveUp: (event) =>

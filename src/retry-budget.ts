@@ -4,9 +4,9 @@
  * Envoy's `retry_budget` and Finagle's `RetryBudget`).
  */
 
-import { timeWindow } from "./breaker-strategies.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import type { RetryBudget } from "./retry.ts";
+import { SlidingWindowCounter } from "./sliding-window.ts";
 import {
   optionalFunction,
   requireFiniteAtLeast,
@@ -63,20 +63,19 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const onExhausted = optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted);
   const env = resolveEnvironment(o.env);
-  const requests = timeWindow(windowMs, buckets);
-  const retries = timeWindow(windowMs, buckets);
+  // One counter: every call and every retry is an event; the retries are the marked ones.
+  const events = new SlidingWindowCounter(windowMs, buckets);
   const minimum = (minRetriesPerSecond * windowMs) / 1000;
 
   const state = (): RetryBudgetState => {
-    const now = env.now();
-    const made = requests.totals(now).total;
-    const retried = retries.totals(now).total;
+    const { count, marked: retried } = events.totals(env.now());
+    const made = count - retried;
     return { requests: made, retries: retried, available: Math.max(0, Math.floor(minimum + ratio * made - retried)) };
   };
 
   return {
     recordRequest() {
-      requests.add(true, env.now());
+      events.record(env.now(), false);
     },
     tryAcquireRetry() {
       const current = state();
@@ -84,7 +83,7 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
         onExhausted?.(current);
         return false;
       }
-      retries.add(true, env.now());
+      events.record(env.now(), true);
       return true;
     },
     state,

@@ -75,14 +75,6 @@ export function summarize(input: RequestInfo | URL, init: RequestInit | undefine
   };
 }
 
-/**
- * Cancels the body of a response nobody will read. Until then it holds its connection, and Workers allow
- * only six at once: a retry loop that leaves bodies open stalls.
- */
-export function discard(response: Response | undefined): void {
-  if (response?.body && !response.bodyUsed) response.body.cancel().catch(() => {});
-}
-
 /** `scheme://host:port` of a URL (relative ones resolved against the page), the key of per-origin state. */
 export function originOf(url: string): string {
   try {

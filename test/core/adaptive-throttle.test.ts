@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { adaptiveThrottle, clientRejectionProbability, SlidingWindowCounter } from "../../src/adaptive-throttle.ts";
+import { adaptiveThrottle, clientRejectionProbability } from "../../src/adaptive-throttle.ts";
 import { isRateLimitedError, RateLimitedError } from "../../src/errors.ts";
+import { SlidingWindowCounter } from "../../src/sliding-window.ts";
 import { FakeClock, seededRandom } from "../support/fake-clock.ts";
 
 const networkError = () => new TypeError("fetch failed");

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { adaptiveThrottle, SlidingWindowCounter } from "../../src/adaptive-throttle.ts";
+import { adaptiveThrottle } from "../../src/adaptive-throttle.ts";
+import { SlidingWindowCounter } from "../../src/sliding-window.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const outcomes = {
@@ -77,8 +78,8 @@ describe("adaptiveThrottle properties", () => {
             log.push({ bucket: newest, accepted });
             const live = log.filter((e) => e.bucket > newest - buckets);
             expect(window.totals(nowMs)).toEqual({
-              requests: live.length,
-              accepts: live.filter((e) => e.accepted).length,
+              count: live.length,
+              marked: live.filter((e) => e.accepted).length,
             });
             expect(window.liveBuckets(nowMs)).toBeLessThanOrEqual(buckets);
             expect(window.liveBuckets(nowMs)).toBe(new Set(live.map((e) => e.bucket)).size);
