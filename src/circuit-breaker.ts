@@ -51,8 +51,9 @@ export interface CircuitBreakerOptions {
   /** Probe calls let through at once while half-open. Default 1. */
   readonly halfOpenProbes?: number;
   /**
-   * Whether a thrown error counts against the dependency. Default: every error except an `AbortError` and
-   * the caller's own abort (cancelling is not the dependency failing).
+   * Whether a thrown error counts against the dependency. Default: every error except an `AbortError`, the
+   * caller's own abort, and staunch's local refusals (`BulkheadRejectedError`, `RateLimitedError`,
+   * `CircuitOpenError`): none of them is the dependency failing.
    */
   readonly isFailure?: (error: unknown) => boolean;
   /**
@@ -93,8 +94,18 @@ const OPTION_KEYS = [
   "env",
 ];
 
-const isAbort = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AbortError";
+/**
+ * Errors that say nothing about the dependency: a cancel, or a local policy refusing to send the call (a full
+ * bulkhead, a rate limit, another open circuit). Counting them would let local saturation open the circuit.
+ */
+const NOT_DEPENDENCY_FAILURES = new Set([
+  "AbortError",
+  "BulkheadRejectedError",
+  "RateLimitedError",
+  "CircuitOpenError",
+]);
+const isDependencyFailure = (error: unknown): boolean =>
+  !NOT_DEPENDENCY_FAILURES.has(String((error as { name?: unknown } | null)?.name));
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;
@@ -145,7 +156,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
     maxOpenMs,
     multiplier,
     probes: requireIntegerAtLeast(owner, "halfOpenProbes", o.halfOpenProbes ?? 1, 1),
-    isFailure: optionalFunction<(error: unknown) => boolean>(owner, "isFailure", o.isFailure) ?? ((e) => !isAbort(e)),
+    isFailure: optionalFunction<(error: unknown) => boolean>(owner, "isFailure", o.isFailure) ?? isDependencyFailure,
     isFailureResult:
       optionalFunction<(result: unknown) => boolean>(owner, "isFailureResult", o.isFailureResult) ??
       defaultIsFailureResult,

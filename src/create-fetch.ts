@@ -3,13 +3,14 @@
  * `Retry-After`, bounds every attempt and the whole call in time, never sends a non-idempotent request twice
  * unless the caller made it safe, and protects each origin with a circuit breaker and shared backpressure.
  *
- * Per call, outermost first: total timeout → retry (with budget) → origin pause → breaker → attempt timeout
- * → fetch. The breaker sits inside the retry so that it sees every attempt, and a call that meets an open
+ * Per call, outermost first: fallback → total timeout → retry (with budget) → origin pause → breaker →
+ * bulkhead → attempt timeout → fetch. The breaker sits inside the retry so that it sees every attempt, and a call that meets an open
  * circuit stops at once (an open circuit is not transient) instead of retrying into it.
  */
 
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BreakerStrategy } from "./breaker-strategies.ts";
+import { type BulkheadOptions, bulkhead } from "./bulkhead.ts";
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -17,6 +18,7 @@ import {
   type CircuitStateChange,
 } from "./circuit-breaker.ts";
 import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
+import { type FallbackContext, fallback } from "./fallback.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
@@ -31,6 +33,7 @@ import type {
   FetchRetryEvent,
   Logger,
   MetricsSink,
+  RequestSummary,
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import { compose, type Policy, type PolicyContext } from "./policy.ts";
@@ -63,6 +66,15 @@ export type {
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
 export interface FetchBreakerOptions extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot"> {
   readonly strategy?: () => BreakerStrategy;
+}
+
+/** What a createFetch `fallback` receives. */
+export interface FetchFailure {
+  readonly request: RequestSummary;
+  /** What the call threw, or `undefined` when it ended with a retryable status. */
+  readonly error: unknown;
+  /** The last response, when the call ended with a retryable status (body already cancelled). */
+  readonly response: Response | undefined;
 }
 
 /** One origin's shared state. */
@@ -118,6 +130,16 @@ export interface CreateFetchOptions {
   readonly maxOrigins?: number;
   /** A retry budget shared with other clients and policies (see `retryBudget`). */
   readonly budget?: RetryBudget;
+  /**
+   * At most `limit` attempts in flight per origin, `queue` more waiting; beyond that an attempt fails at once
+   * with `BulkheadRejectedError`. The wait in the queue does not count against `attemptTimeoutMs`.
+   */
+  readonly bulkhead?: BulkheadOptions;
+  /**
+   * The fail-safe answer when the call fails: it rejected (but for the caller's abort), or ended with a
+   * retryable status. Its `response`, when there is one, has its body cancelled already.
+   */
+  readonly fallback?: (failure: FetchFailure) => Response | PromiseLike<Response>;
   readonly onRetry?: (event: FetchRetryEvent) => void;
   readonly onGiveUp?: (event: FetchGiveUpEvent) => void;
   readonly onBreakerStateChange?: (change: CircuitStateChange) => void;
@@ -144,6 +166,8 @@ const OPTION_KEYS = [
   "breaker",
   "maxOrigins",
   "budget",
+  "bulkhead",
+  "fallback",
   "onRetry",
   "onGiveUp",
   "onBreakerStateChange",
@@ -163,6 +187,7 @@ const ORIGIN_PAUSE_STATUSES = new Set([429, 503]);
 
 interface OriginState {
   readonly breaker: CircuitBreaker | undefined;
+  readonly bulkhead: Policy | undefined;
   /** Epoch ms before which no attempt to this origin starts. */
   pausedUntilMs: number;
 }
@@ -223,9 +248,12 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     attempts: base.attempts,
   };
   const makeBreaker = breakerFactory(o.breaker, env, observers);
+  const makeBulkhead = o.bulkhead === undefined ? undefined : () => bulkhead(o.bulkhead as BulkheadOptions);
+  makeBulkhead?.(); // throws now, at construction, on bad options
+  const fallbackPolicy = fallbackLayer(o.fallback, retryStatuses, observers);
   const origins = new KeyedRegistry<OriginState>(
     requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
-    (origin) => ({ breaker: makeBreaker?.(origin), pausedUntilMs: 0 }),
+    (origin) => ({ breaker: makeBreaker?.(origin), bulkhead: makeBulkhead?.(), pausedUntilMs: 0 }),
   );
 
   // Built once; per call, only the retry layer and the per-origin layers are added.
@@ -264,7 +292,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
         origin.pausedUntilMs = Math.max(origin.pausedUntilMs, env.now() + askedMs);
       }
     };
-    const perAttempt = layers(state.breaker, attemptTimeout);
+    const perAttempt = layers(state.breaker, state.bulkhead, attemptTimeout);
     // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
     const gatedAttempt = (context: PolicyContext): Promise<Response> => {
       const waitMs = state.pausedUntilMs - env.now();
@@ -310,7 +338,8 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     }
 
     try {
-      const response = await layers(totalTimeout, retryPolicy).execute(gatedAttempt, callerSignal);
+      const outer = layers(fallbackPolicy?.(request), totalTimeout, retryPolicy);
+      const response = await outer.execute(gatedAttempt, callerSignal);
       telemetry.done(response, false);
       return response;
     } catch (error) {
@@ -331,6 +360,22 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     },
     breaker: (origin: string) => origins.get(originOf(origin)).breaker,
   });
+}
+
+/** The outermost layer: a fallback that knows the call's request. */
+function fallbackLayer(
+  handler: CreateFetchOptions["fallback"],
+  retryStatuses: ReadonlySet<number>,
+  observers: Observers,
+): ((request: RequestSummary) => Policy) | undefined {
+  const answer = optionalFunction<NonNullable<CreateFetchOptions["fallback"]>>("createFetch", "fallback", handler);
+  if (answer === undefined) return undefined;
+  return (request) =>
+    fallback(
+      (error: unknown, context: FallbackContext) =>
+        answer({ request, error, response: context.result as Response | undefined }),
+      { shouldFallbackResult: (response: Response) => retryStatuses.has(response.status), logger: observers.logger },
+    );
 }
 
 /** Checks breaker options once and returns a maker of one breaker per origin (or none). */

@@ -45,6 +45,7 @@ export {
   type FetchAttempt,
   type FetchBreakerOptions,
   type FetchEventBase,
+  type FetchFailure,
   type FetchFunction,
   type FetchGiveUpEvent,
   type FetchGiveUpReason,

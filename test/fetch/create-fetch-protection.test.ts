@@ -8,6 +8,8 @@ import {
   type CircuitStateChange,
   consecutiveFailures,
   createFetch,
+  type FetchFailure,
+  isBulkheadRejectedError,
   isCircuitOpenError,
   retryBudget,
 } from "../../src/index.ts";
@@ -158,5 +160,97 @@ describe("createFetch: bounded per-origin state", () => {
     const fetch = createFetch({ maxOrigins: 2, fetch: async () => new Response("ok") });
     for (const host of ["a.test", "b.test", "a.test", "c.test"]) await statusOf(fetch(`https://${host}/x`));
     expect(fetch.origins().map((o) => o.origin)).toEqual(["https://a.test", "https://c.test"]);
+  });
+});
+
+describe("createFetch: bulkhead per origin", () => {
+  it("rejects an attempt beyond limit + queue at once, and that rejection does not open the circuit", async () => {
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      bulkhead: { limit: 1, queue: 0 },
+      breaker: { strategy: () => consecutiveFailures(1) },
+    });
+    const slow = scenario(server, "200|delay=200");
+    const first = fetch(slow.url);
+    const second = await fetch(slow.url).catch((e: unknown) => e);
+    expect(isBulkheadRejectedError(second)).toBe(true);
+    expect(await statusOf(first)).toBe(200);
+    expect(await slow.received()).toHaveLength(1);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+
+  it("queues inside the attempt timeout's reach: time spent waiting for a slot is not an attempt's time", async () => {
+    const fetch = createFetch({ attemptTimeoutMs: 350, bulkhead: { limit: 1, queue: 1 }, breaker: false });
+    const s = scenario(server, "200|delay=200");
+    const [a, b] = await Promise.all([statusOf(fetch(s.url)), statusOf(fetch(s.url))]);
+    // b waited ~200 ms for a's slot, then took ~200 ms itself: 400 ms > 350 ms, yet no attempt timed out.
+    expect([a, b]).toEqual([200, 200]);
+    expect(await s.received()).toHaveLength(2);
+  });
+});
+
+describe("createFetch: fallback", () => {
+  it("answers with the fallback when every attempt fails to connect", async () => {
+    const failures: FetchFailure[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 2,
+      fallback: (failure) => {
+        failures.push(failure);
+        return new Response("cached copy", { headers: { "staunch-fallback": "1" } });
+      },
+    });
+    const s = scenario(server, "reset");
+    const res = await fetch(s.url);
+    expect(await res.text()).toBe("cached copy");
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.request.method).toBe("GET");
+    expect(failures[0]?.response).toBeUndefined();
+    expect(await s.received()).toHaveLength(2); // retries came first: fallback is the outermost layer
+  });
+
+  it("answers with the fallback when the call ends with a retryable status, and hands it that response", async () => {
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 2,
+      fallback: ({ response }) => new Response(`fallback after ${response?.status}`),
+    });
+    const res = await fetch(scenario(server, "503").url);
+    expect(await res.text()).toBe("fallback after 503");
+  });
+
+  it("answers with the fallback when the circuit is open", async () => {
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      breaker: { strategy: () => consecutiveFailures(1) },
+      fallback: ({ error }) => new Response(isCircuitOpenError(error) ? "circuit open" : "other"),
+    });
+    const s = scenario(server, "500");
+    expect(await (await fetch(s.url)).text()).toBe("other"); // a 500, which opens the circuit
+    expect(await (await fetch(s.url)).text()).toBe("circuit open");
+    expect(await s.received()).toHaveLength(1);
+  });
+
+  it("does not answer a 4xx or a success with the fallback", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep(), fallback: () => new Response("fallback") });
+    expect(await (await fetch(scenario(server, "404").url)).text()).toBe("404 #1");
+    expect(await (await fetch(scenario(server, "200").url)).text()).toBe("200 #1");
+  });
+
+  it("never turns the caller's abort into a fallback", async () => {
+    const controller = new AbortController();
+    const fetch = createFetch({ fallback: () => new Response("fallback") });
+    const pending = fetch(scenario(server, "stall").url, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error("user cancelled")), 50);
+    await expect(pending).rejects.toThrow("user cancelled");
+  });
+
+  it("answers with the fallback at the total deadline", async () => {
+    const fetch = createFetch({
+      totalTimeoutMs: 200,
+      fallback: ({ error }) => new Response(String((error as Error).name)),
+    });
+    expect(await (await fetch(scenario(server, "stall").url)).text()).toBe("TimeoutError");
   });
 });
