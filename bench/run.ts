@@ -1,7 +1,10 @@
 /**
- * Per-call overhead of staunch's policies against a raw `await fn()`, cockatiel and p-retry, in one run.
+ * Per-call overhead of staunch's policies against a raw `await fn()`, cockatiel, p-retry and opossum; the
+ * latency `createFetch` adds to a loopback HTTP call, against raw `fetch`, ky and a cockatiel pipeline; and, in
+ * a child process (bench/memory.ts), the memory of 10,000 per-origin breakers. All in one run.
  *
- * `npm run bench` (optionally `npm run bench -- <substring>` to run only the cases whose name contains it).
+ * `npm run bench` (optionally `npm run bench -- <substring>` to run only the cases whose name or group
+ * contains it, e.g. `npm run bench -- loopback` or `npm run bench -- memory`).
  *
  * The harness is hand-written so that it has no dependency and its method is visible: every case is warmed up
  * and calibrated to a number of iterations that takes about `ROUND_MS`, then `ROUNDS` rounds run the cases
@@ -11,25 +14,34 @@
  * per-round ratios, not a ratio of medians: on a shared machine the speed drifts by tens of percent over
  * seconds, and a case and its baseline measured in the same round see the same drift.
  *
+ * Calibration is by time, not by count, so a loopback call (~100 µs) gets a few hundred calls a round where an
+ * in-memory call gets tens of thousands, and every case costs the same ~2 s of the run.
+ *
  * Targets are printed as PASS/MISS and never fail the run: a benchmark informs, it is not a test.
  *
- * To add a section (a loopback `fetch`, say), push onto `cases` and `targets` and, for anything to tear down,
- * onto `cleanups`.
+ * To add a section, push onto `cases` and `targets` and, for anything to tear down, onto `cleanups`.
  */
 
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
 import {
   ConsecutiveBreaker,
   ConstantBackoff,
-  circuitBreaker,
+  circuitBreaker as cockatielCircuitBreaker,
   retry as cockatielRetry,
   timeout as cockatielTimeout,
   handleAll,
   TimeoutStrategy,
   wrap,
 } from "cockatiel";
+import ky from "ky";
+import OpossumBreaker from "opossum";
 import pRetry from "p-retry";
-import { compose, retry, timeout } from "../src/index.ts";
+import { circuitBreaker, compose, createFetch, retry, timeout } from "../src/index.ts";
+import { table } from "./table.ts";
 
 /** How long one round of one case should take, once calibrated. */
 const ROUND_MS = 50;
@@ -102,9 +114,19 @@ function failEveryOtherCall(): () => Promise<typeof value> {
   const cockatielTimeoutRetryBreaker = wrap(
     cockatielTimeout(10_000, TimeoutStrategy.Cooperative),
     cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ConstantBackoff(0) }),
-    circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+    cockatielCircuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
   );
+  const staunchTimeoutRetryBreaker = compose(timeout(10_000), retry(), circuitBreaker());
   const pRetryOptions = { retries: 1, minTimeout: 0, factor: 1 };
+  // opossum's breaker is its own timeout too: by default every fire() arms (and clears) a 10 s setTimeout;
+  // `timeout: false` turns that off, making it a breaker alone. Each opossum breaker also runs two interval
+  // timers (bucket rotation, snapshots) until shutdown().
+  const opossumBreakerOnly = new OpossumBreaker(succeed, { timeout: false });
+  const opossumWithTimeout = new OpossumBreaker(succeed);
+  cleanups.push(
+    () => opossumBreakerOnly.shutdown(),
+    () => opossumWithTimeout.shutdown(),
+  );
 
   cases.push(
     { group, name: "raw await fn()", baseline: true, run: () => succeed() },
@@ -112,12 +134,21 @@ function failEveryOtherCall(): () => Promise<typeof value> {
     { group, name: "staunch timeout+retry", run: () => staunchTimeoutRetry.execute(succeed) },
     { group, name: "cockatiel retry", run: () => cockatielRetryPolicy.execute(succeed) },
     { group, name: "cockatiel timeout+retry", run: () => cockatielTimeoutRetry.execute(succeed) },
+    { group, name: "staunch timeout+retry+breaker", run: () => staunchTimeoutRetryBreaker.execute(succeed) },
     { group, name: "cockatiel timeout+retry+breaker", run: () => cockatielTimeoutRetryBreaker.execute(succeed) },
+    { group, name: "opossum breaker (timeout: false)", run: () => opossumBreakerOnly.fire() },
+    { group, name: "opossum breaker (default 10 s timeout)", run: () => opossumWithTimeout.fire() },
     { group, name: "p-retry", run: () => pRetry(succeed, pRetryOptions) },
   );
   targets.push(
     { label: "retry-only success ≤ 2× raw", caseName: "staunch retry", kind: "ratio", limit: 2 },
     { label: "timeout+retry success ≤ 1.5 µs", caseName: "staunch timeout+retry", kind: "ns", limit: 1_500 },
+    {
+      label: "timeout+retry+breaker success ≤ 1.5 µs",
+      caseName: "staunch timeout+retry+breaker",
+      kind: "ns",
+      limit: 1_500,
+    },
   );
 }
 
@@ -159,6 +190,62 @@ function failEveryOtherCall(): () => Promise<typeof value> {
     caseName: "staunch retry (initialMs 0)",
     kind: "ns",
     limit: 10_000,
+  });
+}
+
+// --- Loopback fetch, one request in flight -----------------------------------------------------------------------
+
+{
+  const group = "loopback fetch, 1 in flight";
+  // In this process, so that client and server share one event loop and no other process's scheduling gets in
+  // between: every case pays the same server cost, and a ratio is client overhead over a whole round trip.
+  // HTTP/1.1 keep-alive is Node's default on both sides; the longer server timeout keeps the one connection
+  // open across rounds (undici's pool reuses it), so no case pays a TCP handshake the others do not.
+  let connections = 0;
+  let requests = 0;
+  const server = createServer((_request, response) => {
+    requests++;
+    response.end("ok");
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on("connection", () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        // A check that keep-alive held: a connection per request would make every case a TCP handshake.
+        console.log(`\nloopback server: ${requests.toLocaleString("en-US")} requests on ${connections} connections`);
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+
+  // createFetch's defaults: 3 attempts, 10 s per attempt, a breaker per origin; plus a 30 s deadline per call.
+  const staunchFetch = createFetch({ totalTimeoutMs: 30_000 });
+  const kyOverStaunch = ky.create({ fetch: createFetch({ totalTimeoutMs: 30_000 }), retry: 0 });
+  const cockatielPipeline = wrap(
+    cockatielTimeout(10_000, TimeoutStrategy.Cooperative),
+    cockatielRetry(handleAll, { maxAttempts: 3 }),
+    cockatielCircuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+  );
+
+  cases.push(
+    { group, name: "raw fetch + text()", baseline: true, run: async () => (await fetch(url)).text() },
+    { group, name: "staunch createFetch + text()", run: async () => (await staunchFetch(url)).text() },
+    { group, name: "ky.get().text() (ky defaults)", run: () => ky.get(url).text() },
+    { group, name: "ky + createFetch (retry: 0)", run: () => kyOverStaunch.get(url).text() },
+    {
+      group,
+      name: "cockatiel timeout+retry+breaker + fetch",
+      run: async () => (await cockatielPipeline.execute(({ signal }) => fetch(url, { signal }))).text(),
+    },
+  );
+  targets.push({
+    label: "createFetch loopback ≤ 1.05× raw fetch",
+    caseName: "staunch createFetch + text()",
+    kind: "ratio",
+    limit: 1.05,
   });
 }
 
@@ -214,14 +301,6 @@ function quantile(values: readonly number[], q: number): number {
 const median = (values: readonly number[]): number => quantile(values, 0.5);
 
 // --- Report ----------------------------------------------------------------------------------------------------
-
-function table(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly boolean[]) {
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? "").length)));
-  const pad = (cell: string, column: number): string =>
-    rightAligned[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0);
-  const line = (row: readonly string[]): string => row.map(pad).join("  ").trimEnd();
-  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n");
-}
 
 const formatNs = (ns: number): string => Math.round(ns).toLocaleString("en-US");
 const formatUs = (ns: number): string => (ns / 1000).toFixed(ns < 10_000 ? 3 : 1);
@@ -281,17 +360,30 @@ function versionOf(packageName: string): string {
 
 // A filter keeps the baselines of the groups it selects from, so that ratios still mean something.
 const filter = process.argv[2];
-const matches = (testCase: Case): boolean => filter === undefined || testCase.name.includes(filter);
+const matches = (testCase: Case): boolean =>
+  filter === undefined || testCase.name.includes(filter) || testCase.group.includes(filter);
 const chosenGroups = new Set(cases.filter(matches).map((testCase) => testCase.group));
 const selected = cases.filter(
   (testCase) => matches(testCase) || (testCase.baseline === true && chosenGroups.has(testCase.group)),
 );
-console.log(
-  `node ${process.version}, cockatiel ${versionOf("cockatiel")}, p-retry ${versionOf("p-retry")}; ` +
-    `${ROUNDS} interleaved rounds of ~${ROUND_MS} ms per case; medians over rounds, IQR as % of the median`,
-);
+if (selected.length > 0) {
+  console.log(
+    `node ${process.version}, cockatiel ${versionOf("cockatiel")}, p-retry ${versionOf("p-retry")}, ` +
+      `opossum ${versionOf("opossum")}, ky ${versionOf("ky")}; ` +
+      `${ROUNDS} interleaved rounds of ~${ROUND_MS} ms per case; medians over rounds, IQR as % of the median`,
+  );
+}
 try {
-  report(await runAll(selected));
+  if (selected.length > 0) report(await runAll(selected));
 } finally {
   for (const cleanup of cleanups) await cleanup();
 }
+
+// Memory is measured in a fresh process, after the timings: heap readings need `--expose-gc`, and a heap
+// that has just run millions of calls holds too much unrelated garbage and optimised code to read a delta on.
+const memory = spawnSync(
+  process.execPath,
+  ["--expose-gc", fileURLToPath(new URL("memory.ts", import.meta.url)), ...(filter === undefined ? [] : [filter])],
+  { stdio: "inherit" },
+);
+if (memory.status !== 0) process.exitCode = memory.status ?? 1;

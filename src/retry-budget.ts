@@ -1,5 +1,6 @@
 /**
- * A retry budget shared by many calls: retries may add at most a fixed fraction to the traffic, so that in
+ * A retry budget shared by many calls: retries may add at most a fixed fraction to the traffic (or a small
+ * floor of retries per second, whichever is more), so that in
  * a full outage a fleet sends about (1 + ratio)× its normal load instead of `attempts`× (the idea of
  * Envoy's `retry_budget` and Finagle's `RetryBudget`).
  */
@@ -17,11 +18,15 @@ import {
 
 /** Options of {@link retryBudget}. */
 export interface RetryBudgetOptions {
-  /** Retries allowed per call in the window, on top of the minimum. Default 0.2 (20 %). */
+  /** Retries allowed per call in the window. Default 0.2 (20 %). */
   readonly ratio?: number;
-  /** Retries always allowed per second, so that a quiet client can still retry. Default 3. */
+  /** A floor: retries allowed per second however little traffic there is, so a quiet client can still retry. Default 3. */
   readonly minRetriesPerSecond?: number;
-  /** How far back calls and retries are counted, in ms. Default 10,000. */
+  /**
+   * How far back calls and retries are counted, in ms. Default 1,000. The allowance of a window can be spent
+   * at once: a short window keeps retries close to `ratio` of the traffic second by second, while a long one
+   * would let a whole window's allowance out in a burst when an outage begins (seen in `npm run simulate`).
+   */
   readonly windowMs?: number;
   /** Slices the window is kept in (memory is fixed). Default 10. */
   readonly buckets?: number;
@@ -59,7 +64,7 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   requireKnownKeys(owner, o, ["ratio", "minRetriesPerSecond", "windowMs", "buckets", "onExhausted", "env"]);
   const ratio = requireFiniteAtLeast(owner, "ratio", o.ratio ?? 0.2);
   const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
-  const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 10_000, 1);
+  const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 1_000, 1);
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const onExhausted = optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted);
   const env = resolveEnvironment(o.env);
@@ -70,7 +75,11 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   const state = (): RetryBudgetState => {
     const { count, marked: retried } = events.totals(env.now());
     const made = count - retried;
-    return { requests: made, retries: retried, available: Math.max(0, Math.floor(minimum + ratio * made - retried)) };
+    return {
+      requests: made,
+      retries: retried,
+      available: Math.max(0, Math.floor(Math.max(minimum, ratio * made) - retried)),
+    };
   };
 
   return {

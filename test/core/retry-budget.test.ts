@@ -19,6 +19,31 @@ describe("retry budget", () => {
     expect(budget.state()).toEqual({ requests: 50, retries: 10, available: 0 });
   });
 
+  it("treats minRetriesPerSecond as a floor, not an addition", () => {
+    const budget = retryBudget({ ratio: 0.5, minRetriesPerSecond: 1, windowMs: 1_000, env: new FakeClock() });
+    for (let i = 0; i < 10; i++) budget.recordRequest();
+    expect(budget.state().available).toBe(5); // max(1, 0.5 × 10), not 1 + 5
+  });
+
+  it("does not let a burst through when an outage begins after quiet, healthy traffic", () => {
+    const clock = new FakeClock({ startMs: 0 });
+    const budget = retryBudget({ ratio: 0.2, minRetriesPerSecond: 0, env: clock }); // the default window
+    const grantsPerSecond: number[] = [];
+    for (let second = 0; second < 10; second++) {
+      let granted = 0;
+      for (let i = 0; i < 100; i++) {
+        clock.nowMs = second * 1_000 + i * 10;
+        budget.recordRequest();
+        // Healthy for 5 s, then every call fails and asks for a retry.
+        if (second >= 5 && budget.tryAcquireRetry()) granted++;
+      }
+      grantsPerSecond.push(granted);
+    }
+    // A 10 s window would have granted 100 retries (0.2 × 500 earlier calls) in the first second of the outage.
+    expect(Math.max(...grantsPerSecond)).toBeLessThanOrEqual(21);
+    expect(grantsPerSecond[6]).toBeGreaterThanOrEqual(19);
+  });
+
   it("forgets requests and retries older than the window", () => {
     const clock = new FakeClock({ startMs: 0 });
     const budget = retryBudget({ ratio: 1, minRetriesPerSecond: 0, windowMs: 1_000, buckets: 4, env: clock });
