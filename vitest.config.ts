@@ -32,14 +32,14 @@ export default defineConfig({
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
         test: {
           name: "workerd",
-          include: [core, "test/fetch/**/*.test.ts", "test/worker/**/*.test.ts"],
+          include: [core, "test/fetch/**/*.test.ts", "test/edge/**/*.test.ts", "test/worker/**/*.test.ts"],
           globalSetup: ["test/support/global-setup.ts"],
         },
       },
       {
         test: {
           name: "chromium",
-          include: [core, "test/fetch/**/*.test.ts", "test/browser/**/*.test.ts"],
+          include: [core, "test/fetch/**/*.test.ts", "test/edge/**/*.test.ts", "test/browser/**/*.test.ts"],
           globalSetup: ["test/support/global-setup.ts"],
           browser: {
             enabled: true,

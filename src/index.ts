@@ -57,6 +57,24 @@ export {
   type ResilientFetch,
 } from "./create-fetch.ts";
 export {
+  type CachedFallbackOptions,
+  type CacheLike,
+  cachedFallback,
+  FALLBACK_HEADER,
+  type FallbackCause,
+  type StaleIfError,
+  type StaleServedEvent,
+  staleIfError,
+} from "./edge/cached-fallback.ts";
+export {
+  type ExecutionContextLike,
+  type HonoContextLike,
+  type StaleIfErrorOptions,
+  staleIfErrorMiddleware,
+  type WorkerFetchHandler,
+  withStaleIfError,
+} from "./edge/middleware.ts";
+export {
   type CancelTimer,
   cryptoRandom,
   defaultEnvironment,

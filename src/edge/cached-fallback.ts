@@ -1,0 +1,234 @@
+/**
+ * Stale-if-error at the edge (RFC 5861): successful responses are kept in a `Cache`, and when the origin
+ * fails — an error, a timeout, an open circuit, a 5xx after the last attempt — a kept copy is served instead,
+ * marked, within a maximum staleness. The Workers Cache API itself ignores `stale-if-error`, and expires an
+ * entry at its `max-age`; this module stores each copy for its fresh life plus its stale-if-error window, and
+ * remembers when it stored it, so it can serve it stale and say how old it is.
+ *
+ * Works with any `Cache`: `caches.default` or `caches.open()` in Workers, and `caches.open()` in browsers
+ * and Deno.
+ */
+
+import { type Environment, resolveEnvironment } from "../environment.ts";
+import { discardBody } from "../http/discard-body.ts";
+import {
+  optionalFunction,
+  optionError,
+  requireFiniteAtLeast,
+  requireKnownKeys,
+  requireOptionsObject,
+} from "../validate.ts";
+import { parseCacheControl, secondsOf } from "./cache-control.ts";
+
+/** The part of the Cache API this module uses (`caches.default`, `await caches.open(name)`). */
+export interface CacheLike {
+  match(request: Request | string): Promise<Response | undefined>;
+  put(request: Request | string, response: Response): Promise<void>;
+}
+
+/** Why a stored copy was served. */
+export type FallbackCause = "error" | "status" | "circuit-open" | "timeout";
+
+/** Handed to `onStale` when a stored copy answers for a failed origin. */
+export interface StaleServedEvent {
+  readonly url: string;
+  readonly cause: FallbackCause;
+  /** The origin's status when `cause` is `"status"`. */
+  readonly status: number | undefined;
+  readonly error: unknown;
+  readonly ageSeconds: number;
+}
+
+/** Options of {@link cachedFallback}. */
+export interface CachedFallbackOptions {
+  /** Where copies are kept: `caches.default`, or `await caches.open("name")`. */
+  readonly cache: CacheLike;
+  /**
+   * How stale a copy may be served, in ms, when its `Cache-Control` has no `stale-if-error`. Default
+   * 86,400,000 (a day). `stale-if-error` in the response wins when present.
+   */
+  readonly maxStaleMs?: number;
+  /**
+   * The cache key of a request. Default: its URL, and requests carrying `Authorization` or `Cookie` are
+   * neither stored nor served (one user's copy must not reach another). Giving a key function is a statement
+   * that the key makes such requests safe (it includes the user, say); return `undefined` to skip the cache.
+   * Keys are URLs to the Cache API, which ignores fragments: put what distinguishes entries in the path or query.
+   */
+  readonly cacheKey?: (request: Request) => string | undefined;
+  /** Statuses that count as a failure worth a stale copy. Default: 500–599. */
+  readonly isFailureStatus?: (status: number) => boolean;
+  /** Keeps the Worker alive for the background `cache.put` (`ctx.waitUntil`). Default: the put is awaited. */
+  readonly waitUntil?: (promise: Promise<unknown>) => void;
+  readonly onStale?: (event: StaleServedEvent) => void;
+  readonly env?: Partial<Environment>;
+}
+
+/** Response headers this module sets; clients can tell a stale answer by `staunch-fallback`. */
+export const FALLBACK_HEADER = "staunch-fallback";
+const STORED_AT = "staunch-stored-at";
+const STALE_LIMIT = "staunch-stale-limit";
+
+const defaultIsFailureStatus = (status: number): boolean => status >= 500 && status <= 599;
+
+/** A response we may store: cacheable status, no per-user marks. */
+function isStorable(response: Response): boolean {
+  if (response.status !== 200) return false;
+  if (response.headers.has("set-cookie")) return false;
+  const directives = parseCacheControl(response.headers.get("cache-control"));
+  return !directives.has("private") && !directives.has("no-store");
+}
+
+function causeOf(error: unknown): FallbackCause {
+  const name = String((error as { name?: unknown } | null)?.name);
+  if (name === "CircuitOpenError") return "circuit-open";
+  if (name === "TimeoutError") return "timeout";
+  return "error";
+}
+
+/**
+ * Wraps a fetch-like function (a `createFetch` client, a Worker handler's upstream call) with a cached
+ * fallback: GET and HEAD successes are stored, and a failure is answered from the store when a copy is young
+ * enough, with `staunch-fallback: stale` and a correct `Age`.
+ *
+ * @example
+ * ```ts
+ * const upstream = createFetch({ totalTimeoutMs: 8_000 });
+ * export default {
+ *   async fetch(request: Request, env: Env, ctx: ExecutionContext) {
+ *     const fetchWithFallback = cachedFallback(upstream, {
+ *       cache: caches.default,
+ *       waitUntil: (p) => ctx.waitUntil(p),
+ *     });
+ *     return fetchWithFallback(new Request(new URL(new URL(request.url).pathname, env.ORIGIN), request));
+ *   },
+ * };
+ * ```
+ */
+export function cachedFallback(
+  origin: (request: Request) => Promise<Response>,
+  options: CachedFallbackOptions,
+): (request: Request) => Promise<Response> {
+  if (typeof origin !== "function")
+    throw new TypeError(`cachedFallback: the origin must be a function, got ${typeof origin}`);
+  const serve = staleIfError(options, "cachedFallback");
+  return (request) => serve(request, origin, options.waitUntil);
+}
+
+/** Answers one request through `origin`, falling back to a stored copy; what the wrappers share. */
+export type StaleIfError = (
+  request: Request,
+  origin: (request: Request) => Response | Promise<Response>,
+  waitUntil?: (promise: Promise<unknown>) => void,
+) => Promise<Response>;
+
+/**
+ * The stale-if-error engine behind {@link cachedFallback} and the Worker middleware, with options checked
+ * once; the origin and `waitUntil` come with each request.
+ */
+export function staleIfError(options: CachedFallbackOptions, owner = "staleIfError"): StaleIfError {
+  const o = requireOptionsObject(owner, options) as unknown as CachedFallbackOptions;
+  requireKnownKeys(owner, o, ["cache", "maxStaleMs", "cacheKey", "isFailureStatus", "waitUntil", "onStale", "env"]);
+  const cache = o.cache;
+  if (typeof cache?.match !== "function" || typeof cache.put !== "function") {
+    throw optionError(TypeError, owner, "cache", "a Cache (caches.default, caches.open(…))", cache);
+  }
+  const maxStaleMs = requireFiniteAtLeast(owner, "maxStaleMs", o.maxStaleMs ?? 86_400_000);
+  const customKey = optionalFunction<(request: Request) => string | undefined>(owner, "cacheKey", o.cacheKey);
+  const isFailureStatus =
+    optionalFunction<(status: number) => boolean>(owner, "isFailureStatus", o.isFailureStatus) ??
+    defaultIsFailureStatus;
+  optionalFunction<(promise: Promise<unknown>) => void>(owner, "waitUntil", o.waitUntil);
+  const onStale = optionalFunction<(event: StaleServedEvent) => void>(owner, "onStale", o.onStale);
+  const env = resolveEnvironment(o.env);
+
+  const keyOf = (request: Request): string | undefined => {
+    if (request.method !== "GET" && request.method !== "HEAD") return undefined;
+    if (customKey) return customKey(request);
+    if (request.headers.has("authorization") || request.headers.has("cookie")) return undefined;
+    return request.url;
+  };
+
+  /** Stores a copy for its fresh life plus its stale window, noting when, so its age can be told later. */
+  const store = (key: string, response: Response): Promise<void> => {
+    const directives = parseCacheControl(response.headers.get("cache-control"));
+    const staleMs = (secondsOf(directives, "stale-if-error") ?? maxStaleMs / 1000) * 1000;
+    const freshMs = (secondsOf(directives, "s-maxage") ?? secondsOf(directives, "max-age") ?? 0) * 1000;
+    const copy = new Response(response.body, response);
+    copy.headers.set(
+      STORED_AT,
+      String(env.now() - (secondsOf(new Map([["age", response.headers.get("age") ?? ""]]), "age") ?? 0) * 1000),
+    );
+    copy.headers.set(STALE_LIMIT, String(freshMs + staleMs));
+    // The Cache API drops an entry at its max-age; keep it as long as it may still be served stale.
+    copy.headers.set("cache-control", `public, max-age=${Math.ceil((freshMs + staleMs) / 1000)}`);
+    copy.headers.delete("set-cookie");
+    return cache.put(new Request(key), copy).catch(() => {});
+  };
+
+  /** A stored copy young enough to serve for a failed origin, marked, or `undefined`. */
+  const stale = async (
+    key: string,
+    request: Request,
+  ): Promise<{ response: Response; ageSeconds: number } | undefined> => {
+    const hit = await cache.match(new Request(key)).catch(() => undefined);
+    if (!hit) return undefined;
+    const storedAt = Number(hit.headers.get(STORED_AT));
+    const limitMs = Number(hit.headers.get(STALE_LIMIT));
+    const ageMs = env.now() - storedAt;
+    if (!Number.isFinite(storedAt) || !Number.isFinite(limitMs) || ageMs > limitMs) {
+      await hit.body?.cancel().catch(() => {}); // awaited: an open cache body is a resource until closed
+      return undefined;
+    }
+    const ageSeconds = Math.max(0, Math.floor(ageMs / 1000));
+    const headers = new Headers(hit.headers);
+    headers.delete(STORED_AT);
+    headers.delete(STALE_LIMIT);
+    headers.set("age", String(ageSeconds));
+    headers.set(FALLBACK_HEADER, "stale");
+    headers.set("cache-control", "no-store"); // a stale answer must not be cached again downstream as fresh
+    const body = request.method === "HEAD" ? null : hit.body;
+    if (body === null) await hit.body?.cancel().catch(() => {});
+    return { response: new Response(body, { status: hit.status, statusText: hit.statusText, headers }), ageSeconds };
+  };
+
+  return async (request, origin, waitUntil) => {
+    const key = keyOf(request);
+    if (key === undefined) return origin(request);
+    let response: Response;
+    try {
+      response = await origin(request);
+    } catch (error) {
+      if (request.signal?.aborted) throw error; // the client left: nobody to answer
+      const copy = await stale(key, request);
+      if (!copy) throw error;
+      onStale?.({ url: request.url, cause: causeOf(error), status: undefined, error, ageSeconds: copy.ageSeconds });
+      return copy.response;
+    }
+    if (isFailureStatus(response.status)) {
+      const copy = await stale(key, request);
+      if (!copy) return response;
+      discardBody(response);
+      onStale?.({
+        url: request.url,
+        cause: "status",
+        status: response.status,
+        error: undefined,
+        ageSeconds: copy.ageSeconds,
+      });
+      return copy.response;
+    }
+    if (request.method === "GET" && isStorable(response)) {
+      const [forClient, forCache] = teeResponse(response);
+      const put = store(key, forCache);
+      if (waitUntil) waitUntil(put);
+      else await put;
+      return forClient;
+    }
+    return response;
+  };
+}
+
+/** Two responses with the same status, headers and body, one for the client and one for the cache. */
+function teeResponse(response: Response): [Response, Response] {
+  return [response.clone(), response];
+}
