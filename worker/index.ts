@@ -1,23 +1,185 @@
 /**
- * Placeholder for the sample Worker: proxies /api/* to UPSTREAM_URL through staunch's retry and timeout.
- * The full demo (cached fallback, breakers, dashboard) builds on this.
+ * The staunch sample Worker: proxies `/api/*` to an upstream through `createFetch` (retries with jitter and a
+ * budget, per-attempt and total timeouts, a breaker per origin) and answers from a stale copy in the Cache
+ * API when the upstream fails. `GET /` is a live dashboard of what happened to each request.
  */
 
-import { compose, retry, timeout } from "../src/index.ts";
+import {
+  CircuitOpenError,
+  consecutiveFailures,
+  createFetch,
+  FALLBACK_HEADER,
+  type FetchFunction,
+  type ResilientFetch,
+  retryBudget,
+  type StaleIfError,
+  staleIfError,
+} from "../src/index.ts";
+import { type Config, type Env, readConfig } from "./config.ts";
+import { dashboardHtml } from "./dashboard.ts";
+import { demoOrigin, FAILURE_PARAMS, outage } from "./demo-origin.ts";
+import { type DashboardState, type RequestRecord, Timeline } from "./timeline.ts";
 
-export interface Env {
-  UPSTREAM_URL: string;
+export type { Env } from "./config.ts";
+
+/** Carries a request's timeline id to the instrumented fetch, which records each attempt. */
+const TRACE_HEADER = "x-staunch-trace";
+const DEMO_ORIGIN = "https://demo.origin";
+
+/** What one isolate keeps between requests: the client (and its breakers), the cache wrapper, the timeline. */
+interface IsolateState {
+  readonly config: Config;
+  readonly client: ResilientFetch;
+  readonly serve: StaleIfError;
+  readonly timeline: Timeline;
 }
 
-const policy = compose(timeout(10_000), retry({ attempts: 3 }), timeout(3_000));
+let isolate: IsolateState | undefined;
+
+function setUp(env: Env): IsolateState {
+  const config = readConfig(env);
+  const timeline = new Timeline(50);
+  const upstreamFetch: FetchFunction = config.upstream === "demo" ? demoOrigin : (i, n) => fetch(i, n);
+  // Records each attempt of a traced request, then calls the real upstream.
+  const instrumented: FetchFunction = async (input, init) => {
+    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    const record = timeline.get(headers.get(TRACE_HEADER));
+    const attempt = record ? timeline.attemptStarted(record, Date.now()) : undefined;
+    const started = Date.now();
+    try {
+      const response = await upstreamFetch(input, init);
+      if (attempt) attempt.outcome = String(response.status);
+      return response;
+    } catch (error) {
+      if (attempt) attempt.outcome = String((error as { name?: unknown } | null)?.name ?? "Error");
+      throw error;
+    } finally {
+      if (attempt) attempt.durationMs = Date.now() - started;
+    }
+  };
+  const client = createFetch({
+    fetch: instrumented,
+    attempts: config.attempts,
+    attemptTimeoutMs: config.attemptTimeoutMs,
+    totalTimeoutMs: config.totalTimeoutMs,
+    budget: retryBudget(),
+    breaker: { strategy: () => consecutiveFailures(5), halfOpenAfterMs: config.halfOpenAfterMs },
+    logger: console,
+  });
+  const serve = staleIfError({
+    cache: caches.default,
+    maxStaleMs: config.maxStaleSeconds * 1000,
+    // The demo's failure switches are not part of what is asked for: /data?down=1 may get /data's copy.
+    cacheKey: (request) => {
+      if (request.headers.has("authorization") || request.headers.has("cookie")) return undefined;
+      const url = new URL(request.url);
+      for (const name of FAILURE_PARAMS) url.searchParams.delete(name);
+      return url.href;
+    },
+  });
+  return { config, client, serve, timeline };
+}
+
+/** The answer when the upstream failed and no copy was young enough. */
+function failureResponse(error: unknown): Response {
+  const name = String((error as { name?: unknown } | null)?.name ?? "Error");
+  const headers: Record<string, string> = { "content-type": "application/json", "staunch-error": name };
+  if (error instanceof CircuitOpenError) {
+    headers["retry-after"] = String(Math.ceil(error.retryAfterMs / 1000));
+    return new Response(JSON.stringify({ error: name, message: error.message }), { status: 503, headers });
+  }
+  const status = name === "TimeoutError" ? 504 : 502;
+  return new Response(JSON.stringify({ error: name, message: String((error as Error)?.message ?? error) }), {
+    status,
+    headers,
+  });
+}
+
+async function proxy(request: Request, state: IsolateState, ctx: ExecutionContext): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname.slice("/api".length) + url.search;
+  const base = state.config.upstream === "demo" ? DEMO_ORIGIN : state.config.upstream;
+  const record = state.timeline.begin(request.method, path, Date.now());
+  const headers = new Headers(request.headers);
+  headers.set(TRACE_HEADER, record.id);
+  headers.delete("host");
+  const upstreamRequest = new Request(new URL(path, base), {
+    method: request.method,
+    headers,
+    body: request.method === "GET" || request.method === "HEAD" ? null : request.body,
+  });
+  let cause: string | undefined;
+  const origin = async (r: Request): Promise<Response> => {
+    try {
+      const response = await state.client(r);
+      if (response.status >= 500) cause = "status";
+      return response;
+    } catch (error) {
+      const name = String((error as { name?: unknown } | null)?.name);
+      cause = name === "CircuitOpenError" ? "circuit-open" : name === "TimeoutError" ? "timeout" : "error";
+      throw error;
+    }
+  };
+  let answer: Response;
+  try {
+    answer = await state.serve(upstreamRequest, origin, (p) => ctx.waitUntil(p));
+  } catch (error) {
+    answer = failureResponse(error);
+  }
+  const stale = answer.headers.get(FALLBACK_HEADER) === "stale";
+  finish(record, answer, stale ? "stale" : answer.headers.has("staunch-error") ? "error" : "origin", cause);
+  const response = new Response(answer.body, answer);
+  response.headers.set("staunch-attempts", String(record.attempts.length));
+  return response;
+}
+
+function finish(
+  record: RequestRecord,
+  answer: Response,
+  source: "origin" | "stale" | "error",
+  cause: string | undefined,
+) {
+  const age = answer.headers.get("age");
+  record.result = {
+    status: answer.status,
+    source,
+    cause: source === "origin" ? undefined : cause,
+    ageSeconds: age === null ? undefined : Number(age),
+    totalMs: Date.now() - record.startedAt,
+  };
+}
+
+function dashboardState(state: IsolateState): DashboardState {
+  return {
+    requests: state.timeline.list(),
+    origins: state.client.origins(),
+    outageUntil: outage.until > Date.now() ? outage.until : undefined,
+    upstream: state.config.upstream,
+    config: { ...state.config },
+  };
+}
 
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    isolate ??= setUp(env);
+    const state = isolate;
     const url = new URL(request.url);
-    if (url.pathname.startsWith("/api/") && env.UPSTREAM_URL !== "demo") {
-      const target = new URL(url.pathname.slice(4) + url.search, env.UPSTREAM_URL);
-      return policy.execute(({ signal }) => fetch(target, { signal }), request.signal);
+    if (url.pathname.startsWith("/api/")) return proxy(request, state, ctx);
+    if (url.pathname === "/" && request.method === "GET") {
+      return new Response(dashboardHtml, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
-    return new Response("staunch sample Worker\n", { headers: { "content-type": "text/plain" } });
+    if (url.pathname === "/__staunch/state") return Response.json(dashboardState(state));
+    if (url.pathname === "/__staunch/outage" && request.method === "POST") {
+      const seconds = Math.min(Math.max(Number(url.searchParams.get("seconds") ?? 20), 0), 600);
+      outage.until = Date.now() + seconds * 1000;
+      return Response.json({ outageUntil: outage.until });
+    }
+    if (url.pathname === "/__staunch/reset" && request.method === "POST") {
+      // A fresh start: new breakers, budget and timeline, and the settings read again on the next request.
+      outage.until = 0;
+      isolate = undefined;
+      return Response.json({ reset: true });
+    }
+    return new Response("Not found. Try / for the dashboard, or /api/data.\n", { status: 404 });
   },
 } satisfies ExportedHandler<Env>;

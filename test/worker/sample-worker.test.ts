@@ -1,0 +1,144 @@
+/**
+ * The sample Worker inside workerd: proxying to the demo origin, retries, the breaker, stale answers from
+ * caches.default with a correct Age, the caching safety rules, and the dashboard's state.
+ */
+
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import worker, { type Env } from "../../worker/index.ts";
+import type { DashboardState } from "../../worker/timeline.ts";
+
+/** Fast settings for tests; the embedded defaults are for people watching the dashboard. */
+const testEnv: Env = { ...(env as Env), ATTEMPT_TIMEOUT_MS: "200", TOTAL_TIMEOUT_MS: "2000" };
+
+async function call(path: string, init?: RequestInit): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`https://demo.example${path}`, init), testEnv, ctx);
+  await waitOnExecutionContext(ctx); // the cache.put happens in ctx.waitUntil
+  return res;
+}
+
+async function state(): Promise<DashboardState> {
+  return (await call("/__staunch/state")).json();
+}
+
+let pathCounter = 0;
+/** A path no other test has used, so cached copies never leak between tests. */
+const freshPath = () => `/api/item-${Date.now()}-${pathCounter++}`;
+
+describe("the sample Worker", () => {
+  beforeEach(async () => {
+    await (await call("/__staunch/reset", { method: "POST" })).text();
+  });
+
+  it("serves the dashboard at /", async () => {
+    const res = await call("/");
+    expect(res.headers.get("content-type")).toMatch("text/html");
+    expect(await res.text()).toMatch("<h1>staunch at the edge</h1>");
+  });
+
+  it("proxies /api/* to the demo origin and answers fresh", async () => {
+    const path = freshPath();
+    const res = await call(path);
+    expect(res.status).toBe(200);
+    expect(res.headers.has("staunch-fallback")).toBe(false);
+    expect(res.headers.get("staunch-attempts")).toBe("1");
+    expect(((await res.json()) as { path: string }).path).toBe(path.slice(4));
+  });
+
+  it("answers from the stale copy, marked and with its age, when the origin is down", async () => {
+    const path = freshPath();
+    await (await call(path)).text();
+    const res = await call(`${path}?down=1`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("staunch-fallback")).toBe("stale");
+    expect(Number(res.headers.get("age"))).toBeGreaterThanOrEqual(0);
+    expect(res.headers.get("staunch-attempts")).toBe("3"); // retried before falling back
+    expect(((await res.json()) as { path: string }).path).toBe(path.slice(4));
+  });
+
+  it("answers from the stale copy after every attempt timed out", async () => {
+    const path = freshPath();
+    await (await call(path)).text();
+    const res = await call(`${path}?stall=1`);
+    expect(res.headers.get("staunch-fallback")).toBe("stale");
+    await res.text();
+    const [latest] = (await state()).requests;
+    expect(latest?.attempts.map((a) => a.outcome)).toEqual(["TimeoutError", "TimeoutError", "TimeoutError"]);
+    expect(latest?.result).toMatchObject({ source: "stale", cause: "timeout" });
+  });
+
+  it("answers fresh again once the origin recovers", async () => {
+    const path = freshPath();
+    await (await call(path)).text();
+    await (await call(`${path}?down=1`)).text();
+    const res = await call(path);
+    expect(res.headers.has("staunch-fallback")).toBe(false);
+    await res.text();
+  });
+
+  it("answers a 502 with the error's name when the origin is down and nothing is stored", async () => {
+    const res = await call(`${freshPath()}?down=1`);
+    expect(res.status).toBe(502);
+    expect(res.headers.get("staunch-error")).toBe("Error");
+    await res.text();
+  });
+
+  it("opens the breaker after repeated failures, fails fast, and the stale copy still answers", async () => {
+    const path = freshPath();
+    await (await call(path)).text();
+    for (let i = 0; i < 2; i++) await (await call(`${path}?down=1`)).text(); // 6 failed attempts ≥ 5
+    expect((await state()).origins[0]?.circuit).toBe("open");
+    const res = await call(`${path}?down=1`);
+    expect(res.headers.get("staunch-fallback")).toBe("stale");
+    expect(res.headers.get("staunch-attempts")).toBe("0"); // the open circuit answered without calling
+    await res.text();
+    const [latest] = (await state()).requests;
+    expect(latest?.result).toMatchObject({ source: "stale", cause: "circuit-open" });
+    const unstored = await call(`${freshPath()}?down=1`);
+    expect(unstored.status).toBe(503);
+    expect(unstored.headers.get("staunch-error")).toBe("CircuitOpenError");
+    expect(Number(unstored.headers.get("retry-after"))).toBeGreaterThan(0);
+    await unstored.text();
+  });
+
+  it("honours Retry-After between attempts and shows the waits on the timeline", async () => {
+    const res = await call(`${freshPath()}?status=503&retryAfter=1`);
+    expect(res.status).toBe(503); // nothing stored: the last 503 is returned as is
+    await res.text();
+    const [latest] = (await state()).requests;
+    // Slept the asked 1 s before attempt 2; a second 1 s wait would end past the 2 s total deadline, so the
+    // second 503 was returned at once instead of a third attempt.
+    expect(latest?.attempts).toHaveLength(2);
+    expect(latest?.attempts[1]?.delayBeforeMs).toBeGreaterThanOrEqual(900);
+  }, 10_000);
+
+  it("never answers a request with Authorization from the cache", async () => {
+    const path = freshPath();
+    await (await call(path)).text();
+    const res = await call(`${path}?down=1`, { headers: { authorization: "Bearer secret" } });
+    expect(res.status).toBe(502);
+    expect(res.headers.has("staunch-fallback")).toBe(false);
+    await res.text();
+  });
+
+  it("records each request's attempts, waits and answer for the dashboard", async () => {
+    await (await call(`${freshPath()}?status=500`)).text();
+    const { requests, origins } = await state();
+    expect(requests[0]?.attempts.map((a) => a.outcome)).toEqual(["500", "500", "500"]);
+    expect(requests[0]?.result?.source).toBe("origin"); // a 500 with nothing stored is passed through
+    expect(origins).toEqual([
+      { origin: "https://demo.origin", circuit: "closed", circuitRetryAfterMs: 0, pausedForMs: 0 },
+    ]);
+  });
+
+  it("takes the demo origin down for everyone on request", async () => {
+    const path = freshPath();
+    await (await call(path)).text();
+    await (await call("/__staunch/outage?seconds=30", { method: "POST" })).text();
+    const res = await call(path);
+    expect(res.headers.get("staunch-fallback")).toBe("stale");
+    await res.text();
+    expect((await state()).outageUntil).toBeGreaterThan(Date.now());
+  });
+});
