@@ -37,6 +37,17 @@ export default defineConfig({
         },
       },
       {
+        // End to end: `wrangler dev` started by the test, driven by Playwright and by a loopback load run.
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: "chromium",
           include: [core, "test/fetch/**/*.test.ts", "test/edge/**/*.test.ts", "test/browser/**/*.test.ts"],
