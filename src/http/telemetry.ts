@@ -27,8 +27,10 @@ export interface Observers {
   readonly attempts: number;
 }
 
-export const errorName = (error: unknown): string | undefined =>
-  typeof error === "object" && error !== null ? String((error as { name?: unknown }).name) : undefined;
+export const errorName = (error: unknown): string | undefined => {
+  const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
+  return typeof name === "string" && name !== "" ? name : undefined;
+};
 
 const outcomeOf = (event: FetchEventBase): string =>
   event.status !== undefined ? `status ${event.status}` : (event.errorName ?? "an error");
