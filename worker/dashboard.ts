@@ -63,7 +63,8 @@ const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&
 async function send(path) {
   $("last").textContent = "Sending " + path + " …";
   const started = performance.now();
-  const res = await fetch(path);
+  // no-store: the demo origin says max-age=5, and the browser would answer a repeated click itself.
+  const res = await fetch(path, { cache: "no-store" });
   await res.text();
   const ms = Math.round(performance.now() - started);
   const stale = res.headers.get("staunch-fallback");
