@@ -3,11 +3,14 @@
  * bundler would (ESM, tree-shaken, no platform assumptions), then gzipped. An entry over its budget fails the
  * run with exit code 1 — unlike the timing benchmarks, size is deterministic enough to be a check.
  *
- * `npm run size`. To measure another entry point, add it to `entries`.
+ * `npm run size`. To measure another entry point, add it to `entries`. Entries without a budget are for
+ * information or comparison (ky, bundled from node_modules the same way).
  */
 
+import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { table } from "./table.ts";
 
 interface Entry {
   readonly name: string;
@@ -15,6 +18,11 @@ interface Entry {
   readonly source: string;
   /** Largest allowed minified + gzipped size, in bytes; omitted: reported only. */
   readonly budgetBytes?: number;
+}
+
+function versionOf(packageName: string): string {
+  const url = new URL(`../node_modules/${packageName}/package.json`, import.meta.url);
+  return (JSON.parse(readFileSync(url, "utf8")) as { version: string }).version;
 }
 
 const entries: Entry[] = [
@@ -26,6 +34,26 @@ const entries: Entry[] = [
       export const resilient = compose(timeout(30_000), retry({ attempts: 4 }), timeout(5_000));
     `,
     budgetBytes: 2048,
+  },
+  {
+    name: "createFetch (defaults)",
+    source: `
+      import { createFetch } from "../src/index.ts";
+      export const resilientFetch = createFetch();
+    `,
+    budgetBytes: 3072,
+  },
+  {
+    name: "circuitBreaker (defaults)",
+    source: `
+      import { circuitBreaker } from "../src/index.ts";
+      export const breaker = circuitBreaker();
+    `,
+  },
+  {
+    name: `ky ${versionOf("ky")} (for comparison)`,
+    // All of ky: its default export is one instance whose methods reach the whole library.
+    source: `export { default } from "ky";`,
   },
   {
     name: "everything in src/index.ts",
@@ -69,18 +97,8 @@ for (const entry of entries) {
   ]);
 }
 
-const header = ["entry", "min B", "min+gzip B", "budget B", ""];
-const rightAligned = [false, true, true, true, false];
-const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? "").length)));
-const line = (row: readonly string[]): string =>
-  row
-    .map((cell, column) =>
-      rightAligned[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0),
-    )
-    .join("  ")
-    .trimEnd();
 console.log("esbuild: bundle, minify, ESM, platform neutral; gzip level 9; budgets are on min+gzip");
-console.log([line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n"));
+console.log(table(["entry", "min B", "min+gzip B", "budget B", ""], rows, [false, true, true, true, false]));
 if (overBudget > 0) {
   console.error(`\n${overBudget} ${overBudget === 1 ? "entry is" : "entries are"} over budget`);
   process.exitCode = 1;
