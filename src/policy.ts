@@ -56,6 +56,18 @@ export interface Policy {
  */
 export const ABORT_RACED: unique symbol = Symbol("staunch.abortRaced");
 
+/**
+ * On a context made by a staunch policy: whether its signal can be aborted by something outside staunch (the
+ * caller's signal, somewhere above). `false` means only staunch's own deadlines, which are all cleared once
+ * the call settles. Policies use it to link signals cheaply (see timeout.ts).
+ */
+export const EXTERNAL_SIGNAL: unique symbol = Symbol("staunch.externalSignal");
+
+/** Whether a context's signal (already read as `signal`) may be aborted from outside staunch. */
+export function hasExternalSignal(context: PolicyContext, signal: AbortSignal | undefined): boolean {
+  return (context as { [EXTERNAL_SIGNAL]?: boolean })[EXTERNAL_SIGNAL] ?? signal !== undefined;
+}
+
 const UNCANCELLABLE: PolicyContext = Object.freeze({ signal: undefined, attempt: 1 });
 
 const topLevel = (signal: AbortSignal | undefined): PolicyContext =>

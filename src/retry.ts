@@ -6,7 +6,15 @@
 import { raceAbort } from "./abort.ts";
 import { backoffDelay, type ExponentialBackoffOptions, exponentialBackoff } from "./backoff.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
-import { ABORT_RACED, createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import {
+  ABORT_RACED,
+  createPolicy,
+  EXTERNAL_SIGNAL,
+  hasExternalSignal,
+  type Operation,
+  type Policy,
+  type PolicyContext,
+} from "./policy.ts";
 import { isTransientError } from "./transient.ts";
 import {
   optionalFunction,
@@ -243,7 +251,12 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
       const attempt = state.attempt + 1;
       if (signal?.aborted) throw signal.reason;
       try {
-        const pending = operation({ signal, attempt });
+        const next: PolicyContext & { [EXTERNAL_SIGNAL]: boolean } = {
+          signal,
+          attempt,
+          [EXTERNAL_SIGNAL]: hasExternalSignal(context, signal),
+        };
+        const pending = operation(next);
         const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
         state = returned(attempt, started, result);
         if (shouldRetryResult === undefined || !shouldRetryResult(result, state)) return result as unknown as R;

@@ -75,11 +75,25 @@ export function summarize(input: RequestInfo | URL, init: RequestInit | undefine
   };
 }
 
+/** `scheme://authority` prefixes, already normalised: parsing a URL on every call costs microseconds. */
+const originCache = new Map<string, string>();
+const AUTHORITY_PREFIX = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
 /** `scheme://host:port` of a URL (relative ones resolved against the page), the key of per-origin state. */
 export function originOf(url: string): string {
+  const prefix = AUTHORITY_PREFIX.exec(url)?.[0];
+  const cached = prefix === undefined ? undefined : originCache.get(prefix);
+  if (cached !== undefined) return cached;
+  let origin: string;
   try {
-    return new URL(url, (globalThis as { location?: { href: string } }).location?.href).origin;
+    origin = new URL(url, (globalThis as { location?: { href: string } }).location?.href).origin;
   } catch {
     return "unknown";
   }
+  if (prefix !== undefined) {
+    // Bounded: a client of a million hosts re-parses, it does not grow without end.
+    if (originCache.size >= 1_024) originCache.clear();
+    originCache.set(prefix, origin);
+  }
+  return origin;
 }

@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { originOf } from "../../src/http/send.ts";
+
+describe("originOf", () => {
+  it("normalises scheme, host case, default ports and credentials", () => {
+    expect(originOf("HTTPS://API.Example.com:443/v1?x=1")).toBe("https://api.example.com");
+    expect(originOf("http://user:pw@127.0.0.1:8080/a")).toBe("http://127.0.0.1:8080");
+  });
+
+  it("gives the same answer from its cache as from a fresh parse", () => {
+    const first = originOf("https://cache.example:8443/a?b=c");
+    expect(originOf("https://cache.example:8443/other#frag")).toBe(first);
+    expect(first).toBe("https://cache.example:8443");
+  });
+
+  it("keeps apart URLs that share a prefix but not an authority", () => {
+    expect(originOf("https://a.example/x")).toBe("https://a.example");
+    expect(originOf("https://a.example.evil/x")).toBe("https://a.example.evil");
+  });
+
+  it("says unknown for what is not a URL", () => {
+    expect(originOf("not a url")).toBe("unknown");
+  });
+});
