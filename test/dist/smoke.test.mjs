@@ -1,0 +1,64 @@
+// The built package under the system Node (20.x): the floor the library promises (Node ≥ 20.3).
+// Run by `npm run test:dist` with /usr/bin/node, not the Node 22 that runs the tools.
+import assert from "node:assert/strict";
+import http from "node:http";
+import { test } from "node:test";
+import { compose, retry, timeout } from "../../dist/index.js";
+
+test("runs on the system Node 20 (the library's floor), not the tools' Node 22", () => {
+  assert.equal(process.versions.node.split(".")[0], "20");
+});
+
+test("the built dist retries a reset connection and answers through timeout + retry", async () => {
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    if (requests === 1) return req.socket.destroy(); // a connection reset
+    res.end("ok");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  try {
+    const policy = compose(timeout(5_000), retry({ attempts: 3, backoff: { initialMs: 10 } }), timeout(2_000));
+    const body = await policy.execute(async ({ signal }) => {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { signal });
+      return res.text();
+    });
+    assert.equal(body, "ok");
+    assert.equal(requests, 2);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+  const timers = process.getActiveResourcesInfo().filter((r) => r === "Timeout");
+  assert.deepEqual(timers, [], "no timer may outlive a settled call");
+});
+
+test("the package's exports map resolves each entry point on Node 20, as an installed dependency", async () => {
+  const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { execFileSync } = await import("node:child_process");
+  const app = mkdtempSync(join(tmpdir(), "staunch-consumer-"));
+  try {
+    mkdirSync(join(app, "node_modules"));
+    symlinkSync(new URL("../..", import.meta.url).pathname, join(app, "node_modules", "staunch"), "dir");
+    writeFileSync(join(app, "package.json"), '{ "type": "module" }');
+    writeFileSync(
+      join(app, "main.js"),
+      [
+        'import { createFetch, retry } from "staunch";',
+        'import { chaos } from "staunch/chaos";',
+        'const policy = retry({ attempts: 3, backoff: { initialMs: 0 } });',
+        'const flaky = chaos({ errorRate: 1, env: { random: () => 0 } });',
+        'let n = 0;',
+        'const value = await policy.execute(() => (n++ < 2 ? flaky.execute(() => "never") : "ok"));',
+        'console.log(typeof createFetch, value, n);',
+      ].join("\n"),
+    );
+    const out = execFileSync(process.execPath, ["main.js"], { cwd: app, encoding: "utf8" });
+    assert.equal(out.trim(), "function ok 3");
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
+});
