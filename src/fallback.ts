@@ -95,8 +95,11 @@ export interface FallbackOptions<R = unknown> {
  * ```
  */
 export type FallbackPolicy<V> = {
+  /** As {@link Policy.execute}, resolving with the operation's value or the fallback's. */
   execute<T>(operation: Operation<T>, signal?: AbortSignal): Promise<T | V>;
+  /** As {@link Policy.wrap}, the decorated function resolving with its value or the fallback's. */
   wrap<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>): (...args: A) => Promise<T | V>;
+  /** As {@link Policy.run}, resolving with the operation's value or the fallback's. */
   run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V>;
 } & Policy;
 

@@ -101,8 +101,11 @@ export interface StaunchTelemetryOptions {
  */
 export interface FetchTelemetryOptions {
   readonly metrics: MetricsSink;
+  /** Adds a `staunch.retry` event to the span (the metrics sink already counts the retry). */
   readonly onRetry: (event: FetchRetryEvent) => void;
+  /** Adds a `staunch.give_up` event to the span. */
   readonly onGiveUp: (event: FetchGiveUpEvent) => void;
+  /** Adds a `staunch.breaker.state_change` event to the span. */
   readonly onBreakerStateChange: (change: CircuitStateChange) => void;
 }
 
@@ -115,7 +118,9 @@ export interface FetchTelemetryOptions {
  * ```
  */
 export interface RetryTelemetryOptions {
+  /** Counts `staunch.retry.retries` and adds a `staunch.retry` event to the span. */
   readonly onRetry: (event: RetryEvent) => void;
+  /** Counts `staunch.retry.give_ups` and adds a `staunch.give_up` event to the span. */
   readonly onGiveUp: (event: GiveUpEvent) => void;
 }
 
@@ -129,6 +134,7 @@ export interface RetryTelemetryOptions {
  * ```
  */
 export interface BreakerTelemetryOptions {
+  /** Counts `staunch.breaker.transitions` and adds a `staunch.breaker.state_change` event to the span. */
   readonly onStateChange: (change: CircuitStateChange) => void;
 }
 
@@ -141,6 +147,7 @@ export interface BreakerTelemetryOptions {
  * ```
  */
 export interface BudgetTelemetryOptions {
+  /** Counts `staunch.retry_budget.refused_retries` and adds a `staunch.retry_budget.exhausted` event. */
   readonly onExhausted: (state: RetryBudgetState) => void;
 }
 
@@ -153,6 +160,7 @@ export interface BudgetTelemetryOptions {
  * ```
  */
 export interface FallbackTelemetryOptions {
+  /** Counts `staunch.fallback.activations` and adds a `staunch.fallback` event to the span. */
   readonly onFallback: (event: FallbackEvent) => void;
 }
 

@@ -22,7 +22,9 @@ import { parseCacheControl, secondsOf } from "./cache-control.ts";
 
 /** The part of the Cache API this module uses (`caches.default`, `await caches.open(name)`). */
 export interface CacheLike {
+  /** The stored response for a key, if any. */
   match(request: Request | string): Promise<Response | undefined>;
+  /** Stores a response under a key. */
   put(request: Request | string, response: Response): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export interface CachedFallbackOptions {
   readonly isFailureStatus?: (status: number) => boolean;
   /** Keeps the Worker alive for the background `cache.put` (`ctx.waitUntil`). Default: the put is awaited. */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
+  /** Called each time a stored copy answers for a failed origin. */
   readonly onStale?: (event: StaleServedEvent) => void;
   readonly env?: Partial<Environment>;
 }

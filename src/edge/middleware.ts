@@ -15,6 +15,7 @@ export type WorkerFetchHandler<E, C extends ExecutionContextLike> = (
 
 /** The part of a Worker's `ExecutionContext` the middleware uses. */
 export interface ExecutionContextLike {
+  /** Keeps the Worker alive until `promise` settles, after the response is sent. */
   waitUntil(promise: Promise<unknown>): void;
 }
 

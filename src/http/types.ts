@@ -64,12 +64,16 @@ export interface FetchGiveUpEvent extends FetchEventBase {
 
 /** A structured logger; `console` fits. */
 export interface Logger {
+  /** A retry: the call goes on. */
   warn(message: string, fields: Record<string, unknown>): void;
+  /** A give-up: the call failed for good. */
   error(message: string, fields: Record<string, unknown>): void;
 }
 
 /** Where counters and timings go (StatsD, Prometheus, OpenTelemetry…). Metric names are in the README. */
 export interface MetricsSink {
+  /** Adds `value` to the counter `name`. */
   count(name: string, value: number, tags: Record<string, string>): void;
+  /** Records one duration, in ms, in the distribution `name`. */
   timing(name: string, durationMs: number, tags: Record<string, string>): void;
 }
