@@ -16,7 +16,18 @@ export interface BreakerStrategy {
   snapshot(): unknown;
   /** Takes back what {@link BreakerStrategy.snapshot} produced; ignores data of another shape. */
   restore(snapshot: unknown): void;
+  /**
+   * How to build the same strategy elsewhere, as plain JSON: set by the built-in strategies so that shared
+   * state (a Durable Object) can run it over the outcomes of a whole fleet. A custom strategy may leave it out;
+   * its circuit is then shared only when one member opens it.
+   */
+  readonly spec?: BreakerStrategySpec;
 }
+
+/** A built-in strategy as plain JSON; {@link strategyFromSpec} builds it again. */
+export type BreakerStrategySpec =
+  | { readonly kind: "consecutiveFailures"; readonly threshold: number }
+  | { readonly kind: "failureRate"; readonly options: FailureRateOptions };
 
 /**
  * Opens after `threshold` failures in a row; a success starts the count again.
@@ -34,6 +45,7 @@ export function consecutiveFailures(threshold = 5): BreakerStrategy {
       failures = success ? 0 : failures + 1;
       return failures >= limit;
     },
+    spec: { kind: "consecutiveFailures", threshold: limit },
     reset() {
       failures = 0;
     },
@@ -77,17 +89,23 @@ export function failureRate(options?: FailureRateOptions): BreakerStrategy {
   const threshold = requireFiniteAtLeast(owner, "threshold", o.threshold ?? 0.5, Number.MIN_VALUE);
   if (threshold > 1) throw new RangeError(`${owner}: option "threshold" must be a ratio in (0, 1], got ${threshold}`);
   const minimumThroughput = requireIntegerAtLeast(owner, "minimumThroughput", o.minimumThroughput ?? 10, 1);
-  const window =
-    o.windowMs === undefined
-      ? countWindow(requireIntegerAtLeast(owner, "windowSize", o.windowSize ?? 100, 1))
-      : timeWindow(
-          requireFiniteAtLeast(owner, "windowMs", o.windowMs, 1),
-          requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1),
-        );
+  let window: OutcomeWindow;
+  let spec: FailureRateOptions;
+  if (o.windowMs === undefined) {
+    const windowSize = requireIntegerAtLeast(owner, "windowSize", o.windowSize ?? 100, 1);
+    window = countWindow(windowSize);
+    spec = { threshold, minimumThroughput, windowSize };
+  } else {
+    const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs, 1);
+    const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
+    window = timeWindow(windowMs, buckets);
+    spec = { threshold, minimumThroughput, windowMs, buckets };
+  }
   if (o.windowMs !== undefined && o.windowSize !== undefined) {
     throw new TypeError(`${owner}: give either option "windowSize" (calls) or "windowMs" (time), not both`);
   }
   return {
+    spec: { kind: "failureRate", options: spec },
     record(success, nowMs) {
       window.add(success, nowMs);
       const { total, failures } = window.totals(nowMs);
@@ -99,12 +117,39 @@ export function failureRate(options?: FailureRateOptions): BreakerStrategy {
   };
 }
 
+/**
+ * Builds a strategy from its {@link BreakerStrategy.spec}, or returns `undefined` for anything that is not a
+ * valid spec (the spec may come from another process, so junk is refused rather than thrown on).
+ *
+ * @example
+ * ```ts
+ * const copy = strategyFromSpec(consecutiveFailures(5).spec); // another consecutiveFailures(5)
+ * ```
+ */
+export function strategyFromSpec(spec: unknown): BreakerStrategy | undefined {
+  const s = spec as { kind?: unknown; threshold?: unknown; options?: unknown } | null;
+  try {
+    if (s?.kind === "consecutiveFailures") return consecutiveFailures(s.threshold as number);
+    if (s?.kind === "failureRate" && typeof s.options === "object" && s.options !== null) {
+      return failureRate(s.options as FailureRateOptions);
+    }
+  } catch {
+    // An invalid threshold or window: not a strategy this process can run.
+  }
+  return undefined;
+}
+
 /** Outcomes in a sliding window. */
 export interface OutcomeWindow {
+  /** Counts one outcome at `nowMs`. */
   add(success: boolean, nowMs: number): void;
+  /** Outcomes and failures in the window that ends at `nowMs`. */
   totals(nowMs: number): { total: number; failures: number };
+  /** Forgets every outcome. */
   clear(): void;
+  /** The window as plain JSON. */
   snapshot(): unknown;
+  /** Takes back what {@link OutcomeWindow.snapshot} produced; ignores data of another shape. */
   restore(snapshot: unknown): void;
   /** Slots held in memory: fixed at construction. */
   readonly slots: number;

@@ -7,6 +7,7 @@
  */
 
 import { type BreakerStrategy, consecutiveFailures } from "./breaker-strategies.ts";
+import type { SharedCircuit } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError } from "./errors.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
@@ -67,6 +68,11 @@ export interface CircuitBreakerOptions {
   readonly snapshot?: CircuitSnapshot;
   /** Names the breaker in errors and events. */
   readonly key?: string;
+  /**
+   * Shares the circuit with other isolates through a coordinator (`coordinator(…).circuit(key)`): the fleet's
+   * outcomes open it, and its half-open probes are limited fleet-wide. Default: this breaker's memory only.
+   */
+  readonly shared?: SharedCircuit;
   readonly env?: Partial<Environment>;
 }
 
@@ -91,6 +97,7 @@ const OPTION_KEYS = [
   "onStateChange",
   "snapshot",
   "key",
+  "shared",
   "env",
 ];
 
@@ -120,6 +127,7 @@ interface Settings {
   readonly isFailureResult: (result: unknown) => boolean;
   readonly onStateChange: ((change: CircuitStateChange) => void) | undefined;
   readonly key: string | undefined;
+  readonly shared: SharedCircuit | undefined;
   readonly env: Environment;
 }
 
@@ -150,6 +158,9 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
     multiplier = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "multiplier", b.multiplier ?? 2, 1);
   }
   if (o.key !== undefined && typeof o.key !== "string") throw optionError(TypeError, owner, "key", "a string", o.key);
+  if (o.shared !== undefined && typeof o.shared?.connect !== "function") {
+    throw optionError(TypeError, owner, "shared", "a shared circuit from coordinator(…).circuit(key)", o.shared);
+  }
   return {
     strategy,
     initialOpenMs,
@@ -162,6 +173,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
       defaultIsFailureResult,
     onStateChange: optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange),
     key: o.key,
+    shared: o.shared,
     env: resolveEnvironment(o.env),
   };
 }
@@ -187,6 +199,7 @@ export class CircuitBreaker implements Policy {
     this.#s = settingsFrom(options);
     this.#openForMs = this.#s.initialOpenMs;
     if (options?.snapshot !== undefined) this.restore(options.snapshot);
+    this.#s.shared?.connect(this, this.#s);
   }
 
   /** The current state, derived from the clock. */
@@ -213,11 +226,22 @@ export class CircuitBreaker implements Policy {
 
   async run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
     const state = this.#observe();
-    if (state === "open" || state === "isolated") throw new CircuitOpenError(this.retryAfterMs, this.#s.key);
-    const probe = state === "half-open";
+    const shared = this.#s.shared;
+    if (state === "open" || state === "isolated") {
+      shared?.record(undefined, false); // calls failed fast still keep this isolate's view of the fleet fresh
+      throw new CircuitOpenError(this.retryAfterMs, this.#s.key);
+    }
+    let probe = state === "half-open";
     if (probe) {
       if (this.#probesInFlight >= this.#s.probes) throw new CircuitOpenError(0, this.#s.key);
       this.#probesInFlight++;
+      // The fleet sends its configured probes, not that many per isolate. No answer: this isolate decides.
+      if (shared !== undefined && (await shared.acquireProbe()) === false) {
+        this.#probesInFlight--;
+        // Refused, with the fleet's state adopted: still open (or another isolate probes), or closed by now.
+        if (this.#observe() !== "closed") throw new CircuitOpenError(this.retryAfterMs, this.#s.key);
+        probe = false;
+      }
     }
     let outcome: boolean | undefined; // true: success, false: failure, undefined: neither (cancelled)
     try {
@@ -229,6 +253,7 @@ export class CircuitBreaker implements Policy {
       throw error;
     } finally {
       if (probe) this.#probesInFlight--;
+      shared?.record(outcome, probe);
       if (outcome !== undefined) this.#record(outcome, probe);
     }
   }
@@ -287,7 +312,10 @@ export class CircuitBreaker implements Policy {
   #record(success: boolean, probe: boolean): void {
     const now = this.#s.env.now();
     if (this.#openedAtMs === undefined) {
-      if (this.#s.strategy.record(success, now)) this.#open(now);
+      if (this.#s.strategy.record(success, now)) {
+        this.#open(now);
+        this.#s.shared?.opened();
+      }
       return;
     }
     // Late outcomes of calls that started before the circuit opened say nothing about the dependency now.

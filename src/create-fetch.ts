@@ -17,6 +17,7 @@ import {
   type CircuitState,
   type CircuitStateChange,
 } from "./circuit-breaker.ts";
+import type { Coordinator } from "./coordination.ts";
 import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
 import { type FallbackContext, fallback } from "./fallback.ts";
 import { discardBody } from "./http/discard-body.ts";
@@ -64,8 +65,15 @@ export type {
 } from "./http/types.ts";
 
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
-export interface FetchBreakerOptions extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot"> {
+export interface FetchBreakerOptions
+  extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot" | "shared"> {
+  /** Makes each origin's strategy (one per origin). Default `() => consecutiveFailures(5)`. */
   readonly strategy?: () => BreakerStrategy;
+  /**
+   * Shares each origin's circuit with other isolates: a `coordinator(…)`, asked for one link per origin.
+   * Default: each breaker's own memory.
+   */
+  readonly shared?: Pick<Coordinator, "circuit">;
 }
 
 /** What a createFetch `fallback` receives. */
@@ -140,8 +148,11 @@ export interface CreateFetchOptions {
    * retryable status. Its `response`, when there is one, has its body cancelled already.
    */
   readonly fallback?: (failure: FetchFailure) => Response | PromiseLike<Response>;
+  /** Called before each retry's wait. */
   readonly onRetry?: (event: FetchRetryEvent) => void;
+  /** Called once when a call ends on a retryable failure that no further attempt is allowed for. */
   readonly onGiveUp?: (event: FetchGiveUpEvent) => void;
+  /** Called on every transition of an origin's breaker. */
   readonly onBreakerStateChange?: (change: CircuitStateChange) => void;
   /** Logs each retry (`warn`) and each give-up (`error`). */
   readonly logger?: Logger;
@@ -395,19 +406,23 @@ function breakerFactory(
       o.strategy,
     );
   }
-  const { strategy, onStateChange, ...rest } = o;
-  const make = (origin: string): CircuitBreaker =>
+  const { strategy, onStateChange, shared, ...rest } = o;
+  if (shared !== undefined && typeof shared?.circuit !== "function") {
+    throw optionError(TypeError, "createFetch.breaker", "shared", "a coordinator(…)", shared);
+  }
+  const make = (origin: string, check = false): CircuitBreaker =>
     new CircuitBreaker({
       ...rest,
       strategy: strategy?.(),
       key: origin,
+      shared: check ? undefined : shared?.circuit(origin),
       env,
       onStateChange: (change) => {
         onStateChange?.(change);
         reportBreakerChange(observers, change);
       },
     });
-  make("https://options.check"); // throws now, at construction, on bad options
+  make("https://options.check", true); // throws now, at construction, on bad options
   return make;
 }
 

@@ -20,11 +20,13 @@ export {
 } from "./backoff.ts";
 export {
   type BreakerStrategy,
+  type BreakerStrategySpec,
   consecutiveFailures,
   countWindow,
   type FailureRateOptions,
   failureRate,
   type OutcomeWindow,
+  strategyFromSpec,
   timeWindow,
 } from "./breaker-strategies.ts";
 export { type BulkheadOptions, type BulkheadPolicy, bulkhead } from "./bulkhead.ts";
@@ -37,6 +39,26 @@ export {
   circuitBreaker,
   type HalfOpenBackoff,
 } from "./circuit-breaker.ts";
+export {
+  type BudgetReport,
+  type CircuitReport,
+  type ConnectedCircuitSettings,
+  type CoordinationDegradedEvent,
+  type CoordinationRecoveredEvent,
+  type CoordinationStatus,
+  type CoordinationStore,
+  type Coordinator,
+  type CoordinatorOptions,
+  coordinator,
+  memoryStore,
+  type SharedBudget,
+  type SharedBudgetView,
+  type SharedCircuit,
+  type SharedCircuitSettings,
+  type SharedCircuitView,
+  type SyncMessage,
+  type SyncReply,
+} from "./coordination.ts";
 export {
   type CreateFetchOptions,
   createFetch,

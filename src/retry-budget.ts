@@ -5,11 +5,13 @@
  * Envoy's `retry_budget` and Finagle's `RetryBudget`).
  */
 
+import type { SharedBudget } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import type { RetryBudget } from "./retry.ts";
 import { SlidingWindowCounter } from "./sliding-window.ts";
 import {
   optionalFunction,
+  optionError,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
   requireKnownKeys,
@@ -32,6 +34,12 @@ export interface RetryBudgetOptions {
   readonly buckets?: number;
   /** Called each time a retry is refused because the budget is spent. */
   readonly onExhausted?: (state: RetryBudgetState) => void;
+  /**
+   * Counts the calls and retries of a whole fleet of isolates through a coordinator
+   * (`coordinator(…).budget(key)`), so that `ratio` and the `minRetriesPerSecond` floor hold fleet-wide.
+   * While the fleet's counts are not at hand, this isolate's own decide. Default: this budget's memory only.
+   */
+  readonly shared?: SharedBudget;
   readonly env?: Partial<Environment>;
 }
 
@@ -45,6 +53,7 @@ export interface RetryBudgetState {
 
 /** A shared retry budget, with its counts in view. */
 export interface SharedRetryBudget extends RetryBudget {
+  /** The counts over the window now (the fleet's, when the budget is shared and its counts are at hand). */
   state(): RetryBudgetState;
 }
 
@@ -61,19 +70,28 @@ export interface SharedRetryBudget extends RetryBudget {
 export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   const owner = "retryBudget";
   const o = requireOptionsObject(owner, options) as RetryBudgetOptions;
-  requireKnownKeys(owner, o, ["ratio", "minRetriesPerSecond", "windowMs", "buckets", "onExhausted", "env"]);
+  requireKnownKeys(owner, o, ["ratio", "minRetriesPerSecond", "windowMs", "buckets", "onExhausted", "shared", "env"]);
   const ratio = requireFiniteAtLeast(owner, "ratio", o.ratio ?? 0.2);
   const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
   const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 1_000, 1);
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const onExhausted = optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted);
   const env = resolveEnvironment(o.env);
+  const shared = o.shared;
+  if (shared !== undefined && typeof shared?.totals !== "function") {
+    throw optionError(TypeError, owner, "shared", "a shared budget from coordinator(…).budget(key)", shared);
+  }
+  shared?.connect({ windowMs, buckets });
   // One counter: every call and every retry is an event; the retries are the marked ones.
   const events = new SlidingWindowCounter(windowMs, buckets);
   const minimum = (minRetriesPerSecond * windowMs) / 1000;
 
   const state = (): RetryBudgetState => {
-    const { count, marked: retried } = events.totals(env.now());
+    // The fleet's counts (this isolate's included) when a coordinator has them at hand, else this isolate's.
+    const fleet = shared?.totals();
+    const { count, marked: retried } = fleet
+      ? { count: fleet.requests + fleet.retries, marked: fleet.retries }
+      : events.totals(env.now());
     const made = count - retried;
     return {
       requests: made,
@@ -85,6 +103,7 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   return {
     recordRequest() {
       events.record(env.now(), false);
+      shared?.count(false);
     },
     tryAcquireRetry() {
       const current = state();
@@ -93,6 +112,7 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
         return false;
       }
       events.record(env.now(), true);
+      shared?.count(true);
       return true;
     },
     state,

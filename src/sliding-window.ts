@@ -31,14 +31,17 @@ export class SlidingWindowCounter {
     this.#marked = new Float64Array(buckets);
   }
 
-  /** Counts one event at `nowMs`, marked or not (an accept, a failure, a retry: what the user counts). */
-  record(nowMs: number, marked: boolean): void {
+  /**
+   * Counts one event at `nowMs` (or `count` of them: a batch reported at once), marked or not (an accept, a
+   * failure, a retry: what the user counts).
+   */
+  record(nowMs: number, marked: boolean, count = 1): void {
     const slot = this.#advance(nowMs);
-    this.#counts[slot] = (this.#counts[slot] as number) + 1;
-    this.#countTotal++;
+    this.#counts[slot] = (this.#counts[slot] as number) + count;
+    this.#countTotal += count;
     if (marked) {
-      this.#marked[slot] = (this.#marked[slot] as number) + 1;
-      this.#markedTotal++;
+      this.#marked[slot] = (this.#marked[slot] as number) + count;
+      this.#markedTotal += count;
     }
   }
 

@@ -15,7 +15,9 @@ if (!result) throw new Error("npm pack --json printed nothing");
 const allowed = /^(dist\/.+\.(js|d\.ts)|README\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
 const unexpected = result.files.filter((f) => !allowed.test(f.path)).map((f) => f.path);
 const shipped = new Set(result.files.map((f) => f.path));
-const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { exports: Record<string, string | Record<string, string>> };
+const pkg = JSON.parse(readFileSync("package.json", "utf8")) as {
+  exports: Record<string, string | Record<string, string>>;
+};
 const missing: string[] = [];
 for (const [subpath, target] of Object.entries(pkg.exports)) {
   for (const file of typeof target === "string" ? [target] : Object.values(target)) {

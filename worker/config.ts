@@ -10,6 +10,11 @@ export interface Env {
   readonly TOTAL_TIMEOUT_MS?: string;
   readonly MAX_STALE_SECONDS?: string;
   readonly HALF_OPEN_AFTER_MS?: string;
+  /**
+   * The `StaunchSharedState` Durable Object (wrangler.toml binds it by default): breakers and the retry budget
+   * are then shared by all of the Worker's isolates. Without it, each isolate keeps its own.
+   */
+  readonly STAUNCH_STATE?: DurableObjectNamespace;
 }
 
 export interface Config {

@@ -2,11 +2,17 @@
  * The staunch sample Worker: proxies `/api/*` to an upstream through `createFetch` (retries with jitter and a
  * budget, per-attempt and total timeouts, a breaker per origin) and answers from a stale copy in the Cache
  * API when the upstream fails. `GET /` is a live dashboard of what happened to each request.
+ *
+ * When wrangler.toml binds the `StaunchSharedState` Durable Object (it does by default), the breaker and the
+ * retry budget are shared by all of the Worker's isolates; without the binding, each isolate keeps its own.
  */
 
+import { durableObjectStore } from "../src/durable.ts";
 import {
   CircuitOpenError,
+  type Coordinator,
   consecutiveFailures,
+  coordinator,
   createFetch,
   FALLBACK_HEADER,
   type FetchFunction,
@@ -20,6 +26,8 @@ import { dashboardHtml } from "./dashboard.ts";
 import { demoOrigin, FAILURE_PARAMS, outage } from "./demo-origin.ts";
 import { type DashboardState, type RequestRecord, Timeline } from "./timeline.ts";
 
+// The Durable Object class must be exported by the Worker's main module for wrangler.toml to bind it.
+export { StaunchSharedState } from "../src/durable.ts";
 export type { Env } from "./config.ts";
 
 /** Carries a request's timeline id to the instrumented fetch, which records each attempt. */
@@ -32,6 +40,10 @@ interface IsolateState {
   readonly client: ResilientFetch;
   readonly serve: StaleIfError;
   readonly timeline: Timeline;
+  /** The link to the fleet's shared state, when the Durable Object is bound. */
+  readonly shared: Coordinator | undefined;
+  /** The upstream's origin: the key of its breaker and of the retry budget in the shared state. */
+  readonly upstreamOrigin: string;
 }
 
 let isolate: IsolateState | undefined;
@@ -57,13 +69,18 @@ function setUp(env: Env): IsolateState {
       if (attempt) attempt.durationMs = Date.now() - started;
     }
   };
+  const upstreamOrigin = config.upstream === "demo" ? DEMO_ORIGIN : new URL(config.upstream).origin;
+  const shared = env.STAUNCH_STATE
+    ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), logger: console })
+    : undefined;
   const client = createFetch({
     fetch: instrumented,
     attempts: config.attempts,
     attemptTimeoutMs: config.attemptTimeoutMs,
     totalTimeoutMs: config.totalTimeoutMs,
-    budget: retryBudget(),
-    breaker: { strategy: () => consecutiveFailures(5), halfOpenAfterMs: config.halfOpenAfterMs },
+    // One key for the upstream's breaker and the budget: both travel in the same exchange.
+    budget: retryBudget({ shared: shared?.budget(upstreamOrigin) }),
+    breaker: { strategy: () => consecutiveFailures(5), halfOpenAfterMs: config.halfOpenAfterMs, shared },
     logger: console,
   });
   const serve = staleIfError({
@@ -77,7 +94,7 @@ function setUp(env: Env): IsolateState {
       return url.href;
     },
   });
-  return { config, client, serve, timeline };
+  return { config, client, serve, timeline, shared, upstreamOrigin };
 }
 
 /** The answer when the upstream failed and no copy was young enough. */
@@ -126,6 +143,8 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
   } catch (error) {
     answer = failureResponse(error);
   }
+  // The reports this request started to the shared state finish after the response, not cut off by it.
+  if (state.shared) ctx.waitUntil(state.shared.settled());
   const stale = answer.headers.get(FALLBACK_HEADER) === "stale";
   finish(record, answer, stale ? "stale" : answer.headers.has("staunch-error") ? "error" : "origin", cause);
   const response = new Response(answer.body, answer);
@@ -156,6 +175,7 @@ function dashboardState(state: IsolateState): DashboardState {
     outageUntil: outage.until > Date.now() ? outage.until : undefined,
     upstream: state.config.upstream,
     config: { ...state.config },
+    shared: { bound: state.shared !== undefined, keys: state.shared?.status() ?? [] },
   };
 }
 
@@ -175,9 +195,14 @@ export default {
       return Response.json({ outageUntil: outage.until });
     }
     if (url.pathname === "/__staunch/reset" && request.method === "POST") {
-      // A fresh start: new breakers, budget and timeline, and the settings read again on the next request.
+      // A fresh start: new breakers, budget and timeline, and the settings read again on the next request;
+      // the shared circuit and counts too, once this isolate's last reports have landed.
       outage.until = 0;
       isolate = undefined;
+      if (state.shared) {
+        await state.shared.settled();
+        await state.shared.reset(state.upstreamOrigin);
+      }
       return Response.json({ reset: true });
     }
     return new Response("Not found. Try / for the dashboard, or /api/data.\n", { status: 404 });

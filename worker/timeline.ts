@@ -54,6 +54,16 @@ export interface DashboardState {
   readonly outageUntil: number | undefined;
   readonly upstream: string;
   readonly config: Readonly<Record<string, number | string>>;
+  /** The link to the shared state Durable Object: `bound` false when the Worker runs without the binding. */
+  readonly shared: {
+    readonly bound: boolean;
+    readonly keys: ReadonlyArray<{
+      readonly key: string;
+      readonly degraded: boolean;
+      readonly viewAgeMs: number | undefined;
+      readonly circuit: string | undefined;
+    }>;
+  };
 }
 
 /** The last `capacity` requests, newest first. */
