@@ -10,6 +10,7 @@ export interface Env {
   readonly TOTAL_TIMEOUT_MS?: string;
   readonly MAX_STALE_SECONDS?: string;
   readonly HALF_OPEN_AFTER_MS?: string;
+  readonly BREAKER_FAILURES?: string;
   /**
    * The `StaunchSharedState` Durable Object (wrangler.toml binds it by default): breakers and the retry budget
    * are then shared by all of the Worker's isolates. Without it, each isolate keeps its own.
@@ -24,6 +25,8 @@ export interface Config {
   readonly totalTimeoutMs: number;
   readonly maxStaleSeconds: number;
   readonly halfOpenAfterMs: number;
+  /** Failed attempts in a row that open an origin's circuit. */
+  readonly breakerFailures: number;
 }
 
 function positive(value: string | undefined, fallback: number, name: string): number {
@@ -42,5 +45,6 @@ export function readConfig(env: Env): Config {
     totalTimeoutMs: positive(env.TOTAL_TIMEOUT_MS, 5_000, "TOTAL_TIMEOUT_MS"),
     maxStaleSeconds: positive(env.MAX_STALE_SECONDS, 300, "MAX_STALE_SECONDS"),
     halfOpenAfterMs: positive(env.HALF_OPEN_AFTER_MS, 10_000, "HALF_OPEN_AFTER_MS"),
+    breakerFailures: positive(env.BREAKER_FAILURES, 10, "BREAKER_FAILURES"),
   };
 }

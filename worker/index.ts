@@ -80,7 +80,13 @@ function setUp(env: Env): IsolateState {
     totalTimeoutMs: config.totalTimeoutMs,
     // One key for the upstream's breaker and the budget: both travel in the same exchange.
     budget: retryBudget({ shared: shared?.budget(upstreamOrigin) }),
-    breaker: { strategy: () => consecutiveFailures(5), halfOpenAfterMs: config.halfOpenAfterMs, shared },
+    // Ten failed attempts in a row: an origin that fails 30 % of attempts almost never trips it (0.3^10), while
+    // one that is down trips it within a few calls. Five tripped the demo's flaky origin every few seconds.
+    breaker: {
+      strategy: () => consecutiveFailures(config.breakerFailures),
+      halfOpenAfterMs: config.halfOpenAfterMs,
+      shared,
+    },
     logger: console,
   });
   const serve = staleIfError({
@@ -146,7 +152,9 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
   // The reports this request started to the shared state finish after the response, not cut off by it.
   if (state.shared) ctx.waitUntil(state.shared.settled());
   const stale = answer.headers.get(FALLBACK_HEADER) === "stale";
-  finish(record, answer, stale ? "stale" : answer.headers.has("staunch-error") ? "error" : "origin", cause);
+  // A 5xx the origin still answered after the last attempt, with no copy to serve instead, is a failure too.
+  const failed = answer.headers.has("staunch-error") || answer.status >= 500;
+  finish(record, answer, stale ? "stale" : failed ? "error" : "origin", cause);
   const response = new Response(answer.body, answer);
   response.headers.set("staunch-attempts", String(record.attempts.length));
   return response;

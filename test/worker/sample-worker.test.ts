@@ -9,7 +9,7 @@ import worker, { type Env } from "../../worker/index.ts";
 import type { DashboardState } from "../../worker/timeline.ts";
 
 /** Fast settings for tests; the embedded defaults are for people watching the dashboard. */
-const testEnv: Env = { ...(env as Env), ATTEMPT_TIMEOUT_MS: "200", TOTAL_TIMEOUT_MS: "2000" };
+const testEnv: Env = { ...(env as Env), ATTEMPT_TIMEOUT_MS: "200", TOTAL_TIMEOUT_MS: "2000", BREAKER_FAILURES: "5" };
 
 async function call(path: string, init?: RequestInit): Promise<Response> {
   const ctx = createExecutionContext();
@@ -126,7 +126,8 @@ describe("the sample Worker", () => {
     await (await call(`${freshPath()}?status=500`)).text();
     const { requests, origins } = await state();
     expect(requests[0]?.attempts.map((a) => a.outcome)).toEqual(["500", "500", "500"]);
-    expect(requests[0]?.result?.source).toBe("origin"); // a 500 with nothing stored is passed through
+    // A 500 with nothing stored is passed through, and shown as the failure it is.
+    expect(requests[0]?.result).toMatchObject({ status: 500, source: "error", cause: "status" });
     expect(origins).toEqual([
       { origin: "https://demo.origin", circuit: "closed", circuitRetryAfterMs: 0, pausedForMs: 0 },
     ]);
