@@ -25,10 +25,11 @@ import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { serverDelayMs } from "./http/retry-after.ts";
 import { isRequest, originOf, prepareSend, summarize } from "./http/send.ts";
-import { callTelemetry, type Observers, reportBreakerChange } from "./http/telemetry.ts";
+import { callTelemetry, type Observers, reportBreakerChange, reportFallback } from "./http/telemetry.ts";
 import type {
   DelaySource,
   FetchAttempt,
+  FetchFallbackEvent,
   FetchFunction,
   FetchGiveUpEvent,
   FetchRetryEvent,
@@ -55,6 +56,7 @@ export type {
   DelaySource,
   FetchAttempt,
   FetchEventBase,
+  FetchFallbackEvent,
   FetchFunction,
   FetchGiveUpEvent,
   FetchGiveUpReason,
@@ -153,6 +155,8 @@ export interface CreateFetchOptions {
   /** Called once when a call ends on a retryable failure that no further attempt is allowed for. */
   readonly onGiveUp?: (event: FetchGiveUpEvent) => void;
   /** Called on every transition of an origin's breaker. */
+  /** Called each time the `fallback` answers instead of the origin. */
+  readonly onFallback?: (event: FetchFallbackEvent) => void;
   readonly onBreakerStateChange?: (change: CircuitStateChange) => void;
   /** Logs each retry (`warn`) and each give-up (`error`). */
   readonly logger?: Logger;
@@ -182,6 +186,7 @@ const OPTION_KEYS = [
   "onRetry",
   "onGiveUp",
   "onBreakerStateChange",
+  "onFallback",
   "logger",
   "metrics",
   "redactUrl",
@@ -250,6 +255,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     onRetry: optionalFunction(owner, "onRetry", o.onRetry),
     onGiveUp: optionalFunction(owner, "onGiveUp", o.onGiveUp),
     onBreakerStateChange: optionalFunction(owner, "onBreakerStateChange", o.onBreakerStateChange),
+    onFallback: optionalFunction(owner, "onFallback", o.onFallback),
     logger: checkSink<Logger>("logger", o.logger, ["warn", "error"]),
     metrics: checkSink<MetricsSink>("metrics", o.metrics, ["count", "timing"]),
     redact:
@@ -385,7 +391,11 @@ function fallbackLayer(
     fallback(
       (error: unknown, context: FallbackContext) =>
         answer({ request, error, response: context.result as Response | undefined }),
-      { shouldFallbackResult: (response: Response) => retryStatuses.has(response.status), logger: observers.logger },
+      {
+        shouldFallbackResult: (response: Response) => retryStatuses.has(response.status),
+        logger: observers.logger,
+        onFallback: (event) => reportFallback(observers, request, event.error, event.result as Response | undefined),
+      },
     );
 }
 

@@ -68,6 +68,7 @@ export {
   type FetchBreakerOptions,
   type FetchEventBase,
   type FetchFailure,
+  type FetchFallbackEvent,
   type FetchFunction,
   type FetchGiveUpEvent,
   type FetchGiveUpReason,

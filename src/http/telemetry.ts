@@ -5,9 +5,11 @@
 
 import type { CircuitStateChange } from "../circuit-breaker.ts";
 import type { RetryState } from "../retry.ts";
+import { originOf } from "./send.ts";
 import type {
   DelaySource,
   FetchEventBase,
+  FetchFallbackEvent,
   FetchGiveUpEvent,
   FetchGiveUpReason,
   FetchRetryEvent,
@@ -21,6 +23,7 @@ export interface Observers {
   readonly onRetry: ((event: FetchRetryEvent) => void) | undefined;
   readonly onGiveUp: ((event: FetchGiveUpEvent) => void) | undefined;
   readonly onBreakerStateChange: ((change: CircuitStateChange) => void) | undefined;
+  readonly onFallback: ((event: FetchFallbackEvent) => void) | undefined;
   readonly logger: Logger | undefined;
   readonly metrics: MetricsSink | undefined;
   readonly redact: (url: string) => string;
@@ -107,4 +110,27 @@ export function reportBreakerChange(observers: Observers, change: CircuitStateCh
     observers.logger?.warn(`staunch: circuit for ${origin} is ${change.to} (was ${change.from})`, { ...change });
   }
   observers.metrics?.count("staunch.fetch.breaker_transitions", 1, { origin, from: change.from, to: change.to });
+}
+
+/** Reports that the fallback answered for a call (the fallback policy itself logs the warning). */
+export function reportFallback(
+  observers: Observers,
+  request: RequestSummary,
+  error: unknown,
+  response: Response | undefined,
+): void {
+  const event: FetchFallbackEvent = {
+    method: request.method,
+    url: observers.redact(request.url),
+    reason: response === undefined ? "error" : "status",
+    status: response?.status,
+    errorName: response === undefined ? (errorName(error) ?? "Error") : undefined,
+    error,
+  };
+  observers.onFallback?.(event);
+  observers.metrics?.count("staunch.fetch.fallbacks", 1, {
+    method: request.method,
+    origin: originOf(request.url),
+    reason: event.reason,
+  });
 }

@@ -62,6 +62,18 @@ export interface FetchGiveUpEvent extends FetchEventBase {
   readonly reason: FetchGiveUpReason;
 }
 
+/** Emitted when createFetch's `fallback` answers instead of the origin. */
+export interface FetchFallbackEvent {
+  readonly method: string;
+  /** The URL, redacted. */
+  readonly url: string;
+  /** `"error"`: the call threw; `"status"`: it ended with a retryable status. */
+  readonly reason: "error" | "status";
+  readonly status: number | undefined;
+  readonly errorName: string | undefined;
+  readonly error: unknown;
+}
+
 /** A structured logger; `console` fits. */
 export interface Logger {
   /** A retry: the call goes on. */

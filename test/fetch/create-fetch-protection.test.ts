@@ -219,6 +219,28 @@ describe("createFetch: fallback", () => {
     expect(await res.text()).toBe("fallback after 503");
   });
 
+  it("reports each fallback through onFallback and the metrics sink", async () => {
+    const events: string[] = [];
+    const counts: string[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      fallback: () => new Response("fallback"),
+      onFallback: (e) =>
+        events.push(
+          `${e.method} ${e.reason} ${e.status ?? (e.errorName ? "error-name" : "none")} ${e.url.includes("?") ? "redacted" : "plain"}`,
+        ),
+      metrics: { count: (name, _v, tags) => counts.push(`${name} ${tags.reason}`), timing: () => {} },
+    });
+    await (await fetch(`${scenario(server, "502").url}&secret=1`)).text();
+    await (await fetch(scenario(server, "reset").url)).text();
+    expect(events).toEqual(["GET status 502 redacted", "GET error error-name redacted"]);
+    expect(counts.filter((c) => c.startsWith("staunch.fetch.fallbacks"))).toEqual([
+      "staunch.fetch.fallbacks status",
+      "staunch.fetch.fallbacks error",
+    ]);
+  });
+
   it("answers with the fallback when the circuit is open", async () => {
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
