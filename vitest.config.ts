@@ -1,18 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { playwright } from "@vitest/browser-playwright";
 import { defineConfig } from "vitest/config";
-
-// Debian's Chromium, started the way this sandbox allows: no sandbox, no GPU, no background network calls.
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { chromiumArgs, chromiumPath } from "./test/support/chromium.ts";
 
 /** Suites written once against web-standard APIs, run in every runtime. */
 const core = "test/core/**/*.test.ts";
@@ -58,7 +47,7 @@ export default defineConfig({
             screenshotFailures: false,
             provider: playwright({
               launchOptions: {
-                executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+                executablePath: chromiumPath,
                 args: chromiumArgs,
               },
             }),

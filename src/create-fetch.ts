@@ -155,9 +155,9 @@ export interface CreateFetchOptions {
   /** Called once when a call ends on a retryable failure that no further attempt is allowed for. */
   readonly onGiveUp?: (event: FetchGiveUpEvent) => void;
   /** Called on every transition of an origin's breaker. */
+  readonly onBreakerStateChange?: (change: CircuitStateChange) => void;
   /** Called each time the `fallback` answers instead of the origin. */
   readonly onFallback?: (event: FetchFallbackEvent) => void;
-  readonly onBreakerStateChange?: (change: CircuitStateChange) => void;
   /** Logs each retry (`warn`) and each give-up (`error`). */
   readonly logger?: Logger;
   readonly metrics?: MetricsSink;

@@ -8,19 +8,9 @@ import { mkdir } from "node:fs/promises";
 import { type Browser, chromium, type Page } from "playwright";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DashboardState } from "../../worker/timeline.ts";
+import { chromiumLaunchOptions } from "../support/chromium.ts";
 import { startWranglerDev, type WranglerDev } from "./support/wrangler-dev.ts";
 
-// Debian's Chromium, started the way this sandbox allows (the same flags as the chromium vitest project).
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const screenshotPath = ".e2e-artifacts/dashboard.png";
 
 /** One row of tbody#timeline, read from the DOM. */
@@ -39,7 +29,7 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   dev = await startWranglerDev();
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: chromiumArgs });
+  browser = await chromium.launch(chromiumLaunchOptions);
 });
 
 afterAll(async () => {
