@@ -5,6 +5,11 @@
 /**
  * Settles like `promise`, or rejects with `signal.reason` as soon as `signal` aborts — even when the work
  * behind `promise` ignores the signal. The abort listener is removed when either side settles.
+ *
+ * @example
+ * ```ts
+ * const body = await raceAbort(slowWorkThatIgnoresSignals(), request.signal); // rejects at once on abort
+ * ```
  */
 export function raceAbort<T>(promise: T | PromiseLike<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return Promise.resolve(promise);

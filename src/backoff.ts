@@ -38,7 +38,15 @@ export interface ExponentialBackoff {
 
 const BACKOFF_KEYS = ["initialMs", "maxMs", "multiplier", "jitter"];
 
-/** Checks and defaults backoff options; `owner` names the policy in error messages. */
+/**
+ * Checks and defaults backoff options; `owner` names the policy in error messages.
+ *
+ * @example
+ * ```ts
+ * const b = exponentialBackoff({ initialMs: 200, maxMs: 5_000, jitter: "equal" });
+ * backoffDelay(b, 2, 0, cryptoRandom); // between 200 and 400
+ * ```
+ */
 export function exponentialBackoff(options?: ExponentialBackoffOptions, owner = "backoff"): ExponentialBackoff {
   const o = requireOptionsObject(owner, options);
   requireKnownKeys(owner, o, BACKOFF_KEYS);

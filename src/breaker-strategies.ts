@@ -155,7 +155,16 @@ export interface OutcomeWindow {
   readonly slots: number;
 }
 
-/** The last `size` outcomes, in a ring of bytes. */
+/**
+ * The last `size` outcomes, in a ring of bytes.
+ *
+ * @example
+ * ```ts
+ * const window = countWindow(100); // the last 100 outcomes
+ * window.add(false, Date.now());
+ * window.totals(Date.now()); // { total: 1, failures: 1 }
+ * ```
+ */
 export function countWindow(size: number): OutcomeWindow {
   const ring = new Uint8Array(size); // 1 = failure
   let next = 0;
@@ -187,7 +196,15 @@ export function countWindow(size: number): OutcomeWindow {
   };
 }
 
-/** The last `windowMs` of outcomes, in `buckets` slices that are dropped whole as they age. */
+/**
+ * The last `windowMs` of outcomes, in `buckets` slices that are dropped whole as they age.
+ *
+ * @example
+ * ```ts
+ * const window = timeWindow(30_000, 10); // the last 30 s, in 3 s buckets
+ * window.add(true, Date.now());
+ * ```
+ */
 export function timeWindow(windowMs: number, buckets: number): OutcomeWindow {
   let counter = new SlidingWindowCounter(windowMs, buckets);
   return {

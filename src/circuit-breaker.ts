@@ -183,6 +183,12 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
  *
  * A class because a breaker is state; its methods live on the prototype so that the 10,000 breakers of a
  * client that talks to 10,000 origins share them.
+ *
+ * @example
+ * ```ts
+ * const breaker: CircuitBreaker = circuitBreaker({ halfOpenAfterMs: 5_000 });
+ * if (breaker.state === "open") console.warn(`probing again in ${breaker.retryAfterMs} ms`);
+ * ```
  */
 export class CircuitBreaker implements Policy {
   readonly #s: Settings;

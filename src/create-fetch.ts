@@ -193,7 +193,14 @@ const OPTION_KEYS = [
   "env",
 ];
 
-/** The statuses retried by default: a timeout, rate limiting and the gateway/overload 5xx family. */
+/**
+ * The statuses retried by default: a timeout, rate limiting and the gateway/overload 5xx family.
+ *
+ * @example
+ * ```ts
+ * createFetch({ retryStatuses: [...DEFAULT_RETRY_STATUSES, 409] });
+ * ```
+ */
 export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
 
 /** Statuses whose `Retry-After` (or rate-limit headers) is honoured, per RFC 9110 and RFC 6585. */

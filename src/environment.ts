@@ -28,7 +28,14 @@ export interface Environment {
   schedule(callback: () => void, ms: number): CancelTimer;
 }
 
-/** The largest delay `setTimeout` accepts; larger values overflow to an immediate timer in every runtime. */
+/**
+ * The largest delay `setTimeout` accepts; larger values overflow to an immediate timer in every runtime.
+ *
+ * @example
+ * ```ts
+ * createFetch({ maxRetryAfterMs: Math.min(hourMs, MAX_TIMER_DELAY_MS) });
+ * ```
+ */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /** Schedules on the real `setTimeout`, in chunks for delays past its 2^31−1 ms ceiling. */
@@ -75,6 +82,11 @@ let randomIndex = 0;
 /**
  * A uniform number in [0, 1) from `crypto.getRandomValues`. Values are drawn in batches: one call costs
  * about 3 µs in Node, which would otherwise dominate a fast retry path.
+ *
+ * @example
+ * ```ts
+ * retry({ env: { random: cryptoRandom } }); // the default already
+ * ```
  */
 export function cryptoRandom(): number {
   if (randomIndex >= randomPool.length) {
@@ -84,7 +96,15 @@ export function cryptoRandom(): number {
   return (randomPool[randomIndex++] as number) / 2 ** 32;
 }
 
-/** The real world: `Date.now`, `setTimeout` and Web Crypto. */
+/**
+ * The real world: `Date.now`, `setTimeout` and Web Crypto.
+ *
+ * @example
+ * ```ts
+ * const { now, sleep } = defaultEnvironment;
+ * await sleep(100); // a real 100 ms
+ * ```
+ */
 export const defaultEnvironment: Environment = Object.freeze({
   now: () => Date.now(),
   sleep: sleepOn(scheduleWithSetTimeout),
@@ -95,6 +115,11 @@ export const defaultEnvironment: Environment = Object.freeze({
 /**
  * Fills in what a partial environment leaves out. A custom `schedule` without a custom `sleep` gets a `sleep`
  * built on it, so a fake clock only has to implement timers once.
+ *
+ * @example
+ * ```ts
+ * const env = resolveEnvironment({ random: () => 0.5 }); // real clock and timers, fixed jitter
+ * ```
  */
 export function resolveEnvironment(env: Partial<Environment> | undefined): Environment {
   if (env === undefined || env === defaultEnvironment) return defaultEnvironment;

@@ -3,7 +3,19 @@
  * realms, unlike `instanceof`), a message that says what happened and to what, and a type guard.
  */
 
-/** Thrown without calling the operation while a circuit breaker is open. */
+/**
+ * Thrown without calling the operation while a circuit breaker is open.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await breaker.execute(callService);
+ * } catch (error) {
+ *   if (error instanceof CircuitOpenError) return retryLater(error.retryAfterMs);
+ *   throw error;
+ * }
+ * ```
+ */
 export class CircuitOpenError extends Error {
   override readonly name = "CircuitOpenError";
   /** Milliseconds until the breaker lets a probe call through (0 when half-open and probes are all in use). */
@@ -21,7 +33,19 @@ export class CircuitOpenError extends Error {
   }
 }
 
-/** Thrown at once when a bulkhead has no free slot and no room in its queue. */
+/**
+ * Thrown at once when a bulkhead has no free slot and no room in its queue.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await pool.execute(work);
+ * } catch (error) {
+ *   if (error instanceof BulkheadRejectedError) return new Response("busy", { status: 503 });
+ *   throw error;
+ * }
+ * ```
+ */
 export class BulkheadRejectedError extends Error {
   override readonly name = "BulkheadRejectedError";
   readonly limit: number;
@@ -34,7 +58,17 @@ export class BulkheadRejectedError extends Error {
   }
 }
 
-/** Thrown by a rate limiter that rejects rather than waits, or by adaptive throttling shedding load. */
+/**
+ * Thrown by a rate limiter that rejects rather than waits, or by adaptive throttling shedding load.
+ *
+ * @example
+ * ```ts
+ * const limiter = rateLimiter({ rate: 10, wait: false });
+ * await limiter.execute(work).catch((e) => {
+ *   if (e instanceof RateLimitedError) console.warn(`retry in ${e.retryAfterMs} ms`);
+ * });
+ * ```
+ */
 export class RateLimitedError extends Error {
   override readonly name = "RateLimitedError";
   /** Milliseconds until a call would be allowed (0 when it is a matter of chance, as with throttling). */
@@ -49,10 +83,31 @@ export class RateLimitedError extends Error {
 const hasName = (error: unknown, name: string): boolean =>
   typeof error === "object" && error !== null && (error as { name?: unknown }).name === name;
 
-/** `true` for a {@link CircuitOpenError}. */
+/**
+ * `true` for a {@link CircuitOpenError}.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch(url).catch((e) => (isCircuitOpenError(e) ? cachedCopy : Promise.reject(e)));
+ * ```
+ */
 export const isCircuitOpenError = (error: unknown): error is CircuitOpenError => hasName(error, "CircuitOpenError");
-/** `true` for a {@link BulkheadRejectedError}. */
+/**
+ * `true` for a {@link BulkheadRejectedError}.
+ *
+ * @example
+ * ```ts
+ * if (isBulkheadRejectedError(error)) metrics.count("shed", 1, {});
+ * ```
+ */
 export const isBulkheadRejectedError = (error: unknown): error is BulkheadRejectedError =>
   hasName(error, "BulkheadRejectedError");
-/** `true` for a {@link RateLimitedError}. */
+/**
+ * `true` for a {@link RateLimitedError}.
+ *
+ * @example
+ * ```ts
+ * if (isRateLimitedError(error)) await sleep(error.retryAfterMs);
+ * ```
+ */
 export const isRateLimitedError = (error: unknown): error is RateLimitedError => hasName(error, "RateLimitedError");

@@ -10,7 +10,14 @@ import { MAX_TIMER_DELAY_MS } from "./environment.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import { SlidingWindowCounter } from "./sliding-window.ts";
 
-/** The version of the messages below; a store refuses others, and the isolate then decides locally. */
+/**
+ * The version of the messages below; a store refuses others, and the isolate then decides locally.
+ *
+ * @example
+ * ```ts
+ * if (message.version !== SYNC_PROTOCOL_VERSION) return new Response("upgrade", { status: 409 });
+ * ```
+ */
 export const SYNC_PROTOCOL_VERSION = 1;
 
 /** What a circuit shares with its fleet so that the fleet runs the same rules. */
@@ -90,7 +97,14 @@ export interface FleetCircuitSnapshot {
   readonly failedProbes: number;
 }
 
-/** The fleet's circuit for one key: opened by the fleet's outcomes or by any member, probed by few. */
+/**
+ * The fleet's circuit for one key: opened by the fleet's outcomes or by any member, probed by few.
+ *
+ * @example
+ * ```ts
+ * const circuit = new FleetCircuit(); // inside the Durable Object: the fleet's circuit for one key
+ * ```
+ */
 export class FleetCircuit {
   #epoch = 0;
   #openedAtMs: number | undefined;
@@ -233,7 +247,14 @@ export class FleetCircuit {
   }
 }
 
-/** A retry budget's counts over the whole fleet. */
+/**
+ * A retry budget's counts over the whole fleet.
+ *
+ * @example
+ * ```ts
+ * const budget = new FleetBudget(); // inside the Durable Object: the fleet's retry counts for one key
+ * ```
+ */
 export class FleetBudget {
   #counter: SlidingWindowCounter | undefined;
   #windowMs = 0;
@@ -366,7 +387,14 @@ function parseBudget(v: unknown): BudgetReport | undefined {
   return { windowMs, buckets, requests, retries };
 }
 
-/** Checks a message that crossed a process boundary; `undefined` for anything else. */
+/**
+ * Checks a message that crossed a process boundary; `undefined` for anything else.
+ *
+ * @example
+ * ```ts
+ * const message = parseSyncMessage(await request.json()); // throws on anything malformed
+ * ```
+ */
 export function parseSyncMessage(value: unknown): SyncMessage | undefined {
   if (!isObject(value) || value.version !== SYNC_PROTOCOL_VERSION) return undefined;
   const { key, reset } = value;
@@ -385,7 +413,14 @@ export function parseSyncMessage(value: unknown): SyncMessage | undefined {
   return message;
 }
 
-/** Checks a store's answer; `undefined` for anything else (a binding to the wrong class, say). */
+/**
+ * Checks a store's answer; `undefined` for anything else (a binding to the wrong class, say).
+ *
+ * @example
+ * ```ts
+ * const reply = parseSyncReply(await response.json());
+ * ```
+ */
 export function parseSyncReply(value: unknown): SyncReply | undefined {
   if (!isObject(value)) return undefined;
   const reply: { -readonly [K in keyof SyncReply]: SyncReply[K] } = {};

@@ -20,7 +20,14 @@ export interface TimeoutOptions {
   readonly env?: Partial<Environment>;
 }
 
-/** The reason a deadline aborts with: a `DOMException` named `TimeoutError`, as `AbortSignal.timeout` uses. */
+/**
+ * The reason a deadline aborts with: a `DOMException` named `TimeoutError`, as `AbortSignal.timeout` uses.
+ *
+ * @example
+ * ```ts
+ * controller.abort(timeoutReason(5_000)); // the same TimeoutError staunch's deadlines use
+ * ```
+ */
 export function timeoutReason(ms: number): DOMException {
   return new DOMException(`The operation timed out after ${ms} ms`, "TimeoutError");
 }

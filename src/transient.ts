@@ -47,12 +47,26 @@ function nameOf(error: unknown): string | undefined {
   return typeof error === "object" && error !== null ? (error as { name?: unknown }).name?.toString() : undefined;
 }
 
-/** `true` for a `TimeoutError`, as thrown by `AbortSignal.timeout`, `fetch` and staunch's `timeout`. */
+/**
+ * `true` for a `TimeoutError`, as thrown by `AbortSignal.timeout`, `fetch` and staunch's `timeout`.
+ *
+ * @example
+ * ```ts
+ * if (isTimeoutError(error)) metrics.count("timeouts", 1, {});
+ * ```
+ */
 export function isTimeoutError(error: unknown): boolean {
   return nameOf(error) === "TimeoutError";
 }
 
-/** `true` for an `AbortError`: the work was cancelled on purpose, not failed. */
+/**
+ * `true` for an `AbortError`: the work was cancelled on purpose, not failed.
+ *
+ * @example
+ * ```ts
+ * if (isAbortError(error)) return; // cancelled on purpose: nothing to report
+ * ```
+ */
 export function isAbortError(error: unknown): boolean {
   return nameOf(error) === "AbortError";
 }

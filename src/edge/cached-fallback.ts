@@ -66,7 +66,15 @@ export interface CachedFallbackOptions {
   readonly env?: Partial<Environment>;
 }
 
-/** Response headers this module sets; clients can tell a stale answer by `staunch-fallback`. */
+/**
+ * Response headers this module sets; clients can tell a stale answer by `staunch-fallback`.
+ *
+ * @example
+ * ```ts
+ * const res = await fetchWithFallback(request);
+ * if (res.headers.get(FALLBACK_HEADER) === "stale") console.warn(`stale answer, ${res.headers.get("age")} s old`);
+ * ```
+ */
 export const FALLBACK_HEADER = "staunch-fallback";
 const STORED_AT = "staunch-stored-at";
 const STALE_LIMIT = "staunch-stale-limit";
@@ -127,6 +135,15 @@ export type StaleIfError = (
 /**
  * The stale-if-error engine behind {@link cachedFallback} and the Worker middleware, with options checked
  * once; the origin and `waitUntil` come with each request.
+ *
+ * @example
+ * ```ts
+ * const serve = staleIfError({ cache: caches.default });
+ * export default {
+ *   fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
+ *     serve(request, (r) => fetch(r), (p) => ctx.waitUntil(p)),
+ * };
+ * ```
  */
 export function staleIfError(options: CachedFallbackOptions, owner = "staleIfError"): StaleIfError {
   const o = requireOptionsObject(owner, options) as unknown as CachedFallbackOptions;

@@ -4,7 +4,14 @@
  * draft-ietf-httpapi-idempotency-key-header) or the caller vouches for it.
  */
 
-/** RFC 9110's idempotent methods. CONNECT is left out: it opens a tunnel, not a request to repeat. */
+/**
+ * RFC 9110's idempotent methods. CONNECT is left out: it opens a tunnel, not a request to repeat.
+ *
+ * @example
+ * ```ts
+ * IDEMPOTENT_METHODS.has("PUT"); // true
+ * ```
+ */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 /**

@@ -30,6 +30,11 @@ function utc(
  *
  * @param nowMs resolves RFC 850's two-digit year: one that would be more than 50 years in the future is
  * read as the most recent past year with those digits (RFC 9110 §5.6.7).
+ *
+ * @example
+ * ```ts
+ * parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT", Date.now()); // 784111777000
+ * ```
  */
 export function parseHttpDate(value: string, nowMs: number): number | undefined {
   let m = IMF_FIXDATE.exec(value);
@@ -74,6 +79,11 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number)
  * The reset time of an exhausted quota in the IETF `RateLimit` field, e.g. `"default";r=0;t=30`: the
  * smallest `t` among the items with no quota remaining (`r=0`), in ms. Earlier drafts' `RateLimit-Reset: 30`
  * is read too.
+ *
+ * @example
+ * ```ts
+ * parseRateLimit('"default";r=0;t=30', null); // 30000
+ * ```
  */
 export function parseRateLimit(rateLimit: string | null, rateLimitReset: string | null): number | undefined {
   let soonest: number | undefined;
@@ -104,6 +114,11 @@ export function parseRateLimit(rateLimit: string | null, rateLimitReset: string 
  * A number is taken for an epoch only above 10^9 (September 2001 in seconds): no service asks for a 31-year
  * wait, while a delta that large is certainly a timestamp. `X-RateLimit-Reset-After` (seconds, may have a
  * fraction) is read as a delta.
+ *
+ * @example
+ * ```ts
+ * parseXRateLimitReset("1700000060", null, 1_700_000_000_000); // 60000 (epoch seconds)
+ * ```
  */
 export function parseXRateLimitReset(
   reset: string | null,
@@ -123,6 +138,11 @@ export function parseXRateLimitReset(
 /**
  * How long the server asked the client to wait before retrying, in ms, or `undefined` when it did not say
  * (or said something unreadable). `Retry-After` wins; the rate-limit fields are read only in its absence.
+ *
+ * @example
+ * ```ts
+ * const waitMs = serverDelayMs(response.headers, Date.now()); // Retry-After, else rate-limit headers
+ * ```
  */
 export function serverDelayMs(headers: Headers, nowMs: number): number | undefined {
   const retryAfter = headers.get("retry-after");
