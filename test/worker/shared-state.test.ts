@@ -314,7 +314,12 @@ describe("when the Durable Object cannot be reached", () => {
 });
 
 describe("the sample Worker", () => {
-  const withBinding: Env = { ...(env as Env), ATTEMPT_TIMEOUT_MS: "200", TOTAL_TIMEOUT_MS: "2000", BREAKER_FAILURES: "5" };
+  const withBinding: Env = {
+    ...(env as Env),
+    ATTEMPT_TIMEOUT_MS: "200",
+    TOTAL_TIMEOUT_MS: "2000",
+    BREAKER_FAILURES: "5",
+  };
   const { STAUNCH_STATE: _binding, ...withoutBinding } = withBinding;
 
   async function call(path: string, workerEnv: Env, init?: RequestInit): Promise<Response> {
