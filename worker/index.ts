@@ -118,6 +118,19 @@ function failureResponse(error: unknown): Response {
   });
 }
 
+/**
+ * The upstream URL for a proxied request: the upstream's origin with the path after `/api` and the query.
+ * Set on a copy of the base, never resolved against it: `new URL("//other.host/x", base)` would send the
+ * request (and its headers) to any host the client names.
+ */
+export function upstreamUrl(base: string, incoming: URL): URL {
+  const target = new URL(base);
+  const basePath = target.pathname.replace(/\/$/, "");
+  target.pathname = `${basePath}${incoming.pathname.slice("/api".length)}`;
+  target.search = incoming.search;
+  return target;
+}
+
 async function proxy(request: Request, state: IsolateState, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname.slice("/api".length) + url.search;
@@ -126,7 +139,9 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
   const headers = new Headers(request.headers);
   headers.set(TRACE_HEADER, record.id);
   headers.delete("host");
-  const upstreamRequest = new Request(new URL(path, base), {
+  // The Worker's own cookies are not the upstream's business.
+  headers.delete("cookie");
+  const upstreamRequest = new Request(upstreamUrl(base, url), {
     method: request.method,
     headers,
     body: request.method === "GET" || request.method === "HEAD" ? null : request.body,

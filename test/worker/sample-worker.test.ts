@@ -143,3 +143,20 @@ describe("the sample Worker", () => {
     expect((await state()).outageUntil).toBeGreaterThan(Date.now());
   });
 });
+
+describe("the sample Worker's proxying", () => {
+  it("never sends a request to a host other than the upstream, whatever the path says", async () => {
+    const { upstreamUrl } = await import("../../worker/index.ts");
+    const base = "https://api.example.com/v1/";
+    for (const path of [
+      "/api//169.254.169.254/latest/meta-data",
+      "/api/..//evil.example/x",
+      "/api/%2F%2Fevil.example",
+    ]) {
+      expect(upstreamUrl(base, new URL(`https://demo.example${path}`)).origin).toBe("https://api.example.com");
+    }
+    expect(upstreamUrl(base, new URL("https://demo.example/api/items?x=1")).href).toBe(
+      "https://api.example.com/v1/items?x=1",
+    );
+  });
+});
