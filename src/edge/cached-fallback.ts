@@ -81,12 +81,24 @@ const STALE_LIMIT = "staunch-stale-limit";
 
 const defaultIsFailureStatus = (status: number): boolean => status >= 500 && status <= 599;
 
-/** A response we may store: cacheable status, no per-user marks. */
+/**
+ * Directives that forbid answering from a stored copy the origin has not just confirmed (RFC 9111 §5.2.2):
+ * `must-revalidate` and `proxy-revalidate` even when the origin is unreachable, `no-cache` always.
+ */
+const NOT_SERVABLE_STALE = ["private", "no-store", "no-cache", "must-revalidate", "proxy-revalidate"];
+
+/**
+ * A response we may store and later serve stale: status 200, no per-user marks, no directive against stale
+ * use, and no `Vary` beyond `Accept-Encoding` — a key of the URL alone cannot tell apart the variants a
+ * `Vary: Authorization` or `Vary: X-Tenant` response says exist, so one user's copy could reach another.
+ */
 function isStorable(response: Response): boolean {
   if (response.status !== 200) return false;
   if (response.headers.has("set-cookie")) return false;
+  const vary = response.headers.get("vary");
+  if (vary !== null && vary.split(",").some((name) => name.trim().toLowerCase() !== "accept-encoding")) return false;
   const directives = parseCacheControl(response.headers.get("cache-control"));
-  return !directives.has("private") && !directives.has("no-store");
+  return !NOT_SERVABLE_STALE.some((directive) => directives.has(directive));
 }
 
 function causeOf(error: unknown): FallbackCause {

@@ -205,6 +205,11 @@ describe("cachedFallback: what is never stored or served", () => {
     ["Cache-Control: private", { "cache-control": "private, max-age=60" }],
     ["Cache-Control: no-store", { "cache-control": "no-store" }],
     ["Set-Cookie", { "set-cookie": "session=abc" }],
+    ["Cache-Control: no-cache", { "cache-control": "public, no-cache" }],
+    ["Cache-Control: must-revalidate", { "cache-control": "public, max-age=60, must-revalidate" }],
+    ["Cache-Control: proxy-revalidate", { "cache-control": "public, max-age=60, proxy-revalidate" }],
+    ["Vary: X-Tenant", { vary: "X-Tenant" }],
+    ["Vary: *", { vary: "*" }],
   ];
   for (const [label, headers] of unsafeResponses) {
     // Browsers hide Set-Cookie from script (a forbidden response header), so the case cannot arise there.
@@ -215,6 +220,13 @@ describe("cachedFallback: what is never stored or served", () => {
       expect(await cache.match(url("personal"))).toBeUndefined();
     });
   }
+
+  it("a response that varies only on Accept-Encoding is stored", async () => {
+    const { fetchWithFallback, set, cache } = await setup();
+    set(ok("compressible", { vary: "Accept-Encoding" }));
+    await (await fetchWithFallback(new Request(url("gzip")))).text();
+    expect(await (await cache.match(url("gzip")))?.text()).toBe("compressible");
+  });
 
   it("a POST is neither stored nor answered from the store", async () => {
     const { fetchWithFallback, set, cache } = await setup();
