@@ -147,8 +147,16 @@ export function parseXRateLimitReset(
 export function serverDelayMs(headers: Headers, nowMs: number): number | undefined {
   const retryAfter = headers.get("retry-after");
   if (retryAfter !== null) return parseRetryAfter(retryAfter, nowMs);
+  // A reset time says when a quota refills, not that it is spent: services such as GitHub send it on every
+  // answer. It asks for a wait only when the matching remaining count is 0 (or not given at all).
+  const exhausted = (remaining: string | null): boolean => remaining === null || remaining.trim() === "0";
   return (
-    parseRateLimit(headers.get("ratelimit"), headers.get("ratelimit-reset")) ??
-    parseXRateLimitReset(headers.get("x-ratelimit-reset"), headers.get("x-ratelimit-reset-after"), nowMs)
+    parseRateLimit(
+      headers.get("ratelimit"),
+      exhausted(headers.get("ratelimit-remaining")) ? headers.get("ratelimit-reset") : null,
+    ) ??
+    (exhausted(headers.get("x-ratelimit-remaining"))
+      ? parseXRateLimitReset(headers.get("x-ratelimit-reset"), headers.get("x-ratelimit-reset-after"), nowMs)
+      : undefined)
   );
 }

@@ -103,6 +103,18 @@ describe("rate-limit headers", () => {
     expect(serverDelayMs(new Headers({ "x-ratelimit-reset": "3" }), now)).toBe(3_000);
   });
 
+  it("ignores a reset time while quota remains, as services send it on every answer", () => {
+    const headers = new Headers({ "x-ratelimit-reset": String(now / 1000 + 3000), "x-ratelimit-remaining": "4999" });
+    expect(serverDelayMs(headers, now)).toBeUndefined();
+    expect(serverDelayMs(new Headers({ "ratelimit-reset": "20", "ratelimit-remaining": "12" }), now)).toBeUndefined();
+  });
+
+  it("reads a reset time when the remaining count is 0", () => {
+    const headers = new Headers({ "x-ratelimit-reset": String(now / 1000 + 30), "x-ratelimit-remaining": "0" });
+    expect(serverDelayMs(headers, now)).toBe(30_000);
+    expect(serverDelayMs(new Headers({ "ratelimit-reset": "20", "ratelimit-remaining": "0" }), now)).toBe(20_000);
+  });
+
   it("says nothing when no header is there", () => {
     expect(serverDelayMs(new Headers(), now)).toBeUndefined();
   });
