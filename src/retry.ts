@@ -235,7 +235,7 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
           ? "attempts"
           : delayMs === Number.POSITIVE_INFINITY
             ? "delay"
-            : state.elapsedMs + delayMs >= maxElapsedMs
+            : state.elapsedMs + delayMs > maxElapsedMs
               ? "elapsed"
               : budget !== undefined && !budget.tryAcquireRetry()
                 ? "budget"

@@ -108,6 +108,14 @@ describe("retry", () => {
     expect(giveUps.map((g) => [g.reason, g.attempt, g.elapsedMs])).toEqual([["elapsed", 3, 900]]);
   });
 
+  it("still makes an attempt that starts exactly at maxElapsedMs", async () => {
+    const clock = new FakeClock();
+    const policy = retry({ attempts: 5, maxElapsedMs: 100, env: clock, backoff: () => 100 });
+    const op = flaky(networkError(), networkError(), networkError());
+    await expect(clock.run(policy.execute(op))).rejects.toThrow("fetch failed");
+    expect(op.calls()).toBe(2); // at 0 ms and at 100 ms; the next would start at 200 ms
+  });
+
   it("counts the time attempts take toward maxElapsedMs", async () => {
     const clock = new FakeClock();
     const policy = retry({ attempts: 10, maxElapsedMs: 1_000, env: clock, backoff: { initialMs: 10, jitter: "none" } });
