@@ -10,6 +10,7 @@ import { type BreakerStrategy, consecutiveFailures } from "./breaker-strategies.
 import type { SharedCircuit } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError } from "./errors.ts";
+import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
 import {
   optionalFunction,
@@ -171,7 +172,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
     isFailureResult:
       optionalFunction<(result: unknown) => boolean>(owner, "isFailureResult", o.isFailureResult) ??
       defaultIsFailureResult,
-    onStateChange: optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange),
+    onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
     key: o.key,
     shared: o.shared,
     env: resolveEnvironment(o.env),

@@ -20,6 +20,7 @@ import {
 import type { Coordinator } from "./coordination.ts";
 import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
 import { type FallbackContext, fallback } from "./fallback.ts";
+import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
@@ -259,12 +260,14 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     0,
   );
   const observers: Observers = {
-    onRetry: optionalFunction(owner, "onRetry", o.onRetry),
-    onGiveUp: optionalFunction(owner, "onGiveUp", o.onGiveUp),
-    onBreakerStateChange: optionalFunction(owner, "onBreakerStateChange", o.onBreakerStateChange),
-    onFallback: optionalFunction(owner, "onFallback", o.onFallback),
-    logger: checkSink<Logger>("logger", o.logger, ["warn", "error"]),
-    metrics: checkSink<MetricsSink>("metrics", o.metrics, ["count", "timing"]),
+    onRetry: guarded(optionalFunction<Observers["onRetry"]>(owner, "onRetry", o.onRetry)),
+    onGiveUp: guarded(optionalFunction<Observers["onGiveUp"]>(owner, "onGiveUp", o.onGiveUp)),
+    onBreakerStateChange: guarded(
+      optionalFunction<Observers["onBreakerStateChange"]>(owner, "onBreakerStateChange", o.onBreakerStateChange),
+    ),
+    onFallback: guarded(optionalFunction<Observers["onFallback"]>(owner, "onFallback", o.onFallback)),
+    logger: guardedSink(checkSink<Logger>("logger", o.logger, ["warn", "error"]), ["warn", "error"]),
+    metrics: guardedSink(checkSink<MetricsSink>("metrics", o.metrics, ["count", "timing"]), ["count", "timing"]),
     redact:
       o.redactUrl === false
         ? (url: string) => url

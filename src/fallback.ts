@@ -4,6 +4,7 @@
  */
 
 import { raceAbort } from "./abort.ts";
+import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import type { Logger } from "./http/types.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
@@ -156,8 +157,10 @@ export function fallback<V, R = unknown>(
     "shouldFallbackResult",
     o.shouldFallbackResult,
   );
-  const onFallback = optionalFunction<(event: FallbackEvent<R>) => void>("fallback", "onFallback", o.onFallback);
-  const logger = checkLogger(o.logger);
+  const onFallback = guarded(
+    optionalFunction<(event: FallbackEvent<R>) => void>("fallback", "onFallback", o.onFallback),
+  );
+  const logger = guardedSink(checkLogger(o.logger), ["warn", "error"]);
 
   async function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V> {
     const { signal } = context;

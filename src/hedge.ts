@@ -5,6 +5,7 @@
  */
 
 import { type CancelTimer, type Environment, resolveEnvironment } from "./environment.ts";
+import { guarded } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 import {
@@ -90,7 +91,7 @@ export function hedge(options: HedgeOptions): Policy {
   requireKnownKeys("hedge", o, HEDGE_KEYS);
   const delayMs = requireFiniteAtLeast("hedge", "delayMs", o.delayMs);
   const maxHedges = requireIntegerAtLeast("hedge", "maxHedges", o.maxHedges ?? 1, 0);
-  const onHedge = optionalFunction<(event: HedgeEvent) => void>("hedge", "onHedge", o.onHedge);
+  const onHedge = guarded(optionalFunction<(event: HedgeEvent) => void>("hedge", "onHedge", o.onHedge));
   const env = resolveEnvironment(o.env);
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {

@@ -7,6 +7,7 @@
 
 import type { SharedBudget } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
+import { guarded } from "./hooks.ts";
 import type { RetryBudget } from "./retry.ts";
 import { SlidingWindowCounter } from "./sliding-window.ts";
 import {
@@ -75,7 +76,7 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
   const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 1_000, 1);
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
-  const onExhausted = optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted);
+  const onExhausted = guarded(optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted));
   const env = resolveEnvironment(o.env);
   const shared = o.shared;
   if (shared !== undefined && typeof shared?.totals !== "function") {

@@ -6,6 +6,7 @@
 import { raceAbort } from "./abort.ts";
 import { backoffDelay, type ExponentialBackoffOptions, exponentialBackoff } from "./backoff.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
+import { guarded } from "./hooks.ts";
 import {
   ABORT_RACED,
   createPolicy,
@@ -159,8 +160,8 @@ export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "
       "shouldRetryResult",
       o.shouldRetryResult,
     ),
-    onRetry: optionalFunction<RetrySettings<T>["onRetry"]>(owner, "onRetry", o.onRetry),
-    onGiveUp: optionalFunction<RetrySettings<T>["onGiveUp"]>(owner, "onGiveUp", o.onGiveUp),
+    onRetry: guarded(optionalFunction<RetrySettings<T>["onRetry"]>(owner, "onRetry", o.onRetry)),
+    onGiveUp: guarded(optionalFunction<RetrySettings<T>["onGiveUp"]>(owner, "onGiveUp", o.onGiveUp)),
     env,
     nextDelay: delayChooser(o.backoff, env, owner),
     budget: checkBudget(owner, o.budget),

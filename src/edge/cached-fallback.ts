@@ -10,6 +10,7 @@
  */
 
 import { type Environment, resolveEnvironment } from "../environment.ts";
+import { guarded } from "../hooks.ts";
 import { discardBody } from "../http/discard-body.ts";
 import {
   optionalFunction,
@@ -170,7 +171,7 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
     optionalFunction<(status: number) => boolean>(owner, "isFailureStatus", o.isFailureStatus) ??
     defaultIsFailureStatus;
   optionalFunction<(promise: Promise<unknown>) => void>(owner, "waitUntil", o.waitUntil);
-  const onStale = optionalFunction<(event: StaleServedEvent) => void>(owner, "onStale", o.onStale);
+  const onStale = guarded(optionalFunction<(event: StaleServedEvent) => void>(owner, "onStale", o.onStale));
   const env = resolveEnvironment(o.env);
 
   const keyOf = (request: Request): string | undefined => {

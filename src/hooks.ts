@@ -1,0 +1,42 @@
+/**
+ * Observer hooks (`onRetry`, loggers, metrics sinks…) are the user's code running inside staunch's control
+ * flow. A bug in one must not change the call it observes — turn a response into a rejection, skip the
+ * cancelling of a body, or leave a slot taken — so every hook is called through a guard that reports its
+ * error and carries on.
+ */
+
+/**
+ * Reports a hook's error without throwing. `console.error`, not `reportError`: Deno treats a reported error
+ * that no listener handles as fatal, and a logging bug should not end the process.
+ */
+export function reportHookError(error: unknown): void {
+  console.error("staunch: an event hook threw; the call it observed went on unchanged", error);
+}
+
+/** The hook, made unable to throw; `undefined` stays `undefined` so callers keep their `?.` fast path. */
+export function guarded<A extends unknown[]>(
+  hook: ((...args: A) => unknown) | undefined,
+): ((...args: A) => void) | undefined {
+  if (hook === undefined) return undefined;
+  return (...args) => {
+    try {
+      hook(...args);
+    } catch (error) {
+      reportHookError(error);
+    }
+  };
+}
+
+/** A sink (a logger, a metrics sink) whose named methods cannot throw; other members are left out. */
+export function guardedSink<S extends object>(
+  sink: S | undefined,
+  methods: readonly (keyof S & string)[],
+): S | undefined {
+  if (sink === undefined) return undefined;
+  const safe: Record<string, unknown> = {};
+  for (const method of methods) {
+    const fn = sink[method] as unknown as (...args: unknown[]) => unknown;
+    safe[method] = guarded((...args: unknown[]) => fn.apply(sink, args));
+  }
+  return safe as S;
+}

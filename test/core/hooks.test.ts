@@ -1,0 +1,74 @@
+/**
+ * A hook that throws is a bug in the user's observer, not a failure of the call it observes: the call's
+ * result, its cleanup and its state are the same as with no hook at all.
+ */
+
+import { describe, expect, it } from "vitest";
+import { circuitBreaker, consecutiveFailures, createFetch, fallback, retry, retryBudget } from "../../src/index.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+
+const boom = () => {
+  throw new Error("observer bug");
+};
+
+describe("a throwing hook", () => {
+  it("does not stop retry from retrying, nor change what it gives up with", async () => {
+    let calls = 0;
+    const policy = retry({
+      attempts: 3,
+      backoff: { initialMs: 0 },
+      onRetry: boom,
+      onGiveUp: boom,
+      env: new FakeClock(),
+    });
+    const failure = new TypeError("fetch failed");
+    await expect(
+      policy.execute(() => {
+        calls++;
+        return Promise.reject(failure);
+      }),
+    ).rejects.toBe(failure);
+    expect(calls).toBe(3);
+  });
+
+  it("does not turn the response that opens a circuit into a rejection, and its breaker still opens", async () => {
+    const breaker = circuitBreaker({ strategy: consecutiveFailures(1), onStateChange: boom, env: new FakeClock() });
+    const res = await breaker.execute(async () => new Response("down", { status: 500 }));
+    expect(res.status).toBe(500);
+    await res.text();
+    expect(breaker.state).toBe("open");
+  });
+
+  it("does not fail a createFetch call, nor leave a discarded body uncancelled", async () => {
+    let cancelled = 0;
+    let calls = 0;
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      backoff: { initialMs: 0 },
+      onRetry: boom,
+      onGiveUp: boom,
+      logger: { warn: boom, error: boom },
+      metrics: { count: boom, timing: boom },
+      fetch: async () =>
+        new Response(
+          new ReadableStream({
+            cancel() {
+              cancelled++;
+            },
+          }),
+          { status: calls++ < 2 ? 503 : 200 },
+        ),
+    });
+    const res = await fetch("https://example.invalid/");
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    expect(cancelled).toBe(3); // the two discarded 503s, and the final body cancelled above
+  });
+
+  it("does not stop a retry budget from refusing, nor a fallback from answering", async () => {
+    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0, onExhausted: boom, env: new FakeClock() });
+    expect(budget.tryAcquireRetry()).toBe(false);
+    const policy = fallback("default", { onFallback: boom, logger: { warn: boom, error: boom } });
+    await expect(policy.execute(() => Promise.reject(new Error("x")))).resolves.toBe("default");
+  });
+});
