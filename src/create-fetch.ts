@@ -25,7 +25,7 @@ import { discardBody } from "./http/discard-body.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { serverDelayMs } from "./http/retry-after.ts";
-import { isRequest, originOf, prepareSend, summarize } from "./http/send.ts";
+import { isRequest, originOf, prepareSend, type Send, summarize } from "./http/send.ts";
 import { callTelemetry, type Observers, reportBreakerChange, reportFallback } from "./http/telemetry.ts";
 import type {
   DelaySource,
@@ -296,13 +296,13 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     const state = origins.get(origin);
     const telemetry = callTelemetry(observers, request, origin, startedMs, env.now);
     const callerSignal = init?.signal ?? (isRequest(input) ? input.signal : undefined) ?? undefined;
-    const send = await prepareSend(input, init, maxBufferedBodyBytes);
     const fetchImpl: FetchFunction = fetchOverride ?? ((i, n) => globalThis.fetch(i, n));
+    let send: Send | undefined;
 
     const attemptOnce = async (context: PolicyContext): Promise<Response> => {
       const attemptStartedMs = env.now();
       try {
-        const response = await send.call(fetchImpl, context.signal);
+        const response = await (send as Send).call(fetchImpl, context.signal);
         telemetry.attempt(response, false, env.now() - attemptStartedMs);
         if (ORIGIN_PAUSE_STATUSES.has(response.status)) pauseOrigin(state, response);
         return response;
@@ -327,13 +327,16 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       return env.sleep(waitMs, context.signal).then(() => perAttempt.run(attemptOnce, context));
     };
 
-    const retryable = send.replayable && (retryNonIdempotent || isIdempotent(request.method, request.headers));
-    let retryPolicy: Policy | undefined;
-    if (retryable) {
+    // Reading a body to replay it happens under the caller's signal and the total deadline, like the rest.
+    const call = async (context: PolicyContext): Promise<Response> => {
+      if (context.signal?.aborted) throw context.signal.reason;
+      send = await prepareSend(input, init, maxBufferedBodyBytes, context.signal);
+      const retryable = send.replayable && (retryNonIdempotent || isIdempotent(request.method, request.headers));
+      if (!retryable) return gatedAttempt(context);
       let delaySource: DelaySource = "backoff";
       let refusedServerDelay = false;
       const decide = (attempt: FetchAttempt, fallback: boolean): boolean => customShouldRetry?.(attempt) ?? fallback;
-      retryPolicy = retryWith<Response>({
+      return retryWith<Response>({
         ...base,
         shouldRetry: (error, s) =>
           decide({ request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
@@ -361,17 +364,18 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
         },
         onGiveUp: (event) =>
           telemetry.giveUp(event, event.reason === "delay" && refusedServerDelay ? "retry-after" : event.reason),
-      });
-    }
+      }).run(gatedAttempt, context);
+    };
 
     try {
-      const outer = layers(fallbackPolicy?.(request), totalTimeout, retryPolicy);
-      const response = await outer.execute(gatedAttempt, callerSignal);
+      const response = await layers(fallbackPolicy?.(request), totalTimeout).execute(call, callerSignal);
       telemetry.done(response, false);
       return response;
     } catch (error) {
       telemetry.done(error, true);
       throw error;
+    } finally {
+      send?.release(new DOMException("No attempt sent the request body", "AbortError"));
     }
   }
 

@@ -22,16 +22,33 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array<ArrayB
  * Reads `stream` into memory if it holds at most `limitBytes`. Past the limit, returns a stream that yields
  * the chunks already read and then the rest of the original, so nothing is lost or truncated.
  */
-export async function bufferBody(stream: ReadableStream<Uint8Array>, limitBytes: number): Promise<BufferedBody> {
+export async function bufferBody(
+  stream: ReadableStream<Uint8Array>,
+  limitBytes: number,
+  signal?: AbortSignal,
+): Promise<BufferedBody> {
+  if (signal?.aborted) {
+    await stream.cancel(signal.reason).catch(() => {});
+    throw signal.reason;
+  }
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return { bytes: concat(chunks, total) };
-    chunks.push(value);
-    total += value.byteLength;
-    if (total > limitBytes) break;
+  // A body that stalls must not outlive the caller's patience: an abort cancels the read in progress.
+  const onAbort = (): void => void reader.cancel(signal?.reason).catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      // A cancelled read ends as "done": without this check a cancelled body would pass for a short one.
+      if (signal?.aborted) throw signal.reason;
+      if (done) return { bytes: concat(chunks, total) };
+      chunks.push(value);
+      total += value.byteLength;
+      if (total > limitBytes) break;
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
   let index = 0;
   return {

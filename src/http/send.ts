@@ -10,6 +10,8 @@ import type { FetchFunction, RequestSummary } from "./types.ts";
 export interface Send {
   readonly replayable: boolean;
   call(fetchImpl: FetchFunction, signal: AbortSignal | undefined): Promise<Response>;
+  /** Lets go of a body no attempt took (an open circuit, an abort before the first attempt): it is cancelled. */
+  release(reason: unknown): void;
 }
 
 /** A `Request`, told apart from a URL string or object without depending on one global class (realms, polyfills). */
@@ -33,10 +35,16 @@ export async function prepareSend(
   input: RequestInfo | URL,
   init: RequestInit | undefined,
   limitBytes: number,
+  signal?: AbortSignal,
 ): Promise<Send> {
   const body = init?.body ?? (isRequest(input) ? input.body : null);
   if (body == null || (init?.body != null && isResendable(init.body))) {
-    return { replayable: true, call: (fetchImpl, signal) => fetchImpl(input, init ? { ...init, signal } : { signal }) };
+    return {
+      replayable: true,
+      call: (fetchImpl, attemptSignal) =>
+        fetchImpl(input, init ? { ...init, signal: attemptSignal } : { signal: attemptSignal }),
+      release: () => {},
+    };
   }
   // Request normalises every body type to one stream and fixes FormData's boundary in its content-type.
   const template = new Request(
@@ -46,16 +54,27 @@ export async function prepareSend(
   const buffered =
     typeof FormData !== "undefined" && init?.body instanceof FormData
       ? { bytes: new Uint8Array(await template.arrayBuffer()) }
-      : await bufferBody(template.body as ReadableStream<Uint8Array>, limitBytes);
+      : await bufferBody(template.body as ReadableStream<Uint8Array>, limitBytes, signal);
   if ("bytes" in buffered) {
     const { bytes } = buffered;
-    return { replayable: true, call: (fetchImpl, signal) => fetchImpl(new Request(template, { body: bytes, signal })) };
+    return {
+      replayable: true,
+      call: (fetchImpl, attemptSignal) => fetchImpl(new Request(template, { body: bytes, signal: attemptSignal })),
+      release: () => {},
+    };
   }
   const { stream } = buffered;
+  let taken = false;
   return {
     replayable: false,
-    call: (fetchImpl, signal) =>
-      fetchImpl(new Request(template, { body: stream, signal, duplex: "half" } as RequestInit)),
+    call: (fetchImpl, attemptSignal) => {
+      taken = true;
+      return fetchImpl(new Request(template, { body: stream, signal: attemptSignal, duplex: "half" } as RequestInit));
+    },
+    // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
+    release: (reason) => {
+      if (!taken) void stream.cancel(reason).catch(() => {});
+    },
   };
 }
 

@@ -428,3 +428,79 @@ describe("createFetch: observability", () => {
     expect(await res.text()).toBe("call 2");
   });
 });
+
+describe("createFetch: reading the body to replay it", () => {
+  /** A stream that gives one chunk, then stalls; `cancelled` says whether anyone let go of it. */
+  function stallingStream() {
+    const state = { cancelled: false };
+    let sent = false;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (!sent) {
+          sent = true;
+          controller.enqueue(new TextEncoder().encode("first part"));
+        }
+        return new Promise(() => {}); // the rest never comes
+      },
+      cancel() {
+        state.cancelled = true;
+      },
+    });
+    return { stream, state };
+  }
+
+  it.skipIf(inBrowser)("stops at once on the caller's abort, and lets go of the stream", async () => {
+    const { stream, state } = stallingStream();
+    const controller = new AbortController();
+    const fetch = createFetch({ fetch: async () => new Response("never called") });
+    const pending = fetch("https://example.invalid/", {
+      method: "PUT",
+      body: stream,
+      duplex: "half",
+      signal: controller.signal,
+    } as RequestInit);
+    setTimeout(() => controller.abort(new Error("user cancelled")), 20);
+    await expect(pending).rejects.toThrow("user cancelled");
+    expect(state.cancelled).toBe(true);
+  });
+
+  it.skipIf(inBrowser)("ends at the total deadline while the body stalls", async () => {
+    const { stream, state } = stallingStream();
+    const fetch = createFetch({ totalTimeoutMs: 100, fetch: async () => new Response("never called") });
+    const started = Date.now();
+    await expect(
+      fetch("https://example.invalid/", { method: "PUT", body: stream, duplex: "half" } as RequestInit),
+    ).rejects.toMatchObject({ name: "TimeoutError" });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(state.cancelled).toBe(true);
+  });
+
+  it.skipIf(inBrowser)("cancels a large streamed body that no attempt sent (an open circuit)", async () => {
+    let cancelled = false;
+    let pulls = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulls++ < 3) controller.enqueue(new Uint8Array(10));
+        else controller.close();
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    let calls = 0;
+    const fetch = createFetch({
+      maxBufferedBodyBytes: 4,
+      fetch: async () => {
+        calls++;
+        return new Response("sent");
+      },
+    });
+    const release = fetch.breaker("https://example.invalid/")?.isolate();
+    await expect(
+      fetch("https://example.invalid/", { method: "PUT", body: stream, duplex: "half" } as RequestInit),
+    ).rejects.toMatchObject({ name: "CircuitOpenError" });
+    release?.();
+    expect(calls).toBe(0);
+    expect(cancelled).toBe(true);
+  });
+});
