@@ -19,6 +19,7 @@ import {
 } from "./circuit-breaker.ts";
 import type { Coordinator } from "./coordination.ts";
 import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
+import { RateLimitedError } from "./errors.ts";
 import { type FallbackContext, fallback } from "./fallback.ts";
 import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
@@ -295,7 +296,9 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     const origin = originOf(request.url);
     const state = origins.get(origin);
     const telemetry = callTelemetry(observers, request, origin, startedMs, env.now);
-    const callerSignal = init?.signal ?? (isRequest(input) ? input.signal : undefined) ?? undefined;
+    // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
+    const callerSignal =
+      (init?.signal !== undefined ? init.signal : isRequest(input) ? input.signal : undefined) ?? undefined;
     const fetchImpl: FetchFunction = fetchOverride ?? ((i, n) => globalThis.fetch(i, n));
     let send: Send | undefined;
 
@@ -324,6 +327,11 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     const gatedAttempt = (context: PolicyContext): Promise<Response> => {
       const waitMs = state.pausedUntilMs - env.now();
       if (waitMs <= 0) return perAttempt.run(attemptOnce, context);
+      // Waiting out a pause that ends past this call's deadline would only end in a timeout: say so now.
+      if (waitMs >= totalTimeoutMs - (env.now() - startedMs)) {
+        const message = `${origin} asked for a pause of ${Math.ceil(waitMs)} ms more, past this call's deadline`;
+        return Promise.reject(new RateLimitedError(message, waitMs));
+      }
       return env.sleep(waitMs, context.signal).then(() => perAttempt.run(attemptOnce, context));
     };
 

@@ -252,11 +252,10 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
       const attempt = state.attempt + 1;
       if (signal?.aborted) throw signal.reason;
       try {
-        const next: PolicyContext & { [EXTERNAL_SIGNAL]: boolean } = {
-          signal,
-          attempt,
-          [EXTERNAL_SIGNAL]: hasExternalSignal(context, signal),
-        };
+        // The marker is not enumerable, so a policy that copies the context with its own signal drops it.
+        const next: PolicyContext = Object.defineProperty({ signal, attempt }, EXTERNAL_SIGNAL, {
+          value: hasExternalSignal(context, signal),
+        });
         const pending = operation(next);
         const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
         state = returned(attempt, started, result);

@@ -44,9 +44,8 @@ export function timeoutReason(ms: number): DOMException {
  * forwarding is enough.
  */
 class DeadlineContext implements PolicyContext {
-  readonly [ABORT_RACED] = true;
-  readonly [EXTERNAL_SIGNAL]: boolean;
   readonly attempt: number;
+  readonly #external: boolean;
   readonly #outer: AbortSignal | undefined;
   #controller: AbortController | undefined;
   #signal: AbortSignal | undefined;
@@ -55,7 +54,17 @@ class DeadlineContext implements PolicyContext {
   constructor(outer: PolicyContext, outerSignal: AbortSignal | undefined) {
     this.attempt = outer.attempt;
     this.#outer = outerSignal;
-    this[EXTERNAL_SIGNAL] = hasExternalSignal(outer, outerSignal);
+    this.#external = hasExternalSignal(outer, outerSignal);
+  }
+
+  // Markers as prototype getters, not own fields: a policy that copies the context with a signal of its own
+  // (`{ ...context, signal }`) must not carry claims about a signal it replaced.
+  get [ABORT_RACED](): boolean {
+    return true;
+  }
+
+  get [EXTERNAL_SIGNAL](): boolean {
+    return this.#external;
   }
 
   get signal(): AbortSignal {
@@ -63,7 +72,7 @@ class DeadlineContext implements PolicyContext {
       this.#controller = new AbortController();
       if (this.#ended !== undefined) this.#controller.abort(this.#ended);
       this.#signal =
-        this[EXTERNAL_SIGNAL] && this.#outer
+        this.#external && this.#outer
           ? AbortSignal.any([this.#outer, this.#controller.signal])
           : this.#controller.signal;
     }

@@ -85,3 +85,20 @@ describe("compose", () => {
     expect(await clock.run(greet("ada"))).toBe("hello ada");
   });
 });
+
+describe("context markers", () => {
+  it("do not travel with a context a policy copies to put its own signal in", async () => {
+    const controller = new AbortController();
+    // A third-party policy that swaps in its own signal by copying the context.
+    const ownSignal = createPolicy(async (operation, context) => operation({ ...context, signal: controller.signal }));
+    let seen: AbortSignal | undefined;
+    const policy = compose(timeout(10_000), ownSignal, timeout(5_000));
+    await policy.execute(({ signal }) => {
+      seen = signal;
+      return "done";
+    });
+    // The inner signal stays linked to the swapped-in one after the call: its abort still reaches it.
+    controller.abort(new Error("later"));
+    expect(seen?.aborted).toBe(true);
+  });
+});

@@ -11,6 +11,7 @@ import {
   type FetchFailure,
   isBulkheadRejectedError,
   isCircuitOpenError,
+  isRateLimitedError,
   retryBudget,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
@@ -126,6 +127,27 @@ describe("createFetch: shared backpressure", () => {
     expect(await statusOf(fetch(second.url))).toBe(200);
     expect(clock.sleeps).toEqual([3_000]); // the second call waited out the first one's pause
     expect(fetch.origins()[0]?.pausedForMs).toBe(0);
+  });
+
+  it("fails fast with RateLimitedError when the pause ends past the call's own deadline", async () => {
+    const clock = new FakeClock();
+    const fetch = createFetch({ env: clock.instantSleep(), attempts: 1 });
+    expect(await statusOf(fetch(scenario(server, "503|ra=30").url))).toBe(503);
+    const s = scenario(server, "200");
+    const error = await createFetch({ env: clock.instantSleep(), totalTimeoutMs: 5_000 })(s.url).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeUndefined(); // another client: its own origin state, no pause
+    const paused = await fetch(s.url, { signal: undefined }).catch((e: unknown) => e);
+    expect(paused).toBeInstanceOf(Response); // no deadline: it waits the pause out
+    await (paused as Response).text();
+    const tight = createFetch({ env: clock.instantSleep(), attempts: 1, totalTimeoutMs: 5_000 });
+    expect(await statusOf(tight(scenario(server, "503|ra=30").url))).toBe(503);
+    const refused = await tight(s.url).catch((e: unknown) => e);
+    expect(isRateLimitedError(refused)).toBe(true);
+    expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(29_000);
+    expect(clock.sleeps).toEqual([30_000]); // only the client without a deadline slept
   });
 
   it("does not pause on a delay the client would not honour", async () => {
