@@ -25,8 +25,8 @@ import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { serverDelayMs } from "./http/retry-after.ts";
 import { isRequest, originOf, prepareSend, type Send, summarize } from "./http/send.ts";
+import { decideServerDelay, originPauseMs } from "./http/server-delay.ts";
 import { callTelemetry, type Observers, reportBreakerChange, reportFallback } from "./http/telemetry.ts";
 import type {
   DelaySource,
@@ -205,11 +205,6 @@ const OPTION_KEYS = [
  */
 export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
 
-/** Statuses whose `Retry-After` (or rate-limit headers) is honoured, per RFC 9110 and RFC 6585. */
-const SERVER_DELAY_STATUSES = new Set([413, 429, 503]);
-/** Statuses whose server delay pauses the whole origin: it is overloaded or limiting us, not this request. */
-const ORIGIN_PAUSE_STATUSES = new Set([429, 503]);
-
 interface OriginState {
   readonly breaker: CircuitBreaker | undefined;
   readonly bulkhead: Policy | undefined;
@@ -307,7 +302,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       try {
         const response = await (send as Send).call(fetchImpl, context.signal);
         telemetry.attempt(response, false, env.now() - attemptStartedMs);
-        if (ORIGIN_PAUSE_STATUSES.has(response.status)) pauseOrigin(state, response);
+        pauseOrigin(state, response);
         return response;
       } catch (error) {
         telemetry.attempt(error, true, env.now() - attemptStartedMs);
@@ -317,10 +312,9 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     // A 429 or 503 with a delay the client would honour pauses every call to the origin, not just this one:
     // the server is overloaded or limiting this client, and concurrent calls need not each rediscover it.
     const pauseOrigin = (origin: OriginState, response: Response): void => {
-      const askedMs = serverDelayMs(response.headers, env.now());
-      if (askedMs !== undefined && askedMs <= maxRetryAfterMs) {
-        origin.pausedUntilMs = Math.max(origin.pausedUntilMs, env.now() + askedMs);
-      }
+      const now = env.now();
+      const pauseMs = originPauseMs(response, now, maxRetryAfterMs);
+      if (pauseMs !== undefined) origin.pausedUntilMs = Math.max(origin.pausedUntilMs, now + pauseMs);
     };
     const perAttempt = layers(state.breaker, state.bulkhead, attemptTimeout);
     // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
@@ -351,19 +345,14 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
         shouldRetryResult: (response, s) =>
           decide({ request, response, error: undefined, attempt: s.attempt }, retryStatuses.has(response.status)),
         nextDelay: (s: BackoffState<Response>) => {
-          const response = s.result;
-          const askedMs =
-            response && SERVER_DELAY_STATUSES.has(response.status)
-              ? serverDelayMs(response.headers, env.now())
-              : undefined;
-          if (askedMs === undefined) {
-            delaySource = "backoff";
-            return base.nextDelay(s);
-          }
-          delaySource = "retry-after";
-          const leftMs = totalTimeoutMs - (env.now() - startedMs);
-          refusedServerDelay = askedMs > maxRetryAfterMs || askedMs >= leftMs;
-          return refusedServerDelay ? Number.POSITIVE_INFINITY : askedMs;
+          const now = env.now();
+          const decision = s.result
+            ? decideServerDelay(s.result, now, totalTimeoutMs - (now - startedMs), maxRetryAfterMs)
+            : ({ kind: "none" } as const);
+          delaySource = decision.kind === "none" ? "backoff" : "retry-after";
+          refusedServerDelay = decision.kind === "refuse";
+          if (decision.kind === "none") return base.nextDelay(s);
+          return decision.kind === "wait" ? decision.delayMs : Number.POSITIVE_INFINITY;
         },
         onRetry: (event) => {
           // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.

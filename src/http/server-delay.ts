@@ -1,0 +1,60 @@
+/**
+ * What a client should do when a response asks it to wait: pure decisions on the response, the time left and
+ * the cap, kept apart from createFetch's wiring so each rule can be read and tested alone.
+ */
+
+import { serverDelayMs } from "./retry-after.ts";
+
+/** Statuses whose `Retry-After` (or rate-limit headers) is honoured, per RFC 9110 and RFC 6585. */
+export const SERVER_DELAY_STATUSES: ReadonlySet<number> = new Set([413, 429, 503]);
+
+/** Statuses whose delay pauses the whole origin: it is overloaded or limiting this client, not this request. */
+export const ORIGIN_PAUSE_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+
+/**
+ * `none`: the server did not ask (use the backoff); `wait`: honour its delay, unjittered; `refuse`: it asked
+ * for longer than the cap or than the time left, so sleeping would be wasted — answer with this response now.
+ */
+export type ServerDelayDecision =
+  | { readonly kind: "none" }
+  | { readonly kind: "wait"; readonly delayMs: number }
+  | { readonly kind: "refuse"; readonly askedMs: number };
+
+/**
+ * Decides about the delay a retryable response asks for.
+ *
+ * @param leftMs time left before the call's total deadline (`Infinity` without one)
+ *
+ * @example
+ * ```ts
+ * decideServerDelay(res503RetryAfter2, Date.now(), Infinity, 60_000); // { kind: "wait", delayMs: 2000 }
+ * ```
+ */
+export function decideServerDelay(
+  response: Response,
+  nowMs: number,
+  leftMs: number,
+  maxRetryAfterMs: number,
+): ServerDelayDecision {
+  if (!SERVER_DELAY_STATUSES.has(response.status)) return { kind: "none" };
+  const askedMs = serverDelayMs(response.headers, nowMs);
+  if (askedMs === undefined) return { kind: "none" };
+  // An attempt that would start exactly at the deadline could not finish before it: refuse that too.
+  if (askedMs > maxRetryAfterMs || askedMs >= leftMs) return { kind: "refuse", askedMs };
+  return { kind: "wait", delayMs: askedMs };
+}
+
+/**
+ * How long a response says its whole origin should be left alone, in ms, or `undefined`: only a 429 or 503
+ * with a delay the client would honour (at most `maxRetryAfterMs`) pauses an origin.
+ *
+ * @example
+ * ```ts
+ * const pauseMs = originPauseMs(res429RetryAfter5, Date.now(), 60_000); // 5000
+ * ```
+ */
+export function originPauseMs(response: Response, nowMs: number, maxRetryAfterMs: number): number | undefined {
+  if (!ORIGIN_PAUSE_STATUSES.has(response.status)) return undefined;
+  const askedMs = serverDelayMs(response.headers, nowMs);
+  return askedMs !== undefined && askedMs <= maxRetryAfterMs ? askedMs : undefined;
+}
