@@ -12,6 +12,7 @@ import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError } from "./errors.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
+import { errorName } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -112,8 +113,7 @@ const NOT_DEPENDENCY_FAILURES = new Set([
   "RateLimitedError",
   "CircuitOpenError",
 ]);
-const isDependencyFailure = (error: unknown): boolean =>
-  !NOT_DEPENDENCY_FAILURES.has(String((error as { name?: unknown } | null)?.name));
+const isDependencyFailure = (error: unknown): boolean => !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "");
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;

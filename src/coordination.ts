@@ -23,8 +23,10 @@ import {
 } from "./fleet-state.ts";
 import type { Logger } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
+import { errorName } from "./transient.ts";
 import {
   optionalFunction,
+  optionalSink,
   optionError,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
@@ -469,9 +471,8 @@ class Channel {
     if (this.#degradedSinceMs !== undefined) return;
     this.#degradedSinceMs = this.#s.env.now();
     this.#s.onDegraded?.({ key: this.key, operation, error });
-    const name = (error as { name?: unknown } | null)?.name;
     this.#s.logger?.warn(
-      `staunch: shared state for ${this.key} unavailable (${typeof name === "string" ? name : "error"}); deciding locally`,
+      `staunch: shared state for ${this.key} unavailable (${errorName(error) ?? "error"}); deciding locally`,
       { key: this.key, operation, error },
     );
   }
@@ -541,9 +542,7 @@ export function coordinator(options: CoordinatorOptions): Coordinator {
   if (typeof (o.store as Partial<CoordinationStore> | undefined)?.exchange !== "function") {
     throw optionError(TypeError, owner, "store", "a store with an exchange method (durableObjectStore…)", o.store);
   }
-  if (o.logger !== undefined && typeof o.logger?.warn !== "function") {
-    throw optionError(TypeError, owner, "logger", "an object with a warn method", o.logger);
-  }
+  optionalSink(owner, "logger", o.logger, ["warn"]);
   const settings: Settings = {
     store: o.store,
     syncIntervalMs: requireFiniteAtLeast(owner, "syncIntervalMs", o.syncIntervalMs ?? 1_000, 1),

@@ -46,6 +46,7 @@ import { timeout } from "./timeout.ts";
 import { isTransientError } from "./transient.ts";
 import {
   optionalFunction,
+  optionalSink,
   optionError,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
@@ -262,8 +263,11 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       optionalFunction<Observers["onBreakerStateChange"]>(owner, "onBreakerStateChange", o.onBreakerStateChange),
     ),
     onFallback: guarded(optionalFunction<Observers["onFallback"]>(owner, "onFallback", o.onFallback)),
-    logger: guardedSink(checkSink<Logger>("logger", o.logger, ["warn", "error"]), ["warn", "error"]),
-    metrics: guardedSink(checkSink<MetricsSink>("metrics", o.metrics, ["count", "timing"]), ["count", "timing"]),
+    logger: guardedSink(optionalSink<Logger>(owner, "logger", o.logger, ["warn", "error"]), ["warn", "error"]),
+    metrics: guardedSink(optionalSink<MetricsSink>(owner, "metrics", o.metrics, ["count", "timing"]), [
+      "count",
+      "timing",
+    ]),
     redact:
       o.redactUrl === false
         ? (url: string) => url
@@ -466,14 +470,4 @@ function statusSet(statuses: Iterable<number> | undefined): ReadonlySet<number> 
     set.add(status);
   }
   return set;
-}
-
-function checkSink<S>(name: string, sink: unknown, methods: readonly string[]): S | undefined {
-  if (sink === undefined) return undefined;
-  for (const method of methods) {
-    if (typeof (sink as Record<string, unknown> | null)?.[method] !== "function") {
-      throw optionError(TypeError, "createFetch", name, `an object with ${methods.join(" and ")} methods`, sink);
-    }
-  }
-  return sink as S;
 }

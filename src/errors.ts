@@ -3,6 +3,8 @@
  * realms, unlike `instanceof`), a message that says what happened and to what, and a type guard.
  */
 
+import { errorName } from "./transient.ts";
+
 /**
  * Thrown without calling the operation while a circuit breaker is open.
  *
@@ -80,8 +82,7 @@ export class RateLimitedError extends Error {
   }
 }
 
-const hasName = (error: unknown, name: string): boolean =>
-  typeof error === "object" && error !== null && (error as { name?: unknown }).name === name;
+const hasName = (error: unknown, name: string): boolean => errorName(error) === name;
 
 /**
  * `true` for a {@link CircuitOpenError}.

@@ -8,7 +8,7 @@ import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import type { Logger } from "./http/types.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
-import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
+import { optionalFunction, optionalSink, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /**
  * What a fallback function receives besides the error: the call's signal and attempt, and the rejected result.
@@ -160,7 +160,10 @@ export function fallback<V, R = unknown>(
   const onFallback = guarded(
     optionalFunction<(event: FallbackEvent<R>) => void>("fallback", "onFallback", o.onFallback),
   );
-  const logger = guardedSink(checkLogger(o.logger), ["warn", "error"]);
+  const logger = guardedSink(optionalSink<Logger>("fallback", "logger", o.logger, ["warn", "error"]), [
+    "warn",
+    "error",
+  ]);
 
   async function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V> {
     const { signal } = context;
@@ -198,15 +201,6 @@ export function fallback<V, R = unknown>(
 
   // The Policy interface cannot say "T or the fallback's V"; FallbackPolicy restores that for direct callers.
   return createPolicy(run as Policy["run"]) as FallbackPolicy<V>;
-}
-
-function checkLogger(logger: unknown): Logger | undefined {
-  if (logger === undefined) return undefined;
-  const sink = logger as Partial<Logger> | null;
-  if (typeof sink?.warn !== "function" || typeof sink.error !== "function") {
-    throw optionError(TypeError, "fallback", "logger", "an object with warn and error methods", logger);
-  }
-  return logger as Logger;
 }
 
 function describeError(error: unknown): string {

@@ -85,6 +85,7 @@ export {
   cachedFallback,
   FALLBACK_HEADER,
   type FallbackCause,
+  fallbackCause,
   type StaleIfError,
   type StaleServedEvent,
   staleIfError,
@@ -151,4 +152,4 @@ export {
   type SharedRetryBudget,
 } from "./retry-budget.ts";
 export { type TimeoutOptions, timeout, timeoutReason } from "./timeout.ts";
-export { isAbortError, isNetworkError, isTimeoutError, isTransientError } from "./transient.ts";
+export { errorName, isAbortError, isNetworkError, isTimeoutError, isTransientError } from "./transient.ts";

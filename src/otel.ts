@@ -65,6 +65,7 @@ import { redactUrl } from "./http/redact.ts";
 import type { FetchEventBase, FetchGiveUpEvent, FetchRetryEvent, MetricsSink } from "./http/types.ts";
 import type { GiveUpEvent, RetryEvent } from "./retry.ts";
 import type { RetryBudgetState } from "./retry-budget.ts";
+import { errorName } from "./transient.ts";
 
 /** The instrumentation scope. A test keeps the version in step with package.json. */
 const SCOPE_NAME = "staunch";
@@ -474,8 +475,7 @@ function statusAttributes(status: number): Attributes {
 }
 
 function errorAttributes(error: unknown): Attributes {
-  const name = (error as { name?: unknown } | null | undefined)?.name;
-  return { "error.type": typeof name === "string" && name !== "" ? name : "_OTHER" };
+  return { "error.type": errorName(error) ?? "_OTHER" };
 }
 
 /** A result's status when it looks like an HTTP response (a `retry` or `fallback` around `fetch`); else nothing. */

@@ -43,8 +43,19 @@ const TRANSIENT_ERROR_CODES = new Set([
   "UND_ERR_CLOSED",
 ]);
 
-function nameOf(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null ? (error as { name?: unknown }).name?.toString() : undefined;
+/**
+ * The `name` of a thrown value (`"TypeError"`, `"TimeoutError"`…), or `undefined` when it has none: errors are
+ * told apart by name, which survives bundles and realms where `instanceof` does not.
+ *
+ * @example
+ * ```ts
+ * errorName(new DOMException("late", "TimeoutError")); // "TimeoutError"
+ * errorName("a thrown string"); // undefined
+ * ```
+ */
+export function errorName(error: unknown): string | undefined {
+  const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
+  return typeof name === "string" && name !== "" ? name : undefined;
 }
 
 /**
@@ -56,7 +67,7 @@ function nameOf(error: unknown): string | undefined {
  * ```
  */
 export function isTimeoutError(error: unknown): boolean {
-  return nameOf(error) === "TimeoutError";
+  return errorName(error) === "TimeoutError";
 }
 
 /**
@@ -68,7 +79,7 @@ export function isTimeoutError(error: unknown): boolean {
  * ```
  */
 export function isAbortError(error: unknown): boolean {
-  return nameOf(error) === "AbortError";
+  return errorName(error) === "AbortError";
 }
 
 function codeOf(error: unknown): unknown {

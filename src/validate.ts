@@ -58,6 +58,23 @@ export function optionalFunction<F>(owner: string, name: string, value: unknown)
   return value === undefined ? undefined : requireFunction<F>(owner, name, value);
 }
 
+/** An object with the given methods (a logger, a metrics sink), or `undefined` when the option is left out. */
+export function optionalSink<S>(
+  owner: string,
+  name: string,
+  value: unknown,
+  methods: readonly string[],
+): S | undefined {
+  if (value === undefined) return undefined;
+  for (const method of methods) {
+    if (typeof (value as Record<string, unknown> | null)?.[method] !== "function") {
+      const list = methods.length === 1 ? `a ${methods[0]} method` : `${methods.join(" and ")} methods`;
+      throw optionError(TypeError, owner, name, `an object with ${list}`, value);
+    }
+  }
+  return value as S;
+}
+
 export function requireOneOf<T extends string>(owner: string, name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
     throw optionError(RangeError, owner, name, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`, value);

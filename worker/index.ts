@@ -14,8 +14,10 @@ import {
   consecutiveFailures,
   coordinator,
   createFetch,
+  errorName,
   FALLBACK_HEADER,
   type FetchFunction,
+  fallbackCause,
   type ResilientFetch,
   retryBudget,
   type StaleIfError,
@@ -63,7 +65,7 @@ function setUp(env: Env): IsolateState {
       if (attempt) attempt.outcome = String(response.status);
       return response;
     } catch (error) {
-      if (attempt) attempt.outcome = String((error as { name?: unknown } | null)?.name ?? "Error");
+      if (attempt) attempt.outcome = errorName(error) ?? "Error";
       throw error;
     } finally {
       if (attempt) attempt.durationMs = Date.now() - started;
@@ -105,7 +107,7 @@ function setUp(env: Env): IsolateState {
 
 /** The answer when the upstream failed and no copy was young enough. */
 function failureResponse(error: unknown): Response {
-  const name = String((error as { name?: unknown } | null)?.name ?? "Error");
+  const name = errorName(error) ?? "Error";
   const headers: Record<string, string> = { "content-type": "application/json", "staunch-error": name };
   if (error instanceof CircuitOpenError) {
     headers["retry-after"] = String(Math.ceil(error.retryAfterMs / 1000));
@@ -153,8 +155,7 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
       if (response.status >= 500) cause = "status";
       return response;
     } catch (error) {
-      const name = String((error as { name?: unknown } | null)?.name);
-      cause = name === "CircuitOpenError" ? "circuit-open" : name === "TimeoutError" ? "timeout" : "error";
+      cause = fallbackCause(error);
       throw error;
     }
   };

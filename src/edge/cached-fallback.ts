@@ -12,6 +12,7 @@
 import { type Environment, resolveEnvironment } from "../environment.ts";
 import { guarded } from "../hooks.ts";
 import { discardBody } from "../http/discard-body.ts";
+import { errorName } from "../transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -97,13 +98,21 @@ function isStorable(response: Response): boolean {
   if (response.status !== 200) return false;
   if (response.headers.has("set-cookie")) return false;
   const vary = response.headers.get("vary");
-  if (vary !== null && vary.split(",").some((name) => name.trim().toLowerCase() !== "accept-encoding")) return false;
+  if (vary?.split(",").some((name) => name.trim().toLowerCase() !== "accept-encoding")) return false;
   const directives = parseCacheControl(response.headers.get("cache-control"));
   return !NOT_SERVABLE_STALE.some((directive) => directives.has(directive));
 }
 
-function causeOf(error: unknown): FallbackCause {
-  const name = String((error as { name?: unknown } | null)?.name);
+/**
+ * Why an origin that threw is being answered for: an open circuit, a timeout, or any other error.
+ *
+ * @example
+ * ```ts
+ * fallbackCause(new CircuitOpenError(5_000)); // "circuit-open"
+ * ```
+ */
+export function fallbackCause(error: unknown): FallbackCause {
+  const name = errorName(error);
   if (name === "CircuitOpenError") return "circuit-open";
   if (name === "TimeoutError") return "timeout";
   return "error";
@@ -234,7 +243,13 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
       if (request.signal?.aborted) throw error; // the client left: nobody to answer
       const copy = await stale(key, request);
       if (!copy) throw error;
-      onStale?.({ url: request.url, cause: causeOf(error), status: undefined, error, ageSeconds: copy.ageSeconds });
+      onStale?.({
+        url: request.url,
+        cause: fallbackCause(error),
+        status: undefined,
+        error,
+        ageSeconds: copy.ageSeconds,
+      });
       return copy.response;
     }
     if (isFailureStatus(response.status)) {

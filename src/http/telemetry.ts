@@ -5,6 +5,7 @@
 
 import type { CircuitStateChange } from "../circuit-breaker.ts";
 import type { RetryState } from "../retry.ts";
+import { errorName } from "../transient.ts";
 import { originOf } from "./send.ts";
 import type {
   DelaySource,
@@ -29,11 +30,6 @@ export interface Observers {
   readonly redact: (url: string) => string;
   readonly attempts: number;
 }
-
-export const errorName = (error: unknown): string | undefined => {
-  const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
-  return typeof name === "string" && name !== "" ? name : undefined;
-};
 
 const outcomeOf = (event: FetchEventBase): string =>
   event.status !== undefined ? `status ${event.status}` : (event.errorName ?? "an error");
