@@ -376,7 +376,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       telemetry.done(error, true);
       throw error;
     } finally {
-      send?.release(new DOMException("No attempt sent the request body", "AbortError"));
+      send?.release();
     }
   }
 
