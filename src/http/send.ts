@@ -74,7 +74,9 @@ export async function prepareSend(
     // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
     // The reason is built only here: a DOMException costs microseconds, and most calls have nothing to release.
     release: () => {
-      if (!taken) void stream.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
+      if (taken) return;
+      const reason = new DOMException("No attempt sent the request body", "AbortError");
+      void stream.cancel(reason).catch(() => {});
     },
   };
 }
