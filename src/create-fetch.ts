@@ -25,9 +25,15 @@ import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { isRequest, originOf, prepareSend, type Send, summarize } from "./http/send.ts";
-import { decideServerDelay, originPauseMs } from "./http/server-delay.ts";
-import { callTelemetry, type Observers, reportBreakerChange, reportFallback } from "./http/telemetry.ts";
+import { isRequest, originOf, prepareSend, type Send, sendAsIs, summarize } from "./http/send.ts";
+import { decideServerDelay, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
+import {
+  type CallTelemetry,
+  callTelemetry,
+  type Observers,
+  reportBreakerChange,
+  reportFallback,
+} from "./http/telemetry.ts";
 import type {
   DelaySource,
   FetchAttempt,
@@ -41,7 +47,7 @@ import type {
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import { compose, type Policy, type PolicyContext } from "./policy.ts";
-import { type BackoffState, type RetryBudget, retrySettings, retryWith } from "./retry.ts";
+import { type BackoffState, type RetryBudget, retryRunner, retrySettings } from "./retry.ts";
 import { timeout } from "./timeout.ts";
 import { isTransientError } from "./transient.ts";
 import {
@@ -208,10 +214,27 @@ export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 50
 
 interface OriginState {
   readonly breaker: CircuitBreaker | undefined;
-  readonly bulkhead: Policy | undefined;
-  /** Epoch ms before which no attempt to this origin starts. */
+  /** breaker → bulkhead → attempt timeout, the layers every attempt to this origin goes through. */
+  readonly perAttempt: Policy;
+  /** Epoch ms before which no attempt to this origin starts; 0 when not paused. */
   pausedUntilMs: number;
 }
+
+/** One call's own state: the scope its retry decisions and hooks see. */
+interface FetchCall {
+  readonly request: RequestSummary;
+  readonly startedMs: number;
+  readonly telemetry: CallTelemetry;
+  /** Where the delay chosen for the coming retry came from. */
+  delaySource: DelaySource;
+  /** Whether the last delay decision refused a server-asked wait. */
+  refusedServerDelay: boolean;
+}
+
+/** Looked up at each call, so that a test double or a binding installed later is used. */
+const globalFetch: FetchFunction = (input, init) => globalThis.fetch(input, init);
+
+const UNCANCELLABLE: PolicyContext = Object.freeze({ signal: undefined, attempt: 1 });
 
 /**
  * Creates a `fetch` with retries, timeouts, `Retry-After` support and a circuit breaker per origin. Use it
@@ -278,98 +301,112 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
   const makeBulkhead = o.bulkhead === undefined ? undefined : () => bulkhead(o.bulkhead as BulkheadOptions);
   makeBulkhead?.(); // throws now, at construction, on bad options
   const fallbackPolicy = fallbackLayer(o.fallback, retryStatuses, observers);
-  const origins = new KeyedRegistry<OriginState>(
-    requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
-    (origin) => ({ breaker: makeBreaker?.(origin), bulkhead: makeBulkhead?.(), pausedUntilMs: 0 }),
-  );
-
-  // Built once; per call, only the retry layer and the per-origin layers are added.
+  // Built once per client or per origin: a call only adds closures over its own state.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
   const totalTimeout = Number.isFinite(totalTimeoutMs) ? timeout(totalTimeoutMs, { env }) : undefined;
   const layers = (...policies: Array<Policy | undefined>): Policy =>
     compose(...policies.filter((p): p is Policy => p !== undefined));
+  const origins = new KeyedRegistry<OriginState>(
+    requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
+    (origin) => {
+      const breaker = makeBreaker?.(origin);
+      const originBulkhead = makeBulkhead?.();
+      return { breaker, perAttempt: layers(breaker, originBulkhead, attemptTimeout), pausedUntilMs: 0 };
+    },
+  );
+
+  const decide = (attempt: FetchAttempt, byDefault: boolean): boolean => customShouldRetry?.(attempt) ?? byDefault;
+  const runRetry = retryRunner<Response, FetchCall>({
+    ...base,
+    shouldRetry: (error, s, call) =>
+      decide({ request: call.request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
+    shouldRetryResult: (response, s, call) =>
+      decide(
+        { request: call.request, response, error: undefined, attempt: s.attempt },
+        retryStatuses.has(response.status),
+      ),
+    nextDelay: (s, call) => {
+      const now = env.now();
+      const decision = s.result
+        ? decideServerDelay(s.result, now, totalTimeoutMs - (now - call.startedMs), maxRetryAfterMs)
+        : ({ kind: "none" } as const);
+      call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
+      call.refusedServerDelay = decision.kind === "refuse";
+      if (decision.kind === "none") return base.nextDelay(s, undefined);
+      return decision.kind === "wait" ? decision.delayMs : Number.POSITIVE_INFINITY;
+    },
+    onRetry: (event, call) => {
+      // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
+      discardBody(event.result);
+      call.telemetry.retry(event, event.delayMs, call.delaySource);
+    },
+    onGiveUp: (event, call) =>
+      call.telemetry.giveUp(event, event.reason === "delay" && call.refusedServerDelay ? "retry-after" : event.reason),
+  });
+  const timesAttempts = observers.metrics !== undefined;
 
   async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
+    const callerSignal =
+      (init?.signal !== undefined ? init.signal : isRequest(input) ? input.signal : undefined) ?? undefined;
     const startedMs = env.now();
     const request = summarize(input, init);
     const origin = originOf(request.url);
     const state = origins.get(origin);
     const telemetry = callTelemetry(observers, request, origin, startedMs, env.now);
-    // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
-    const callerSignal =
-      (init?.signal !== undefined ? init.signal : isRequest(input) ? input.signal : undefined) ?? undefined;
-    const fetchImpl: FetchFunction = fetchOverride ?? ((i, n) => globalThis.fetch(i, n));
+    const call: FetchCall = { request, startedMs, telemetry, delaySource: "backoff", refusedServerDelay: false };
+    const fetchImpl = fetchOverride ?? globalFetch;
     let send: Send | undefined;
 
     const attemptOnce = async (context: PolicyContext): Promise<Response> => {
-      const attemptStartedMs = env.now();
+      // The clock is read only for the metric that needs it.
+      const attemptStartedMs = timesAttempts ? env.now() : 0;
       try {
         const response = await (send as Send).call(fetchImpl, context.signal);
-        telemetry.attempt(response, false, env.now() - attemptStartedMs);
-        pauseOrigin(state, response);
+        if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
+        if (ORIGIN_PAUSE_STATUSES.has(response.status)) pauseOrigin(state, response);
         return response;
       } catch (error) {
-        telemetry.attempt(error, true, env.now() - attemptStartedMs);
+        if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
         throw error;
       }
     };
-    // A 429 or 503 with a delay the client would honour pauses every call to the origin, not just this one:
-    // the server is overloaded or limiting this client, and concurrent calls need not each rediscover it.
-    const pauseOrigin = (origin: OriginState, response: Response): void => {
-      const now = env.now();
-      const pauseMs = originPauseMs(response, now, maxRetryAfterMs);
-      if (pauseMs !== undefined) origin.pausedUntilMs = Math.max(origin.pausedUntilMs, now + pauseMs);
-    };
-    const perAttempt = layers(state.breaker, state.bulkhead, attemptTimeout);
     // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
     const gatedAttempt = (context: PolicyContext): Promise<Response> => {
+      if (state.pausedUntilMs === 0) return state.perAttempt.run(attemptOnce, context);
       const waitMs = state.pausedUntilMs - env.now();
-      if (waitMs <= 0) return perAttempt.run(attemptOnce, context);
+      if (waitMs <= 0) {
+        state.pausedUntilMs = 0; // over: later calls need not read the clock
+        return state.perAttempt.run(attemptOnce, context);
+      }
       // Waiting out a pause that ends past this call's deadline would only end in a timeout: say so now.
       if (waitMs >= totalTimeoutMs - (env.now() - startedMs)) {
         const message = `${origin} asked for a pause of ${Math.ceil(waitMs)} ms more, past this call's deadline`;
         return Promise.reject(new RateLimitedError(message, waitMs));
       }
-      return env.sleep(waitMs, context.signal).then(() => perAttempt.run(attemptOnce, context));
+      return env.sleep(waitMs, context.signal).then(() => state.perAttempt.run(attemptOnce, context));
     };
-
-    // Reading a body to replay it happens under the caller's signal and the total deadline, like the rest.
-    const call = async (context: PolicyContext): Promise<Response> => {
-      if (context.signal?.aborted) throw context.signal.reason;
-      send = await prepareSend(input, init, maxBufferedBodyBytes, context.signal);
-      const retryable = send.replayable && (retryNonIdempotent || isIdempotent(request.method, request.headers));
-      if (!retryable) return gatedAttempt(context);
-      let delaySource: DelaySource = "backoff";
-      let refusedServerDelay = false;
-      const decide = (attempt: FetchAttempt, fallback: boolean): boolean => customShouldRetry?.(attempt) ?? fallback;
-      return retryWith<Response>({
-        ...base,
-        shouldRetry: (error, s) =>
-          decide({ request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
-        shouldRetryResult: (response, s) =>
-          decide({ request, response, error: undefined, attempt: s.attempt }, retryStatuses.has(response.status)),
-        nextDelay: (s: BackoffState<Response>) => {
-          const now = env.now();
-          const decision = s.result
-            ? decideServerDelay(s.result, now, totalTimeoutMs - (now - startedMs), maxRetryAfterMs)
-            : ({ kind: "none" } as const);
-          delaySource = decision.kind === "none" ? "backoff" : "retry-after";
-          refusedServerDelay = decision.kind === "refuse";
-          if (decision.kind === "none") return base.nextDelay(s);
-          return decision.kind === "wait" ? decision.delayMs : Number.POSITIVE_INFINITY;
-        },
-        onRetry: (event) => {
-          // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
-          discardBody(event.result);
-          telemetry.retry(event, event.delayMs, delaySource);
-        },
-        onGiveUp: (event) =>
-          telemetry.giveUp(event, event.reason === "delay" && refusedServerDelay ? "retry-after" : event.reason),
-      }).run(gatedAttempt, context);
+    const attempts = (prepared: Send, context: PolicyContext): Promise<Response> => {
+      send = prepared;
+      const retryable = prepared.replayable && (retryNonIdempotent || isIdempotent(request.method, request.headers));
+      return retryable ? runRetry(gatedAttempt, context, call) : gatedAttempt(context);
+    };
+    // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
+    const run = (context: PolicyContext): Promise<Response> => {
+      const direct = sendAsIs(input, init);
+      if (direct !== undefined) return attempts(direct, context);
+      return prepareSend(input, init, maxBufferedBodyBytes, context.signal).then((prepared) =>
+        attempts(prepared, context),
+      );
     };
 
     try {
-      const response = await layers(fallbackPolicy?.(request), totalTimeout).execute(call, callerSignal);
+      // Nothing is read or sent for a call cancelled before it starts.
+      if (callerSignal?.aborted) throw callerSignal.reason;
+      const outer = fallbackPolicy === undefined ? totalTimeout : layers(fallbackPolicy(request), totalTimeout);
+      const response = await (outer === undefined
+        ? run(callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 })
+        : outer.execute(run, callerSignal));
       telemetry.done(response, false);
       return response;
     } catch (error) {
@@ -378,6 +415,14 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     } finally {
       send?.release();
     }
+  }
+
+  // A 429 or 503 with a delay the client would honour pauses every call to the origin, not just this one:
+  // the server is overloaded or limiting this client, and concurrent calls need not each rediscover it.
+  function pauseOrigin(origin: OriginState, response: Response): void {
+    const now = env.now();
+    const pauseMs = originPauseMs(response, now, maxRetryAfterMs);
+    if (pauseMs !== undefined) origin.pausedUntilMs = Math.max(origin.pausedUntilMs, now + pauseMs);
   }
 
   return Object.assign(resilientFetch, {

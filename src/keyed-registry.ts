@@ -10,6 +10,9 @@ export class KeyedRegistry<V> {
   readonly #entries = new Map<string, V>();
   readonly #capacity: number;
   readonly #create: (key: string) => V;
+  /** The most recently used key, whose entry need not be moved: a client of one origin never reorders. */
+  #lastKey: string | undefined;
+  #lastValue: V | undefined;
 
   constructor(capacity: number, create: (key: string) => V) {
     this.#capacity = requireIntegerAtLeast("KeyedRegistry", "capacity", capacity, 1);
@@ -18,6 +21,7 @@ export class KeyedRegistry<V> {
 
   /** The entry for `key`, created if missing; marks it most recently used. */
   get(key: string): V {
+    if (key === this.#lastKey) return this.#lastValue as V;
     const entries = this.#entries;
     let value = entries.get(key);
     if (value === undefined) {
@@ -30,6 +34,8 @@ export class KeyedRegistry<V> {
       entries.delete(key);
     }
     entries.set(key, value);
+    this.#lastKey = key;
+    this.#lastValue = value;
     return value;
   }
 

@@ -132,18 +132,25 @@ export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
   return retryWith(retrySettings(options));
 }
 
-/** Retry options checked, defaulted and resolved; what {@link retryWith} runs on. */
-export interface RetrySettings<T> {
+/**
+ * Retry options checked, defaulted and resolved; what {@link retryWith} runs on. `S` is a per-run scope handed
+ * to every decision and hook: a client that retries many calls (as `createFetch` does) builds its settings
+ * once and passes each call's own state as the scope, instead of building a policy per call.
+ */
+export interface RetrySettings<T, S = undefined> {
   readonly attempts: number;
   readonly maxElapsedMs: number;
-  readonly shouldRetry: (error: unknown, state: RetryState<T>) => boolean;
-  readonly shouldRetryResult: ((result: T, state: RetryState<T>) => boolean) | undefined;
-  readonly onRetry: ((event: RetryEvent<T>) => void) | undefined;
-  readonly onGiveUp: ((event: GiveUpEvent<T>) => void) | undefined;
+  readonly shouldRetry: (error: unknown, state: RetryState<T>, scope: S) => boolean;
+  readonly shouldRetryResult: ((result: T, state: RetryState<T>, scope: S) => boolean) | undefined;
+  readonly onRetry: ((event: RetryEvent<T>, scope: S) => void) | undefined;
+  readonly onGiveUp: ((event: GiveUpEvent<T>, scope: S) => void) | undefined;
   readonly env: Environment;
-  readonly nextDelay: (state: BackoffState<T>) => number;
+  readonly nextDelay: (state: BackoffState<T>, scope: S) => number;
   readonly budget: RetryBudget | undefined;
 }
+
+/** Runs an operation under retry settings, with the run's scope; see {@link retryRunner}. */
+export type RetryRun<S> = <R>(operation: Operation<R>, context: PolicyContext, scope: S) => Promise<R>;
 
 /** Checks options once, so that policies built per call (as `createFetch` does) skip the checks. */
 export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "retry"): RetrySettings<T> {
@@ -170,10 +177,16 @@ export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "
 
 /** The retry policy on already checked settings. */
 export function retryWith<T>(settings: RetrySettings<T>): Policy {
+  const run = retryRunner(settings);
+  return createPolicy((operation, context) => run(operation, context, undefined));
+}
+
+/** The retry loop on already checked settings, as a function of the operation, its context and the run's scope. */
+export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   const { attempts, maxElapsedMs, shouldRetry, shouldRetryResult, onRetry, onGiveUp, env, nextDelay, budget } =
     settings;
 
-  function run<R>(operation: Operation<R>, context: PolicyContext): Promise<R> {
+  function run<R>(operation: Operation<R>, context: PolicyContext, scope: S): Promise<R> {
     const started = env.now();
     budget?.recordRequest();
     // An enclosing timeout already rejects the moment the caller aborts, so racing the first attempt here
@@ -185,17 +198,19 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
     try {
       first = operation(context.attempt === 1 ? context : { signal: context.signal, attempt: 1 });
     } catch (error) {
-      return retryAfter(operation, context, started, failed(1, started, error));
+      return retryAfter(operation, context, scope, started, failed(1, started, error));
     }
     // The common case, a first attempt that succeeds, stays off the async retry loop below.
-    return (signal === undefined ? Promise.resolve(first) : raceAbort(first, signal)).then(
-      (result) => {
-        if (shouldRetryResult === undefined) return result;
-        const state = returned(1, started, result as unknown as T);
-        return shouldRetryResult(state.result as T, state) ? retryAfter(operation, context, started, state) : result;
-      },
-      (error: unknown) => retryAfter(operation, context, started, failed(1, started, error)),
-    );
+    const pending = signal === undefined ? Promise.resolve(first) : raceAbort(first, signal);
+    const onError = (error: unknown): Promise<R> =>
+      retryAfter(operation, context, scope, started, failed(1, started, error));
+    if (shouldRetryResult === undefined) return pending.then(undefined, onError);
+    return pending.then((result) => {
+      const state = returned(1, started, result as unknown as T);
+      return shouldRetryResult(state.result as T, state, scope)
+        ? retryAfter(operation, context, scope, started, state)
+        : result;
+    }, onError);
   }
 
   const failed = (attempt: number, started: number, error: unknown): RetryState<T> => ({
@@ -217,6 +232,7 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
   async function retryAfter<R>(
     operation: Operation<R>,
     context: PolicyContext,
+    scope: S,
     started: number,
     firstOutcome: RetryState<T>,
   ): Promise<R> {
@@ -227,10 +243,10 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
       if (state.threw) {
         // The caller's abort wins over whatever the attempt failed with, and is never retried.
         if (signal?.aborted) throw signal.reason;
-        if (!shouldRetry(state.error, state)) throw state.error;
+        if (!shouldRetry(state.error, state, scope)) throw state.error;
       }
       // A result that got here was already judged worth retrying.
-      const delayMs = state.attempt >= attempts ? 0 : nextDelay({ ...state, previousDelayMs });
+      const delayMs = state.attempt >= attempts ? 0 : nextDelay({ ...state, previousDelayMs }, scope);
       const reason: GiveUpReason | undefined =
         state.attempt >= attempts
           ? "attempts"
@@ -242,11 +258,11 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
                 ? "budget"
                 : undefined;
       if (reason !== undefined) {
-        onGiveUp?.({ ...state, reason });
+        onGiveUp?.({ ...state, reason }, scope);
         if (state.threw) throw state.error;
         return state.result as unknown as R;
       }
-      onRetry?.({ ...state, delayMs });
+      onRetry?.({ ...state, delayMs }, scope);
       await env.sleep(delayMs, signal);
       previousDelayMs = delayMs;
       const attempt = state.attempt + 1;
@@ -259,14 +275,14 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
         const pending = operation(next);
         const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
         state = returned(attempt, started, result);
-        if (shouldRetryResult === undefined || !shouldRetryResult(result, state)) return result as unknown as R;
+        if (shouldRetryResult === undefined || !shouldRetryResult(result, state, scope)) return result as unknown as R;
       } catch (error) {
         state = failed(attempt, started, error);
       }
     }
   }
 
-  return createPolicy(run);
+  return run;
 }
 
 function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {

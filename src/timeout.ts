@@ -46,15 +46,19 @@ export function timeoutReason(ms: number): DOMException {
 class DeadlineContext implements PolicyContext {
   readonly attempt: number;
   readonly #external: boolean;
-  readonly #outer: AbortSignal | undefined;
+  /** The enclosing signal, or (when the enclosing context is another deadline's) a way to read it on demand. */
+  readonly #outer: AbortSignal | DeadlineContext | undefined;
   #controller: AbortController | undefined;
   #signal: AbortSignal | undefined;
   #ended: unknown;
+  /** Nested deadlines told when this one ends, without an `AbortSignal` built for them. */
+  #children: Array<(reason: unknown) => void> | undefined;
 
-  constructor(outer: PolicyContext, outerSignal: AbortSignal | undefined) {
+  constructor(outer: PolicyContext, outerSignal: AbortSignal | DeadlineContext | undefined) {
     this.attempt = outer.attempt;
     this.#outer = outerSignal;
-    this.#external = hasExternalSignal(outer, outerSignal);
+    this.#external =
+      outerSignal instanceof DeadlineContext ? outerSignal[EXTERNAL_SIGNAL] : hasExternalSignal(outer, outerSignal);
   }
 
   // Markers as prototype getters, not own fields: a policy that copies the context with a signal of its own
@@ -71,18 +75,40 @@ class DeadlineContext implements PolicyContext {
     if (this.#signal === undefined) {
       this.#controller = new AbortController();
       if (this.#ended !== undefined) this.#controller.abort(this.#ended);
+      const outer = this.#outer instanceof DeadlineContext ? this.#outer.signal : this.#outer;
       this.#signal =
-        this.#external && this.#outer
-          ? AbortSignal.any([this.#outer, this.#controller.signal])
-          : this.#controller.signal;
+        this.#external && outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
     }
     return this.#signal;
   }
 
+  /** Whether it has ended, and with what; read without building the signal. */
+  get ended(): boolean {
+    return this.#ended !== undefined;
+  }
+
+  get reason(): unknown {
+    return this.#ended;
+  }
+
+  /** Calls `onEnd` when this deadline ends; returns a function that stops that. */
+  follow(onEnd: (reason: unknown) => void): () => void {
+    this.#children ??= [];
+    this.#children.push(onEnd);
+    return () => {
+      const children = this.#children as Array<(reason: unknown) => void>;
+      const index = children.indexOf(onEnd);
+      if (index >= 0) children.splice(index, 1);
+    };
+  }
+
   /** Aborts the signal (now, or when it is first read) with the deadline's or the enclosing abort's reason. */
   end(reason: unknown): void {
-    this.#ended ??= reason;
+    if (this.#ended !== undefined) return;
+    this.#ended = reason;
     this.#controller?.abort(reason);
+    const children = this.#children;
+    if (children !== undefined) for (const onEnd of children.splice(0)) onEnd(reason);
   }
 }
 
@@ -109,25 +135,31 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
   const env = resolveEnvironment(o.env as TimeoutOptions["env"]);
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
-    const outer = context.signal;
+    // Inside another deadline, follow it directly: reading its signal would build one only to listen to it.
+    const parent = context instanceof DeadlineContext ? context : undefined;
+    const outer = parent === undefined ? context.signal : undefined;
+    if (parent?.ended) return Promise.reject(parent.reason);
     if (outer?.aborted) return Promise.reject(outer.reason);
-    const timed = new DeadlineContext(context, outer);
+    const timed = new DeadlineContext(context, parent ?? outer);
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const onAbort = (): void => {
-        timed.end(outer?.reason);
-        settle(reject, outer?.reason);
+        const reason = parent === undefined ? outer?.reason : parent.reason;
+        timed.end(reason);
+        settle(reject, reason);
       };
       const cancelTimer = env.schedule(() => {
         const reason = timeoutReason(deadlineMs);
         timed.end(reason);
         settle(reject, reason);
       }, deadlineMs);
+      const unfollow = parent?.follow(onAbort);
       outer?.addEventListener("abort", onAbort, { once: true });
       function settle<V>(done: (value: V) => void, value: V): void {
         if (settled) return;
         settled = true;
         cancelTimer();
+        unfollow?.();
         outer?.removeEventListener("abort", onAbort);
         done(value);
       }

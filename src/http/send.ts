@@ -26,10 +26,27 @@ const isResendable = (body: BodyInit): boolean =>
   body instanceof URLSearchParams ||
   (typeof Blob !== "undefined" && body instanceof Blob);
 
+const NOTHING_TO_RELEASE = (): void => {};
+
 /**
- * Works out how to send the request again. Most requests (no body, or a body that fetch can send twice)
- * pass through untouched; FormData and streams are read once into bytes, streams up to `limitBytes`: a
- * larger stream is sent once, whole, and the request is not replayable.
+ * How to send a request that needs no preparing, or `undefined` when its body must first be read (see
+ * {@link prepareSend}). Most requests — no body, or a body that fetch can send twice — pass through untouched,
+ * and synchronously: a GET should not wait a turn of the event loop for nothing.
+ */
+export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined): Send | undefined {
+  const body = init?.body ?? (isRequest(input) ? input.body : null);
+  if (body != null && (init?.body == null || !isResendable(init.body))) return undefined;
+  return {
+    replayable: true,
+    call: (fetchImpl, attemptSignal) =>
+      fetchImpl(input, init ? { ...init, signal: attemptSignal } : { signal: attemptSignal }),
+    release: NOTHING_TO_RELEASE,
+  };
+}
+
+/**
+ * Works out how to send the request again. FormData and streams are read once into bytes, streams up to
+ * `limitBytes`: a larger stream is sent once, whole, and the request is not replayable.
  */
 export async function prepareSend(
   input: RequestInfo | URL,
@@ -37,15 +54,8 @@ export async function prepareSend(
   limitBytes: number,
   signal?: AbortSignal,
 ): Promise<Send> {
-  const body = init?.body ?? (isRequest(input) ? input.body : null);
-  if (body == null || (init?.body != null && isResendable(init.body))) {
-    return {
-      replayable: true,
-      call: (fetchImpl, attemptSignal) =>
-        fetchImpl(input, init ? { ...init, signal: attemptSignal } : { signal: attemptSignal }),
-      release: () => {},
-    };
-  }
+  const asIs = sendAsIs(input, init);
+  if (asIs !== undefined) return asIs;
   // Request normalises every body type to one stream and fixes FormData's boundary in its content-type.
   const template = new Request(
     input,
@@ -60,7 +70,7 @@ export async function prepareSend(
     return {
       replayable: true,
       call: (fetchImpl, attemptSignal) => fetchImpl(new Request(template, { body: bytes, signal: attemptSignal })),
-      release: () => {},
+      release: NOTHING_TO_RELEASE,
     };
   }
   const { stream } = buffered;
@@ -83,18 +93,31 @@ export async function prepareSend(
 
 /** Method, URL and (built on first use: a GET nobody inspects should not pay for it) headers. */
 export function summarize(input: RequestInfo | URL, init: RequestInit | undefined): RequestSummary {
-  const method = (init?.method ?? (isRequest(input) ? input.method : "GET")).toUpperCase();
-  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-  let headers: Headers | undefined;
-  return {
-    method,
-    url,
-    get headers() {
-      headers ??=
-        init?.headers !== undefined ? new Headers(init.headers) : isRequest(input) ? input.headers : new Headers();
-      return headers;
-    },
-  };
+  return new LazySummary(input, init);
+}
+
+class LazySummary implements RequestSummary {
+  readonly method: string;
+  readonly url: string;
+  readonly #input: RequestInfo | URL;
+  readonly #init: RequestInit | undefined;
+  #headers: Headers | undefined;
+
+  constructor(input: RequestInfo | URL, init: RequestInit | undefined) {
+    const method = init?.method ?? (isRequest(input) ? input.method : "GET");
+    this.method = method === "GET" ? method : method.toUpperCase();
+    this.url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    this.#input = input;
+    this.#init = init;
+  }
+
+  get headers(): Headers {
+    const init = this.#init;
+    const input = this.#input;
+    this.#headers ??=
+      init?.headers !== undefined ? new Headers(init.headers) : isRequest(input) ? input.headers : new Headers();
+    return this.#headers;
+  }
 }
 
 /** `scheme://authority` prefixes, already normalised: parsing a URL on every call costs microseconds. */
@@ -103,6 +126,16 @@ const AUTHORITY_PREFIX = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 
 /** `scheme://host:port` of a URL (relative ones resolved against the page), the key of per-origin state. */
 export function originOf(url: string): string {
+  // Most clients call one origin over and over, often the same URL: one comparison settles it.
+  if (url === lastOrigin.url) return lastOrigin.origin;
+  const origin = parseOrigin(url);
+  lastOrigin = { url, origin };
+  return origin;
+}
+
+let lastOrigin = { url: "", origin: "" };
+
+function parseOrigin(url: string): string {
   const prefix = AUTHORITY_PREFIX.exec(url)?.[0];
   const cached = prefix === undefined ? undefined : originCache.get(prefix);
   if (cached !== undefined) return cached;

@@ -50,48 +50,83 @@ export function callTelemetry(
   startedMs: number,
   now: () => number,
 ): CallTelemetry {
-  const { metrics, logger } = observers;
-  const tags = { method: request.method, origin };
-  const outcomeTag = (outcome: unknown, threw: boolean): string =>
-    threw ? (errorName(outcome) ?? "Error") : String((outcome as Response).status);
-  const describe = (state: RetryState<Response>): FetchEventBase => ({
-    method: request.method,
-    url: observers.redact(request.url),
-    attempt: state.attempt,
-    status: state.threw ? undefined : state.result?.status,
-    errorName: state.threw ? errorName(state.error) : undefined,
-    error: state.error,
-    elapsedMs: now() - startedMs,
-  });
-  return {
-    attempt(outcome, threw, durationMs) {
-      if (!metrics) return;
-      const attemptTags = { ...tags, outcome: outcomeTag(outcome, threw) };
-      metrics.count("staunch.fetch.attempts", 1, attemptTags);
-      metrics.timing("staunch.fetch.attempt_duration_ms", durationMs, attemptTags);
-    },
-    retry(state, delayMs, source) {
-      const event: FetchRetryEvent = { ...describe(state), delayMs, delaySource: source };
-      observers.onRetry?.(event);
-      logger?.warn(
-        `staunch: retrying ${event.method} ${event.url} after ${outcomeOf(event)} in ${Math.round(delayMs)} ms (attempt ${event.attempt} of ${observers.attempts}, ${source})`,
-        { ...event },
-      );
-      metrics?.count("staunch.fetch.retries", 1, { ...tags, delay_source: source });
-    },
-    giveUp(state, reason) {
-      const event: FetchGiveUpEvent = { ...describe(state), reason };
-      observers.onGiveUp?.(event);
-      logger?.error(
-        `staunch: giving up on ${event.method} ${event.url} after ${outcomeOf(event)} (attempt ${event.attempt}, ${reason})`,
-        { ...event },
-      );
-      metrics?.count("staunch.fetch.give_ups", 1, { ...tags, reason });
-    },
-    done(outcome, threw) {
-      metrics?.timing("staunch.fetch.duration_ms", now() - startedMs, { ...tags, outcome: outcomeTag(outcome, threw) });
-    },
-  };
+  return new FetchCallTelemetry(observers, request, origin, startedMs, now);
+}
+
+const outcomeTag = (outcome: unknown, threw: boolean): string =>
+  threw ? (errorName(outcome) ?? "Error") : String((outcome as Response).status);
+
+/**
+ * A class, not an object of closures: one is made per call, and most calls report nothing (no observers) or
+ * only at the end, so construction is kept to one allocation.
+ */
+class FetchCallTelemetry implements CallTelemetry {
+  readonly #observers: Observers;
+  readonly #request: RequestSummary;
+  readonly #origin: string;
+  readonly #startedMs: number;
+  readonly #now: () => number;
+
+  constructor(observers: Observers, request: RequestSummary, origin: string, startedMs: number, now: () => number) {
+    this.#observers = observers;
+    this.#request = request;
+    this.#origin = origin;
+    this.#startedMs = startedMs;
+    this.#now = now;
+  }
+
+  #tags(): { method: string; origin: string } {
+    return { method: this.#request.method, origin: this.#origin };
+  }
+
+  #describe(state: RetryState<Response>): FetchEventBase {
+    return {
+      method: this.#request.method,
+      url: this.#observers.redact(this.#request.url),
+      attempt: state.attempt,
+      status: state.threw ? undefined : state.result?.status,
+      errorName: state.threw ? errorName(state.error) : undefined,
+      error: state.error,
+      elapsedMs: this.#now() - this.#startedMs,
+    };
+  }
+
+  attempt(outcome: Response | unknown, threw: boolean, durationMs: number): void {
+    const metrics = this.#observers.metrics;
+    if (!metrics) return;
+    const attemptTags = { ...this.#tags(), outcome: outcomeTag(outcome, threw) };
+    metrics.count("staunch.fetch.attempts", 1, attemptTags);
+    metrics.timing("staunch.fetch.attempt_duration_ms", durationMs, attemptTags);
+  }
+
+  retry(state: RetryState<Response>, delayMs: number, source: DelaySource): void {
+    const observers = this.#observers;
+    const event: FetchRetryEvent = { ...this.#describe(state), delayMs, delaySource: source };
+    observers.onRetry?.(event);
+    observers.logger?.warn(
+      `staunch: retrying ${event.method} ${event.url} after ${outcomeOf(event)} in ${Math.round(delayMs)} ms (attempt ${event.attempt} of ${observers.attempts}, ${source})`,
+      { ...event },
+    );
+    observers.metrics?.count("staunch.fetch.retries", 1, { ...this.#tags(), delay_source: source });
+  }
+
+  giveUp(state: RetryState<Response>, reason: FetchGiveUpReason): void {
+    const observers = this.#observers;
+    const event: FetchGiveUpEvent = { ...this.#describe(state), reason };
+    observers.onGiveUp?.(event);
+    observers.logger?.error(
+      `staunch: giving up on ${event.method} ${event.url} after ${outcomeOf(event)} (attempt ${event.attempt}, ${reason})`,
+      { ...event },
+    );
+    observers.metrics?.count("staunch.fetch.give_ups", 1, { ...this.#tags(), reason });
+  }
+
+  done(outcome: Response | unknown, threw: boolean): void {
+    this.#observers.metrics?.timing("staunch.fetch.duration_ms", this.#now() - this.#startedMs, {
+      ...this.#tags(),
+      outcome: outcomeTag(outcome, threw),
+    });
+  }
 }
 
 /** Reports a breaker's transition for an origin. */
