@@ -49,8 +49,11 @@ import { table } from "./table.ts";
 
 /** How long one round of one case should take, once calibrated. */
 const ROUND_MS = 50;
-/** Rounds per case; the median is reported. Odd, so the median is a measured round. */
-const ROUNDS = 41;
+/**
+ * Rounds per case; the median is reported. Odd, so the median is a measured round. `BENCH_ROUNDS=201` gives
+ * the loopback ratios, whose rounds spread by ±50 % on a shared machine, a steadier median.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 41) | 1;
 /** Warm-up per case before calibration: long enough for V8 to optimise the hot path. */
 const WARMUP_MS = 250;
 /** One round of a loopback `fetch` case: short, so that its group's rounds run close together (see above). */
@@ -136,8 +139,20 @@ function failEveryOtherCall(): () => Promise<typeof value> {
     () => opossumWithTimeout.shutdown(),
   );
 
+  // The least any retry wrapper bounded by elapsed time does on success: read the clock, attach a rejection
+  // handler. Where `Date.now()` costs about as much as the call itself, this alone is ~2.5–3× raw.
+  const retryLater = (error: unknown, startedMs: number): Promise<typeof value> =>
+    Promise.reject(Object.assign(error as object, { startedMs }));
   cases.push(
     { group, name: "raw await fn()", baseline: true, run: () => succeed() },
+    {
+      group,
+      name: "reference: Date.now() + fn().then(_, onError)",
+      run: () => {
+        const startedMs = Date.now();
+        return succeed().then(undefined, (error: unknown) => retryLater(error, startedMs));
+      },
+    },
     { group, name: "staunch retry", run: () => staunchRetry.execute(succeed) },
     { group, name: "staunch timeout+retry", run: () => staunchTimeoutRetry.execute(succeed) },
     { group, name: "cockatiel retry", run: () => cockatielRetryPolicy.execute(succeed) },
@@ -243,6 +258,22 @@ function failEveryOtherCall(): () => Promise<typeof value> {
   const roundMs = LOOPBACK_ROUND_MS;
   cases.push(
     { group, name: "raw fetch + text()", baseline: true, roundMs, run: async () => (await fetch(url)).text() },
+    {
+      // What any client with a per-attempt timeout pays at least: undici's Request alone costs ~3 µs more
+      // with a signal (a WeakRef and a FinalizationRegistry entry per request), plus the timer.
+      group,
+      name: "reference: raw fetch + 10 s AbortController timer",
+      roundMs,
+      run: async () => {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 10_000);
+        try {
+          return await (await fetch(url, { signal: controller.signal })).text();
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    },
     { group, name: "staunch createFetch + text()", roundMs, run: async () => (await staunchFetch(url)).text() },
     { group, name: "ky.get().text() (ky defaults)", roundMs, run: () => ky.get(url).text() },
     { group, name: "ky + createFetch (retry: 0)", roundMs, run: () => kyOverStaunch.get(url).text() },

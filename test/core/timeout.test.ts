@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isTimeoutError, timeout } from "../../src/index.ts";
+import { compose, isTimeoutError, timeout } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const never = () => new Promise<never>(() => {});
@@ -108,5 +108,74 @@ describe("timeout", () => {
     );
     await expect(outcome).rejects.toMatchObject({ name: "TimeoutError" });
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  describe("nested deadlines (a total deadline around an attempt's)", () => {
+    it("an outer deadline that comes first ends the inner call and aborts its signal with the outer reason", async () => {
+      const clock = new FakeClock();
+      let seen: AbortSignal | undefined;
+      const outcome = compose(timeout(100, { env: clock }), timeout(1_000, { env: clock })).execute(({ signal }) => {
+        seen = signal;
+        return never();
+      });
+      const failure = outcome.catch((e: unknown) => e);
+      await clock.advance(100);
+      const error = await failure;
+      expect(isTimeoutError(error)).toBe(true);
+      expect((error as Error).message).toMatch("100 ms");
+      expect(seen?.aborted).toBe(true);
+      expect(seen?.reason).toBe(error);
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it("an inner deadline that comes first ends the call with its own TimeoutError", async () => {
+      const clock = new FakeClock();
+      const failure = compose(timeout(1_000, { env: clock }), timeout(100, { env: clock }))
+        .execute(never)
+        .catch((e: unknown) => e);
+      await clock.advance(100);
+      expect((await failure) as Error).toMatchObject({
+        name: "TimeoutError",
+        message: expect.stringMatching("100 ms"),
+      });
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it("an inner signal first read after the outer deadline passed is already aborted", async () => {
+      const clock = new FakeClock();
+      let read: (() => AbortSignal | undefined) | undefined;
+      const failure = compose(timeout(100, { env: clock }), timeout(1_000, { env: clock }))
+        .execute((context) => {
+          read = () => context.signal;
+          return never();
+        })
+        .catch((e: unknown) => e);
+      await clock.advance(100);
+      const error = await failure;
+      expect(read?.()?.aborted).toBe(true);
+      expect(read?.()?.reason).toBe(error);
+    });
+
+    it("the caller's abort reaches through both deadlines at once, and the inner signal stays linked to it", async () => {
+      const clock = new FakeClock();
+      const controller = new AbortController();
+      let seen: AbortSignal | undefined;
+      const outcome = compose(timeout(10_000, { env: clock }), timeout(5_000, { env: clock })).execute(({ signal }) => {
+        seen = signal;
+        return never();
+      }, controller.signal);
+      const reason = new Error("cancelled by the user");
+      controller.abort(reason);
+      await expect(outcome).rejects.toBe(reason);
+      expect(seen?.reason).toBe(reason);
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it("a nested call that succeeds leaves neither deadline's timer behind", async () => {
+      const clock = new FakeClock();
+      const policy = compose(timeout(10_000, { env: clock }), timeout(5_000, { env: clock }));
+      await expect(policy.execute(async ({ signal }) => signal?.aborted)).resolves.toBe(false);
+      expect(clock.pendingTimers).toBe(0);
+    });
   });
 });
