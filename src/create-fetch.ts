@@ -23,7 +23,7 @@ import { RateLimitedError } from "./errors.ts";
 import { type FallbackContext, fallback } from "./fallback.ts";
 import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
-import { isIdempotent } from "./http/idempotency.ts";
+import { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { isRequest, originOf, prepareSend, type Send, sendAsIs, summarize } from "./http/send.ts";
 import { decideServerDelay, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
@@ -388,7 +388,10 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     };
     const attempts = (prepared: Send, context: PolicyContext): Promise<Response> => {
       send = prepared;
-      const retryable = prepared.replayable && (retryNonIdempotent || isIdempotent(request.method, request.headers));
+      // The method first: reading `request.headers` builds a Headers object, which a GET need not pay for.
+      const retryable =
+        prepared.replayable &&
+        (retryNonIdempotent || IDEMPOTENT_METHODS.has(request.method) || isIdempotent(request.method, request.headers));
       return retryable ? runRetry(gatedAttempt, context, call) : gatedAttempt(context);
     };
     // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
