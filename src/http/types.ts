@@ -12,6 +12,10 @@ export interface RequestSummary {
   readonly method: string;
   /** The full URL, query included (redaction applies to events and logs, not here). */
   readonly url: string;
+  /**
+   * Built on first read (a getter on the prototype): most calls never look, and a `Headers` object costs
+   * microseconds. So a spread copy (`{ ...request }`) has no `headers`; copy it by name if you need it.
+   */
   readonly headers: Headers;
 }
 
