@@ -204,7 +204,8 @@ export function fallback<V, R = unknown>(
 }
 
 function describeError(error: unknown): string {
-  if (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)) {
+  // Any Error (`message` is on Error.prototype) and error-like objects, such as `{ name, message }` from a library.
+  if (typeof error === "object" && error !== null && "message" in error) {
     const { name, message } = error as { name?: unknown; message?: unknown };
     return `${String(name ?? "Error")}: ${String(message)}`;
   }

@@ -174,6 +174,27 @@ describe("fallback", () => {
     expect(logger.error.calls).toHaveLength(0);
   });
 
+  it("names error-like objects and other thrown values in the log message as they are", async () => {
+    const thrown: Array<[unknown, string]> = [
+      [new RangeError("too far"), "RangeError: too far"],
+      [{ name: "ApiError", message: "quota" }, "ApiError: quota"],
+      [{ message: "no name" }, "Error: no name"],
+      ["a string", "a string"],
+      [undefined, "undefined"],
+    ];
+    for (const [error, described] of thrown) {
+      const logger = silentLogger();
+      await fallback(null, { logger }).execute(fail(error));
+      expect(logger.warn.calls[0]?.[0]).toBe(`staunch: falling back after ${described}`);
+    }
+  });
+
+  it("logs a replaced result without a status as rejected by shouldFallbackResult", async () => {
+    const logger = silentLogger();
+    await fallback(null, { logger, shouldFallbackResult: () => true }).execute(() => "stale");
+    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result that shouldFallbackResult rejected");
+  });
+
   it("logs a replaced result with its status", async () => {
     const logger = silentLogger();
     const tracked = trackedResponse(503);
