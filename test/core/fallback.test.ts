@@ -141,6 +141,17 @@ describe("fallback", () => {
     await expect(policy.execute(fail(error))).rejects.toBe(error);
   });
 
+  it("rejects with the error of a throwing shouldFallback or shouldFallbackResult, without falling back", async () => {
+    const bug = new ReferenceError("predicate bug");
+    const onFallback = recorder<[FallbackEvent]>();
+    const throwing = () => {
+      throw bug;
+    };
+    await expect(fallback(0, { shouldFallback: throwing, onFallback }).execute(fail(new Error("x")))).rejects.toBe(bug);
+    await expect(fallback(0, { shouldFallbackResult: throwing, onFallback }).execute(() => 1)).rejects.toBe(bug);
+    expect(onFallback.calls).toHaveLength(0);
+  });
+
   it("rejects with the function's own error, unwrapped, when the fallback fails too", async () => {
     const original = new Error("backend down");
     const cacheMiss = new Error("not in cache");
