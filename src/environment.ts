@@ -28,6 +28,8 @@ export interface Environment {
   schedule(callback: () => void, ms: number): CancelTimer;
 }
 
+const ENVIRONMENT_KEYS = ["now", "sleep", "random", "schedule"] as const;
+
 /**
  * The largest delay `setTimeout` accepts; larger values overflow to an immediate timer in every runtime.
  *
@@ -124,18 +126,15 @@ export const defaultEnvironment: Environment = Object.freeze({
 export function resolveEnvironment(env: Partial<Environment> | undefined): Environment {
   if (env === undefined || env === defaultEnvironment) return defaultEnvironment;
   if (typeof env !== "object" || env === null) {
-    throw new TypeError(`option "env" must be an object with now/sleep/random/schedule, got ${String(env)}`);
+    throw new TypeError(`option "env" must be an object with ${ENVIRONMENT_KEYS.join("/")}, got ${String(env)}`);
   }
-  for (const key of ["now", "sleep", "random", "schedule"] as const) {
-    if (env[key] !== undefined && typeof env[key] !== "function") {
-      throw new TypeError(`option "env.${key}" must be a function, got ${typeof env[key]}`);
-    }
+  const environment: Record<keyof Environment, unknown> = { ...defaultEnvironment };
+  for (const key of ENVIRONMENT_KEYS) {
+    const given = env[key];
+    if (given === undefined) continue;
+    if (typeof given !== "function") throw new TypeError(`option "env.${key}" must be a function, got ${typeof given}`);
+    environment[key] = given;
   }
-  const schedule = env.schedule ?? defaultEnvironment.schedule;
-  return {
-    now: env.now ?? defaultEnvironment.now,
-    sleep: env.sleep ?? (env.schedule ? sleepOn(schedule) : defaultEnvironment.sleep),
-    random: env.random ?? defaultEnvironment.random,
-    schedule,
-  };
+  if (env.sleep === undefined && env.schedule !== undefined) environment.sleep = sleepOn(env.schedule);
+  return environment as Environment;
 }

@@ -168,22 +168,20 @@ export function fallback<V, R = unknown>(
   async function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V> {
     const { signal } = context;
     if (signal?.aborted) throw signal.reason;
-    let outcome: { threw: false; result: T } | { threw: true; error: unknown };
+    // Only the operation is in the try: an error of shouldFallbackResult is a bug to surface, not a failure to replace.
+    let result: unknown;
+    let event: FallbackEvent<R> | undefined;
     try {
-      outcome = { threw: false, result: await raceAbort(operation(context), signal) };
+      result = await raceAbort(operation(context), signal);
     } catch (error) {
-      outcome = { threw: true, error };
-    }
-    let event: FallbackEvent<R>;
-    if (outcome.threw) {
       if (signal?.aborted) throw signal.reason;
-      if (!shouldFallback(outcome.error)) throw outcome.error;
-      event = { reason: "error", error: outcome.error, result: undefined };
-    } else {
-      const result = outcome.result as unknown as R;
-      if (shouldFallbackResult === undefined || !shouldFallbackResult(result)) return outcome.result;
+      if (!shouldFallback(error)) throw error;
+      event = { reason: "error", error, result: undefined };
+    }
+    if (event === undefined) {
+      if (shouldFallbackResult === undefined || !shouldFallbackResult(result as R)) return result as T;
       discardBody(result);
-      event = { reason: "result", error: undefined, result };
+      event = { reason: "result", error: undefined, result: result as R };
     }
     onFallback?.(event);
     logger?.warn(`staunch: falling back after ${describeOutcome(event)}`, { ...event });
@@ -204,7 +202,8 @@ export function fallback<V, R = unknown>(
 }
 
 function describeError(error: unknown): string {
-  if (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)) {
+  // Any Error (`message` is on Error.prototype) and error-like objects, such as `{ name, message }` from a library.
+  if (typeof error === "object" && error !== null && "message" in error) {
     const { name, message } = error as { name?: unknown; message?: unknown };
     return `${String(name ?? "Error")}: ${String(message)}`;
   }

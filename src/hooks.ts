@@ -6,14 +6,10 @@
  */
 
 /**
- * Reports a hook's error without throwing. `console.error`, not `reportError`: Deno treats a reported error
- * that no listener handles as fatal, and a logging bug should not end the process.
+ * The hook, made unable to throw; `undefined` stays `undefined` so callers keep their `?.` fast path. A hook's
+ * error goes to `console.error`, not `reportError`: Deno treats a reported error that no listener handles as
+ * fatal, and a logging bug should not end the process.
  */
-export function reportHookError(error: unknown): void {
-  console.error("staunch: an event hook threw; the call it observed went on unchanged", error);
-}
-
-/** The hook, made unable to throw; `undefined` stays `undefined` so callers keep their `?.` fast path. */
 export function guarded<A extends unknown[]>(
   hook: ((...args: A) => unknown) | undefined,
 ): ((...args: A) => void) | undefined {
@@ -22,7 +18,7 @@ export function guarded<A extends unknown[]>(
     try {
       hook(...args);
     } catch (error) {
-      reportHookError(error);
+      console.error("staunch: an event hook threw; the call it observed went on unchanged", error);
     }
   };
 }

@@ -5,11 +5,11 @@
 
 function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value);
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
   if (typeof value === "function") return "a function";
-  return Object.prototype.toString.call(value);
+  // Objects and symbols by their tag (`[object Array]`); numbers, booleans, bigints, null and undefined as written.
+  return (typeof value === "object" && value !== null) || typeof value === "symbol"
+    ? Object.prototype.toString.call(value)
+    : String(value);
 }
 
 /** `owner: option "name" must be …, got …` — the one message shape every validator uses. */
@@ -24,29 +24,34 @@ export function optionError<E extends ErrorConstructor>(
 }
 
 export function requireNumber(owner: string, name: string, value: unknown): number {
+  return requireNumberWhere(owner, name, value, (n) => !Number.isNaN(n), "a number");
+}
+
+/** A number (else a TypeError) for which `isValid` holds (else a RangeError that states `requirement`). */
+function requireNumberWhere(
+  owner: string,
+  name: string,
+  value: unknown,
+  isValid: (n: number) => boolean,
+  requirement: string,
+): number {
   if (typeof value !== "number") throw optionError(TypeError, owner, name, "a number", value);
-  if (Number.isNaN(value)) throw optionError(RangeError, owner, name, "a number", value);
+  if (!isValid(value)) throw optionError(RangeError, owner, name, requirement, value);
   return value;
 }
 
 /** A duration or size: finite and ≥ `min` (0 unless said). */
 export function requireFiniteAtLeast(owner: string, name: string, value: unknown, min = 0): number {
-  const n = requireNumber(owner, name, value);
-  if (!Number.isFinite(n) || n < min) throw optionError(RangeError, owner, name, `a finite number ≥ ${min}`, value);
-  return n;
+  return requireNumberWhere(owner, name, value, (n) => Number.isFinite(n) && n >= min, `a finite number ≥ ${min}`);
 }
 
 /** A cap that may be `Infinity` (no cap) but not negative or NaN. */
 export function requireLimitAtLeast(owner: string, name: string, value: unknown, min = 0): number {
-  const n = requireNumber(owner, name, value);
-  if (n < min) throw optionError(RangeError, owner, name, `a number ≥ ${min} (Infinity for no limit)`, value);
-  return n;
+  return requireNumberWhere(owner, name, value, (n) => n >= min, `a number ≥ ${min} (Infinity for no limit)`);
 }
 
 export function requireIntegerAtLeast(owner: string, name: string, value: unknown, min: number): number {
-  const n = requireNumber(owner, name, value);
-  if (!Number.isInteger(n) || n < min) throw optionError(RangeError, owner, name, `an integer ≥ ${min}`, value);
-  return n;
+  return requireNumberWhere(owner, name, value, (n) => Number.isInteger(n) && n >= min, `an integer ≥ ${min}`);
 }
 
 export function requireFunction<F>(owner: string, name: string, value: unknown): F {

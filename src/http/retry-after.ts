@@ -7,22 +7,18 @@
 
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
-// The three HTTP-date forms RFC 9110 §5.6.7 requires recipients to accept.
-const IMF_FIXDATE = /^[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
-const RFC_850 = /^[A-Za-z]{6,9}, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
-const ASCTIME = /^[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/;
+// The three HTTP-date forms RFC 9110 §5.6.7 requires recipients to accept; the time of day is one group.
+const IMF_FIXDATE = /^[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}:\d{2}:\d{2}) GMT$/;
+const RFC_850 = /^[A-Za-z]{6,9}, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}:\d{2}:\d{2}) GMT$/;
+const ASCTIME = /^[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}:\d{2}:\d{2}) (\d{4})$/;
 
-function utc(
-  year: number,
-  month: string,
-  day: number,
-  hour: number,
-  minute: number,
-  second: number,
-): number | undefined {
+/** `day` may be space-padded (asctime), which `Number` ignores; `time` is `hh:mm:ss`. */
+function utc(year: number, month: string, day: string, time: string): number | undefined {
   const monthIndex = MONTHS.indexOf(month.toLowerCase());
-  if (monthIndex < 0 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
-  return Date.UTC(year, monthIndex, day, hour, minute, second);
+  const dayOfMonth = Number(day);
+  const [hour, minute, second] = time.split(":").map(Number) as [number, number, number];
+  if (monthIndex < 0 || dayOfMonth < 1 || dayOfMonth > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  return Date.UTC(year, monthIndex, dayOfMonth, hour, minute, second);
 }
 
 /**
@@ -38,16 +34,15 @@ function utc(
  */
 export function parseHttpDate(value: string, nowMs: number): number | undefined {
   let m = IMF_FIXDATE.exec(value);
-  if (m) return utc(Number(m[3]), m[2] as string, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (m) return utc(Number(m[3]), m[2] as string, m[1] as string, m[4] as string);
   m = ASCTIME.exec(value);
-  if (m)
-    return utc(Number(m[6]), m[1] as string, Number((m[2] as string).trim()), Number(m[3]), Number(m[4]), Number(m[5]));
+  if (m) return utc(Number(m[4]), m[1] as string, m[2] as string, m[3] as string);
   m = RFC_850.exec(value);
   if (m) {
     const currentYear = new Date(nowMs).getUTCFullYear();
     let year = Math.floor(currentYear / 100) * 100 + Number(m[3]);
     if (year > currentYear + 50) year -= 100;
-    return utc(year, m[2] as string, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+    return utc(year, m[2] as string, m[1] as string, m[4] as string);
   }
   return undefined;
 }
@@ -68,11 +63,16 @@ const DECIMAL_SECONDS = /^\d{1,16}(?:\.\d{1,6})?$/;
  * ```
  */
 export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
-  if (value == null) return undefined;
-  const trimmed = value.trim();
-  if (DELAY_SECONDS.test(trimmed)) return Number(trimmed) * 1000;
-  const date = parseHttpDate(trimmed, nowMs);
+  const seconds = secondsToMs(value, DELAY_SECONDS);
+  if (seconds !== undefined || value == null) return seconds;
+  const date = parseHttpDate(value.trim(), nowMs);
   return date === undefined ? undefined : Math.max(0, date - nowMs);
+}
+
+/** `value` in ms when, spaces trimmed, it is a number of seconds written as `pattern` allows; else `undefined`. */
+function secondsToMs(value: string | null | undefined, pattern: RegExp): number | undefined {
+  const trimmed = value?.trim();
+  return trimmed !== undefined && pattern.test(trimmed) ? Number(trimmed) * 1000 : undefined;
 }
 
 /**
@@ -95,18 +95,11 @@ export function parseRateLimit(rateLimit: string | null, rateLimitReset: string 
         const [key, raw] = part.split("=", 2).map((s) => s.trim());
         if (key && raw !== undefined) params.set(key.toLowerCase(), raw);
       }
-      const remaining = params.get("r");
-      const reset = params.get("t");
-      if (remaining === "0" && reset !== undefined && DELAY_SECONDS.test(reset)) {
-        const ms = Number(reset) * 1000;
-        soonest = soonest === undefined ? ms : Math.min(soonest, ms);
-      }
+      const ms = params.get("r") === "0" ? secondsToMs(params.get("t"), DELAY_SECONDS) : undefined;
+      if (ms !== undefined) soonest = Math.min(soonest ?? ms, ms);
     }
   }
-  if (soonest === undefined && rateLimitReset !== null && DELAY_SECONDS.test(rateLimitReset.trim())) {
-    soonest = Number(rateLimitReset.trim()) * 1000;
-  }
-  return soonest;
+  return soonest ?? secondsToMs(rateLimitReset, DELAY_SECONDS);
 }
 
 /**
@@ -125,8 +118,8 @@ export function parseXRateLimitReset(
   resetAfter: string | null,
   nowMs: number,
 ): number | undefined {
-  if (resetAfter !== null && DECIMAL_SECONDS.test(resetAfter.trim())) return Number(resetAfter.trim()) * 1000;
-  if (reset === null) return undefined;
+  const afterMs = secondsToMs(resetAfter, DECIMAL_SECONDS);
+  if (afterMs !== undefined || reset === null) return afterMs;
   const trimmed = reset.trim();
   if (!DECIMAL_SECONDS.test(trimmed)) return undefined;
   const n = Number(trimmed);

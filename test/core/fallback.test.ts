@@ -141,6 +141,17 @@ describe("fallback", () => {
     await expect(policy.execute(fail(error))).rejects.toBe(error);
   });
 
+  it("rejects with the error of a throwing shouldFallback or shouldFallbackResult, without falling back", async () => {
+    const bug = new ReferenceError("predicate bug");
+    const onFallback = recorder<[FallbackEvent]>();
+    const throwing = () => {
+      throw bug;
+    };
+    await expect(fallback(0, { shouldFallback: throwing, onFallback }).execute(fail(new Error("x")))).rejects.toBe(bug);
+    await expect(fallback(0, { shouldFallbackResult: throwing, onFallback }).execute(() => 1)).rejects.toBe(bug);
+    expect(onFallback.calls).toHaveLength(0);
+  });
+
   it("rejects with the function's own error, unwrapped, when the fallback fails too", async () => {
     const original = new Error("backend down");
     const cacheMiss = new Error("not in cache");
@@ -172,6 +183,27 @@ describe("fallback", () => {
     expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after TypeError: fetch failed");
     expect(logger.warn.calls[0]?.[1]).toMatchObject({ reason: "error", error });
     expect(logger.error.calls).toHaveLength(0);
+  });
+
+  it("names error-like objects and other thrown values in the log message as they are", async () => {
+    const thrown: Array<[unknown, string]> = [
+      [new RangeError("too far"), "RangeError: too far"],
+      [{ name: "ApiError", message: "quota" }, "ApiError: quota"],
+      [{ message: "no name" }, "Error: no name"],
+      ["a string", "a string"],
+      [undefined, "undefined"],
+    ];
+    for (const [error, described] of thrown) {
+      const logger = silentLogger();
+      await fallback(null, { logger }).execute(fail(error));
+      expect(logger.warn.calls[0]?.[0]).toBe(`staunch: falling back after ${described}`);
+    }
+  });
+
+  it("logs a replaced result without a status as rejected by shouldFallbackResult", async () => {
+    const logger = silentLogger();
+    await fallback(null, { logger, shouldFallbackResult: () => true }).execute(() => "stale");
+    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result that shouldFallbackResult rejected");
   });
 
   it("logs a replaced result with its status", async () => {

@@ -42,3 +42,74 @@ describe("what counts as transient", () => {
     });
   }
 });
+
+describe("every recognised network message and error code", () => {
+  // One row per entry, so that a change in how the lists are written cannot drop one unnoticed.
+  const typeErrorMessages = [
+    "Failed to fetch",
+    "NetworkError when attempting to fetch resource.",
+    "Load failed",
+    "The network connection was lost.",
+    "fetch failed",
+    "error sending request for url (https://example.com/)",
+    "connection error: connection reset",
+    "Network connection lost.",
+    "Connection reset by peer",
+    "terminated",
+  ];
+  for (const message of typeErrorMessages) {
+    it(`recognises a TypeError saying "${message}", in any case`, () => {
+      expect(isNetworkError(new TypeError(message))).toBe(true);
+      expect(isNetworkError(new TypeError(message.toUpperCase()))).toBe(true);
+      expect(isNetworkError(new TypeError(`prefix: ${message} (suffix)`))).toBe(true);
+    });
+  }
+
+  it("recognises only the Workers message on an error of another class", () => {
+    expect(isNetworkError(new Error("Network connection lost."))).toBe(true);
+    for (const message of typeErrorMessages.filter((m) => m !== "Network connection lost.")) {
+      expect(isNetworkError(new Error(message))).toBe(false);
+    }
+  });
+
+  it("does not recognise a message that only resembles one", () => {
+    for (const message of ["failed to fetc", "network connection", "load  failed", "connection was lost"]) {
+      expect(isNetworkError(new TypeError(message))).toBe(false);
+    }
+  });
+
+  const codes = [
+    "ECONNRESET",
+    "ECONNREFUSED",
+    "ECONNABORTED",
+    "EPIPE",
+    "ETIMEDOUT",
+    "EAI_AGAIN",
+    "ENETUNREACH",
+    "EHOSTUNREACH",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+    "UND_ERR_HEADERS_TIMEOUT",
+    "UND_ERR_BODY_TIMEOUT",
+    "UND_ERR_CLOSED",
+  ];
+  for (const code of codes) {
+    it(`recognises the code ${code}, on the error or in its cause`, () => {
+      expect(isNetworkError(Object.assign(new Error("x"), { code }))).toBe(true);
+      expect(isNetworkError(new Error("x", { cause: { code } }))).toBe(true);
+    });
+  }
+
+  it("matches codes exactly: no other case, no prefix or suffix, no non-string code", () => {
+    for (const code of ["econnreset", "ECONNRESET2", "XECONNRESET", "ECONN", "UND_ERR", "ECONNRESET\n", 104]) {
+      expect(isNetworkError(Object.assign(new Error("x"), { code }))).toBe(false);
+    }
+    expect(isNetworkError(Object.assign(new Error("x"), { code: { toString: () => "ECONNRESET" } }))).toBe(false);
+  });
+
+  it("follows causes at most three levels deep", () => {
+    const wrap = (cause: unknown) => new Error("wrapped", { cause });
+    expect(isNetworkError(wrap(wrap(wrap({ code: "EPIPE" }))))).toBe(true);
+    expect(isNetworkError(wrap(wrap(wrap(wrap({ code: "EPIPE" })))))).toBe(false);
+  });
+});

@@ -59,6 +59,19 @@ const cases: Case[] = [
   ["timeout negative", () => timeout(-10), RangeError, /timeout: option "ms".*got -10/],
   ["timeout Infinity", () => timeout(Infinity), RangeError, /timeout: option "ms".*got Infinity/],
   ["timeout as a string", () => timeout("5s" as never), TypeError, /timeout: option "ms" must be a number, got "5s"/],
+  ["timeout null", () => timeout(null as never), TypeError, /"ms" must be a number, got null/],
+  ["attempts a bigint", () => retry({ attempts: 3n as never }), TypeError, /"attempts" must be a number, got 3$/],
+  ["attempts an array", () => retry({ attempts: [3] as never }), TypeError, /got \[object Array\]$/],
+  ["onRetry a symbol", () => retry({ onRetry: Symbol("x") as never }), TypeError, /got \[object Symbol\]$/],
+  ["onRetry a boolean", () => retry({ onRetry: false as never }), TypeError, /"onRetry" must be a function, got false/],
+  ["initialMs NaN", () => retry({ backoff: { initialMs: Number.NaN } }), RangeError, /a finite number ≥ 0, got NaN/],
+  [
+    "maxElapsedMs NaN",
+    () => retry({ maxElapsedMs: Number.NaN }),
+    RangeError,
+    /"maxElapsedMs" must be a number ≥ 0 \(Infinity for no limit\), got NaN/,
+  ],
+  ["timeout with a function", () => timeout((() => 1) as never), TypeError, /"ms" must be a number, got a function/],
   ["compose with a non-policy", () => compose(retry(), {} as never), TypeError, /compose: argument 1 is not a policy/],
 ];
 
