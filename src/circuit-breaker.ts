@@ -218,7 +218,7 @@ export class CircuitBreaker implements Policy {
 
   /** Milliseconds until the next probe is allowed (0 when closed or half-open; Infinity while isolated). */
   get retryAfterMs(): number {
-    if (this.#isolations > 0) return Number.POSITIVE_INFINITY;
+    if (this.#isolations > 0) return Infinity;
     if (this.#openedAtMs === undefined) return 0;
     return Math.max(0, this.#openedAtMs + this.#openForMs - this.#s.env.now());
   }

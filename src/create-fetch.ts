@@ -262,7 +262,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
   const env = base.env;
   const fetchOverride = optionalFunction<FetchFunction>(owner, "fetch", o.fetch);
   const attemptTimeoutMs = validTimeout("attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
-  const totalTimeoutMs = validTimeout("totalTimeoutMs", o.totalTimeoutMs, Number.POSITIVE_INFINITY);
+  const totalTimeoutMs = validTimeout("totalTimeoutMs", o.totalTimeoutMs, Infinity);
   const retryStatuses = statusSet(o.retryStatuses);
   const retryNonIdempotent = o.retryNonIdempotent ?? false;
   if (typeof retryNonIdempotent !== "boolean") {
@@ -333,7 +333,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
       call.refusedServerDelay = decision.kind === "refuse";
       if (decision.kind === "none") return base.nextDelay(s, undefined);
-      return decision.kind === "wait" ? decision.delayMs : Number.POSITIVE_INFINITY;
+      return decision.kind === "wait" ? decision.delayMs : Infinity;
     },
     onRetry: (event, call) => {
       // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.

@@ -145,7 +145,7 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiterPolicy {
   const burst = requireFiniteAtLeast("rateLimiter", "burst", o.burst ?? Math.max(1, rate), 1);
   const wait = o.wait ?? true;
   if (typeof wait !== "boolean") throw optionError(TypeError, "rateLimiter", "wait", "a boolean", wait);
-  const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? Number.POSITIVE_INFINITY);
+  const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? Infinity);
   const env = resolveEnvironment(o.env as RateLimiterOptions["env"]);
 
   const bucket = new TokenBucket(burst, rate, intervalMs, env.now());

@@ -250,7 +250,7 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
       const reason: GiveUpReason | undefined =
         state.attempt >= attempts
           ? "attempts"
-          : delayMs === Number.POSITIVE_INFINITY
+          : delayMs === Infinity
             ? "delay"
             : state.elapsedMs + delayMs > maxElapsedMs
               ? "elapsed"

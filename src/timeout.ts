@@ -52,7 +52,7 @@ class DeadlineContext implements PolicyContext {
   #signal: AbortSignal | undefined;
   #ended: unknown;
   /** Nested deadlines told when this one ends, without an `AbortSignal` built for them. */
-  #children: Array<(reason: unknown) => void> | undefined;
+  #children: Array<() => void> | undefined;
 
   constructor(outer: PolicyContext, outerSignal: AbortSignal | DeadlineContext | undefined) {
     this.attempt = outer.attempt;
@@ -82,8 +82,8 @@ class DeadlineContext implements PolicyContext {
     return this.#signal;
   }
 
-  /** Whether it has ended, and with what; read without building the signal. */
-  get ended(): boolean {
+  /** Whether it has ended, and with what, as on a signal; read without building the signal. */
+  get aborted(): boolean {
     return this.#ended !== undefined;
   }
 
@@ -91,15 +91,16 @@ class DeadlineContext implements PolicyContext {
     return this.#ended;
   }
 
-  /** Calls `onEnd` when this deadline ends; returns a function that stops that. */
-  follow(onEnd: (reason: unknown) => void): () => void {
+  /** Listens for the end as on a signal, for a nested deadline (only "abort" exists). */
+  addEventListener(_type: "abort", onEnd: () => void): void {
     this.#children ??= [];
     this.#children.push(onEnd);
-    return () => {
-      const children = this.#children as Array<(reason: unknown) => void>;
-      const index = children.indexOf(onEnd);
-      if (index >= 0) children.splice(index, 1);
-    };
+  }
+
+  removeEventListener(_type: "abort", onEnd: () => void): void {
+    const children = this.#children;
+    const index = children ? children.indexOf(onEnd) : -1;
+    if (index >= 0) children?.splice(index, 1);
   }
 
   /** Aborts the signal (now, or when it is first read) with the deadline's or the enclosing abort's reason. */
@@ -108,7 +109,7 @@ class DeadlineContext implements PolicyContext {
     this.#ended = reason;
     this.#controller?.abort(reason);
     const children = this.#children;
-    if (children !== undefined) for (const onEnd of children.splice(0)) onEnd(reason);
+    if (children !== undefined) for (const onEnd of children.splice(0)) onEnd();
   }
 }
 
@@ -135,31 +136,27 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
   const env = resolveEnvironment(o.env as TimeoutOptions["env"]);
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
-    // Inside another deadline, follow it directly: reading its signal would build one only to listen to it.
-    const parent = context instanceof DeadlineContext ? context : undefined;
-    const outer = parent === undefined ? context.signal : undefined;
-    if (parent?.ended) return Promise.reject(parent.reason);
+    // Inside another deadline, listen to it directly: reading its signal would build one only to listen to it.
+    const outer: AbortSignal | DeadlineContext | undefined =
+      context instanceof DeadlineContext ? context : context.signal;
     if (outer?.aborted) return Promise.reject(outer.reason);
-    const timed = new DeadlineContext(context, parent ?? outer);
+    const timed = new DeadlineContext(context, outer);
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const onAbort = (): void => {
-        const reason = parent === undefined ? outer?.reason : parent.reason;
-        timed.end(reason);
-        settle(reject, reason);
+        timed.end(outer?.reason);
+        settle(reject, outer?.reason);
       };
       const cancelTimer = env.schedule(() => {
         const reason = timeoutReason(deadlineMs);
         timed.end(reason);
         settle(reject, reason);
       }, deadlineMs);
-      const unfollow = parent?.follow(onAbort);
-      outer?.addEventListener("abort", onAbort, { once: true });
+      outer?.addEventListener("abort", onAbort);
       function settle<V>(done: (value: V) => void, value: V): void {
         if (settled) return;
         settled = true;
         cancelTimer();
-        unfollow?.();
         outer?.removeEventListener("abort", onAbort);
         done(value);
       }
