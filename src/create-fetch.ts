@@ -214,8 +214,7 @@ export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 50
 
 interface OriginState {
   readonly breaker: CircuitBreaker | undefined;
-  /** breaker → bulkhead → attempt timeout, the layers every attempt to this origin goes through. */
-  readonly perAttempt: Policy;
+  readonly bulkhead: Policy | undefined;
   /** Epoch ms before which no attempt to this origin starts; 0 when not paused. */
   pausedUntilMs: number;
 }
@@ -308,11 +307,8 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     compose(...policies.filter((p): p is Policy => p !== undefined));
   const origins = new KeyedRegistry<OriginState>(
     requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
-    (origin) => {
-      const breaker = makeBreaker?.(origin);
-      const originBulkhead = makeBulkhead?.();
-      return { breaker, perAttempt: layers(breaker, originBulkhead, attemptTimeout), pausedUntilMs: 0 };
-    },
+    // Only state here, no composed policy: 10,000 origins should cost 10,000 breakers, not also their closures.
+    (origin) => ({ breaker: makeBreaker?.(origin), bulkhead: makeBulkhead?.(), pausedUntilMs: 0 }),
   );
 
   const decide = (attempt: FetchAttempt, byDefault: boolean): boolean => customShouldRetry?.(attempt) ?? byDefault;
@@ -371,20 +367,30 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
         throw error;
       }
     };
+    // breaker → bulkhead → attempt timeout → fetch, composed by hand: `compose` would build a policy per call.
+    const timedAttempt =
+      attemptTimeout === undefined ? attemptOnce : (context: PolicyContext) => attemptTimeout.run(attemptOnce, context);
+    const { breaker, bulkhead: originBulkhead } = state;
+    const limitedAttempt =
+      originBulkhead === undefined
+        ? timedAttempt
+        : (context: PolicyContext) => originBulkhead.run(timedAttempt, context);
+    const guardedAttempt = (context: PolicyContext): Promise<Response> =>
+      breaker === undefined ? limitedAttempt(context) : breaker.run(limitedAttempt, context);
     // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
     const gatedAttempt = (context: PolicyContext): Promise<Response> => {
-      if (state.pausedUntilMs === 0) return state.perAttempt.run(attemptOnce, context);
+      if (state.pausedUntilMs === 0) return guardedAttempt(context);
       const waitMs = state.pausedUntilMs - env.now();
       if (waitMs <= 0) {
         state.pausedUntilMs = 0; // over: later calls need not read the clock
-        return state.perAttempt.run(attemptOnce, context);
+        return guardedAttempt(context);
       }
       // Waiting out a pause that ends past this call's deadline would only end in a timeout: say so now.
       if (waitMs >= totalTimeoutMs - (env.now() - startedMs)) {
         const message = `${origin} asked for a pause of ${Math.ceil(waitMs)} ms more, past this call's deadline`;
         return Promise.reject(new RateLimitedError(message, waitMs));
       }
-      return env.sleep(waitMs, context.signal).then(() => state.perAttempt.run(attemptOnce, context));
+      return env.sleep(waitMs, context.signal).then(() => guardedAttempt(context));
     };
     const attempts = (prepared: Send, context: PolicyContext): Promise<Response> => {
       send = prepared;
