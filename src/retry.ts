@@ -160,15 +160,11 @@ export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "
   return {
     attempts: requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1),
     maxElapsedMs: requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000),
-    shouldRetry:
-      optionalFunction<RetrySettings<T>["shouldRetry"]>(owner, "shouldRetry", o.shouldRetry) ?? isTransientError,
-    shouldRetryResult: optionalFunction<RetrySettings<T>["shouldRetryResult"]>(
-      owner,
-      "shouldRetryResult",
-      o.shouldRetryResult,
-    ),
-    onRetry: guarded(optionalFunction<RetrySettings<T>["onRetry"]>(owner, "onRetry", o.onRetry)),
-    onGiveUp: guarded(optionalFunction<RetrySettings<T>["onGiveUp"]>(owner, "onGiveUp", o.onGiveUp)),
+    // The user's functions are called with their documented arguments only, never with a runner's scope.
+    shouldRetry: only2(optionalFunction(owner, "shouldRetry", o.shouldRetry)) ?? isTransientError,
+    shouldRetryResult: only2(optionalFunction(owner, "shouldRetryResult", o.shouldRetryResult)),
+    onRetry: guarded(only1(optionalFunction(owner, "onRetry", o.onRetry))),
+    onGiveUp: guarded(only1(optionalFunction(owner, "onGiveUp", o.onGiveUp))),
     env,
     nextDelay: delayChooser(o.backoff, env, owner),
     budget: checkBudget(owner, o.budget),
@@ -283,6 +279,14 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   }
 
   return run;
+}
+
+function only1<A, R>(fn: ((a: A) => R) | undefined): ((a: A) => R) | undefined {
+  return fn && ((a) => fn(a));
+}
+
+function only2<A, B, R>(fn: ((a: A, b: B) => R) | undefined): ((a: A, b: B) => R) | undefined {
+  return fn && ((a, b) => fn(a, b));
 }
 
 function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {

@@ -53,6 +53,8 @@ class DeadlineContext implements PolicyContext {
   #ended: unknown;
   /** Nested deadlines told when this one ends, without an `AbortSignal` built for them. */
   #children: Array<() => void> | undefined;
+  /** Whether its `timeout` still forwards the enclosing abort to it (until that call settles). */
+  #forwarding = true;
 
   constructor(outer: PolicyContext, outerSignal: AbortSignal | DeadlineContext | undefined) {
     this.attempt = outer.attempt;
@@ -75,11 +77,28 @@ class DeadlineContext implements PolicyContext {
     if (this.#signal === undefined) {
       this.#controller = new AbortController();
       if (this.#ended !== undefined) this.#controller.abort(this.#ended);
-      const outer = this.#outer instanceof DeadlineContext ? this.#outer.signal : this.#outer;
-      this.#signal =
-        this.#external && outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
+      // Only a caller's signal somewhere above needs a lasting link; staunch's own deadlines are forwarded.
+      const outer = !this.#external
+        ? undefined
+        : this.#outer instanceof DeadlineContext
+          ? this.#outer.signal
+          : this.#outer;
+      this.#signal = outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
     }
     return this.#signal;
+  }
+
+  /**
+   * What a nested deadline should listen to: this context while its call runs, and after that (work the
+   * operation left running) the linked signal, which alone still follows a caller's abort.
+   */
+  static listenable(context: PolicyContext): AbortSignal | DeadlineContext | undefined {
+    return context instanceof DeadlineContext && context.#forwarding ? context : context.signal;
+  }
+
+  /** Its call has settled: the enclosing abort is no longer forwarded. */
+  detach(): void {
+    this.#forwarding = false;
   }
 
   /** Whether it has ended, and with what, as on a signal; read without building the signal. */
@@ -137,8 +156,7 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
     // Inside another deadline, listen to it directly: reading its signal would build one only to listen to it.
-    const outer: AbortSignal | DeadlineContext | undefined =
-      context instanceof DeadlineContext ? context : context.signal;
+    const outer = DeadlineContext.listenable(context);
     if (outer?.aborted) return Promise.reject(outer.reason);
     const timed = new DeadlineContext(context, outer);
     return new Promise<T>((resolve, reject) => {
@@ -156,6 +174,7 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
       function settle<V>(done: (value: V) => void, value: V): void {
         if (settled) return;
         settled = true;
+        timed.detach();
         cancelTimer();
         outer?.removeEventListener("abort", onAbort);
         done(value);

@@ -126,17 +126,18 @@ const AUTHORITY_PREFIX = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 
 /** `scheme://host:port` of a URL (relative ones resolved against the page), the key of per-origin state. */
 export function originOf(url: string): string {
-  // Most clients call one origin over and over, often the same URL: one comparison settles it.
-  if (url === lastOrigin.url) return lastOrigin.origin;
-  const origin = parseOrigin(url);
-  lastOrigin = { url, origin };
+  // Most clients call one origin over and over, often the same URL: one comparison settles it. Only absolute
+  // URLs are remembered: a relative one depends on a `location` that may appear or change (a test's DOM).
+  if (url === lastAbsolute.url) return lastAbsolute.origin;
+  const prefix = AUTHORITY_PREFIX.exec(url)?.[0];
+  const origin = parseOrigin(url, prefix);
+  if (prefix !== undefined) lastAbsolute = { url, origin };
   return origin;
 }
 
-let lastOrigin = { url: "", origin: "" };
+let lastAbsolute: { readonly url: string | undefined; readonly origin: string } = { url: undefined, origin: "" };
 
-function parseOrigin(url: string): string {
-  const prefix = AUTHORITY_PREFIX.exec(url)?.[0];
+function parseOrigin(url: string, prefix: string | undefined): string {
   const cached = prefix === undefined ? undefined : originCache.get(prefix);
   if (cached !== undefined) return cached;
   let origin: string;

@@ -2,6 +2,12 @@ import { describe, expect, it } from "vitest";
 import { originOf } from "../../src/http/send.ts";
 
 describe("originOf", () => {
+  // First in the file, so that it meets the last-URL memory empty, as the first call of a page does.
+  it("answers an empty URL as the document's own, even as the first URL it is asked about", () => {
+    expect(originOf("")).not.toBe("");
+    expect(originOf("")).toBe(originOf("/"));
+  });
+
   it("normalises scheme, host case, default ports and credentials", () => {
     expect(originOf("HTTPS://API.Example.com:443/v1?x=1")).toBe("https://api.example.com");
     expect(originOf("http://user:pw@127.0.0.1:8080/a")).toBe("http://127.0.0.1:8080");

@@ -258,4 +258,27 @@ describe("retry", () => {
     });
     expect(await clock.run(add(2, 3))).toBe(5);
   });
+
+  it("calls predicates and hooks with their documented arguments only", async () => {
+    const clock = new FakeClock();
+    const counts: Record<string, number[]> = {};
+    const count =
+      (name: string, answer?: boolean) =>
+      (...args: unknown[]) => {
+        counts[name] = [...(counts[name] ?? []), args.length];
+        return answer;
+      };
+    const policy = retry({
+      attempts: 2,
+      env: clock,
+      backoff: { initialMs: 0 },
+      shouldRetry: count("shouldRetry", true) as () => boolean,
+      shouldRetryResult: count("shouldRetryResult", false) as () => boolean,
+      onRetry: count("onRetry"),
+      onGiveUp: count("onGiveUp"),
+    });
+    await expect(policy.execute(() => Promise.reject(new Error("x")))).rejects.toThrow("x");
+    await policy.execute(async () => 1);
+    expect(counts).toEqual({ shouldRetry: [2, 2], onRetry: [1], onGiveUp: [1], shouldRetryResult: [2] });
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compose, isTimeoutError, timeout } from "../../src/index.ts";
+import { compose, createPolicy, isTimeoutError, type Operation, type PolicyContext, timeout } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const never = () => new Promise<never>(() => {});
@@ -174,6 +174,24 @@ describe("timeout", () => {
       const clock = new FakeClock();
       const policy = compose(timeout(10_000, { env: clock }), timeout(5_000, { env: clock }));
       await expect(policy.execute(async ({ signal }) => signal?.aborted)).resolves.toBe(false);
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it("a nested deadline started after the outer call settled still follows the caller's abort", async () => {
+      const clock = new FakeClock();
+      const controller = new AbortController();
+      let later: (() => Promise<unknown>) | undefined;
+      // A policy that answers at once and leaves the work running: the inner deadline starts afterwards.
+      const detaching = createPolicy(async <T>(operation: Operation<T>, context: PolicyContext) => {
+        later = async () => operation(context);
+        return "early" as T;
+      });
+      const policy = compose(timeout(5_000, { env: clock }), detaching, timeout(2_000, { env: clock }));
+      await expect(policy.execute(never, controller.signal)).resolves.toBe("early");
+      const inner = (later as () => Promise<unknown>)().catch((e: unknown) => e);
+      const reason = new Error("the caller left");
+      controller.abort(reason);
+      expect(await inner).toBe(reason);
       expect(clock.pendingTimers).toBe(0);
     });
   });
