@@ -49,15 +49,14 @@ import { table } from "./table.ts";
 
 /** How long one round of one case should take, once calibrated. */
 const ROUND_MS = 50;
-/**
- * Rounds per case; the median is reported. Odd, so the median is a measured round. `BENCH_ROUNDS=201` gives
- * the loopback ratios, whose rounds spread by ±50 % on a shared machine, a steadier median.
- */
+/** Rounds per case; the median is reported. Odd, so the median is a measured round. `BENCH_ROUNDS` overrides. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 41) | 1;
 /** Warm-up per case before calibration: long enough for V8 to optimise the hot path. */
 const WARMUP_MS = 250;
 /** One round of a loopback `fetch` case: short, so that its group's rounds run close together (see above). */
 const LOOPBACK_ROUND_MS = 20;
+/** Passes of the loopback group per round: 41 × 5 = 205 samples a case, against rounds that spread by ±50 %. */
+const LOOPBACK_PASSES = 5;
 
 /** One thing to measure: `run` is called `N` times in a loop, each call awaited. */
 interface Case {
@@ -68,6 +67,11 @@ interface Case {
   readonly baseline?: boolean;
   /** How long one round of this case should take. Default `ROUND_MS`. */
   readonly roundMs?: number;
+  /**
+   * How many times per round its group is measured (give every case of a group the same value). Loopback
+   * rounds spread far more than in-memory ones, so their group takes more samples for a steadier median.
+   */
+  readonly passes?: number;
   readonly run: () => Promise<unknown>;
 }
 
@@ -256,14 +260,23 @@ function failEveryOtherCall(): () => Promise<typeof value> {
   );
 
   const roundMs = LOOPBACK_ROUND_MS;
+  const passes = LOOPBACK_PASSES;
   cases.push(
-    { group, name: "raw fetch + text()", baseline: true, roundMs, run: async () => (await fetch(url)).text() },
+    {
+      group,
+      name: "raw fetch + text()",
+      baseline: true,
+      roundMs,
+      passes,
+      run: async () => (await fetch(url)).text(),
+    },
     {
       // What any client with a per-attempt timeout pays at least: undici's Request alone costs ~3 µs more
       // with a signal (a WeakRef and a FinalizationRegistry entry per request), plus the timer.
       group,
       name: "reference: raw fetch + 10 s AbortController timer",
       roundMs,
+      passes,
       run: async () => {
         const controller = new AbortController();
         const timer = setTimeout(() => controller.abort(), 10_000);
@@ -274,13 +287,20 @@ function failEveryOtherCall(): () => Promise<typeof value> {
         }
       },
     },
-    { group, name: "staunch createFetch + text()", roundMs, run: async () => (await staunchFetch(url)).text() },
-    { group, name: "ky.get().text() (ky defaults)", roundMs, run: () => ky.get(url).text() },
-    { group, name: "ky + createFetch (retry: 0)", roundMs, run: () => kyOverStaunch.get(url).text() },
+    {
+      group,
+      name: "staunch createFetch + text()",
+      roundMs,
+      passes,
+      run: async () => (await staunchFetch(url)).text(),
+    },
+    { group, name: "ky.get().text() (ky defaults)", roundMs, passes, run: () => ky.get(url).text() },
+    { group, name: "ky + createFetch (retry: 0)", roundMs, passes, run: () => kyOverStaunch.get(url).text() },
     {
       group,
       name: "cockatiel timeout+retry+breaker + fetch",
       roundMs,
+      passes,
       // The body is read inside: cockatiel's timeout aborts its signal as soon as the operation returns
       // (`abortOnReturn`, on by default), which would cancel a body read after it.
       run: () => cockatielPipeline.execute(async ({ signal }) => (await fetch(url, { signal })).text()),
@@ -334,9 +354,12 @@ async function runAll(selected: readonly Case[]): Promise<Result[]> {
   for (let round = 0; round < ROUNDS; round++) {
     for (let g = 0; g < groups.length; g++) {
       const members = groups[(round + g) % groups.length] as number[];
-      for (let k = 0; k < members.length; k++) {
-        const index = members[(round + k) % members.length] as number;
-        roundsNs[index]?.push(await measure(selected[index] as Case, iterations[index] as number));
+      const passes = selected[members[0] as number]?.passes ?? 1;
+      for (let pass = 0; pass < passes; pass++) {
+        for (let k = 0; k < members.length; k++) {
+          const index = members[(round + pass + k) % members.length] as number;
+          roundsNs[index]?.push(await measure(selected[index] as Case, iterations[index] as number));
+        }
       }
     }
     if (process.stderr.isTTY) process.stderr.write(`\rround ${round + 1}/${ROUNDS}`);
@@ -429,7 +452,7 @@ if (selected.length > 0) {
   console.log(
     `node ${process.version}, cockatiel ${versionOf("cockatiel")}, p-retry ${versionOf("p-retry")}, ` +
       `opossum ${versionOf("opossum")}, ky ${versionOf("ky")}; ` +
-      `${ROUNDS} interleaved rounds of ~${ROUND_MS} ms per case (loopback ~${LOOPBACK_ROUND_MS} ms); ` +
+      `${ROUNDS} interleaved rounds of ~${ROUND_MS} ms per case (loopback: ${LOOPBACK_PASSES} passes of ~${LOOPBACK_ROUND_MS} ms); ` +
       "medians over rounds, IQR as % of the median",
   );
 }
