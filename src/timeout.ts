@@ -12,6 +12,7 @@ import {
   type Operation,
   type PolicyContext,
 } from "./policy.ts";
+import { followSignal } from "./signal-link.ts";
 import { optionError, requireFiniteAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Options of {@link timeout}. */
@@ -33,15 +34,15 @@ export function timeoutReason(ms: number): DOMException {
 }
 
 /**
- * The context a timed operation sees. Its signal is built on first read, and cheaply: `AbortSignal.any`
- * costs about 7 µs in Node, more than the rest of a timed call, so it is used only where it is needed.
+ * The context a timed operation sees. Its signal is built on first read: most operations never read it, and
+ * a linked signal costs more than the rest of a timed call.
  *
  * While the call runs, `timeout` forwards the enclosing signal's abort to this context itself (it listens
  * anyway, to reject at once). After the call settles that listener is gone; the signal must still follow the
  * caller's (a response body is read after the call returns, and the caller may cancel it), so when a
- * caller's signal is somewhere above — `EXTERNAL_SIGNAL` — the signal is linked with `AbortSignal.any`, whose
- * link lasts. When only staunch's own deadlines are above, nothing can abort after the call settles, and the
- * forwarding is enough.
+ * caller's signal is somewhere above — `EXTERNAL_SIGNAL` — the signal is linked to it (see signal-link.ts),
+ * and the link lasts as long as the signal. When only staunch's own deadlines are above, nothing can abort
+ * after the call settles, and the forwarding is enough.
  */
 class DeadlineContext implements PolicyContext {
   readonly attempt: number;
@@ -83,7 +84,7 @@ class DeadlineContext implements PolicyContext {
         : this.#outer instanceof DeadlineContext
           ? this.#outer.signal
           : this.#outer;
-      this.#signal = outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
+      this.#signal = outer ? followSignal(outer, this.#controller) : this.#controller.signal;
     }
     return this.#signal;
   }

@@ -76,6 +76,17 @@ describe("hedge", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it("the winner's signal still follows the caller's abort after the call has settled", async () => {
+    const clock = new FakeClock();
+    const caller = new AbortController();
+    const { operation, started } = planned(clock, { ms: 10, value: "body to read later" });
+    await clock.run(hedge({ delayMs: 100, env: clock }).execute(operation, caller.signal));
+    const reason = new Error("the reader left");
+    caller.abort(reason);
+    expect(started[0]?.signal?.aborted).toBe(true);
+    expect(started[0]?.signal?.reason).toBe(reason);
+  });
+
   it("cancels the body of a loser that still resolves with a Response", async () => {
     const clock = new FakeClock();
     const loser = trackedResponse();

@@ -78,6 +78,24 @@ describe("timeout", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it("the operation's signal still follows the caller's abort after the call has settled (a body read later)", async () => {
+    const clock = new FakeClock();
+    const callers = [new AbortController(), new AbortController()];
+    const seen: AbortSignal[] = [];
+    // Two calls share the first caller's signal, as calls under one long-lived signal do.
+    for (const controller of [callers[0], callers[0], callers[1]] as AbortController[]) {
+      await timeout(10_000, { env: clock }).execute(async ({ signal }) => {
+        if (signal) seen.push(signal);
+        return "response";
+      }, controller.signal);
+    }
+    expect(seen.map((signal) => signal.aborted)).toEqual([false, false, false]);
+    const reason = new Error("the reader left");
+    callers[0]?.abort(reason);
+    expect(seen.map((signal) => signal.reason)).toEqual([reason, reason, undefined]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it("an already aborted caller signal starts nothing", async () => {
     let calls = 0;
     await expect(timeout(100).execute(() => calls++, AbortSignal.abort(new Error("gone")))).rejects.toThrow("gone");
