@@ -38,6 +38,13 @@ const forget = weakRefsCollect
   : undefined;
 
 /**
+ * What each linked signal follows at the root: the caller's signals, never one of our own linked signals,
+ * which may be collected before the signals that follow it (a total deadline's, once its call settled, while
+ * the attempt's signal still serves a body). `AbortSignal.any` flattens its sources the same way.
+ */
+const rootsOf = new WeakMap<AbortSignal, readonly AbortSignal[]>();
+
+/**
  * Returns `controller.signal`, made to abort with `source.reason` when `source` aborts, for as long as that
  * signal is reachable (by the `fetch` reading a body with it, say). `source` holds no strong reference to
  * `controller`, and one listener in all, however many controllers follow it.
@@ -45,11 +52,22 @@ const forget = weakRefsCollect
 export function followSignal(source: AbortSignal, controller: AbortController): AbortSignal {
   const signal = controller.signal;
   if (signal.aborted) return signal;
+  if (!weakRefsCollect) return AbortSignal.any([source, signal]);
+  // The source itself while it lives (its own aborts too), and what it follows once it is gone.
+  const roots = rootsOf.get(source);
+  link(source, controller);
+  if (roots !== undefined) for (const root of roots) link(root, controller);
+  rootsOf.set(signal, roots ?? [source]);
+  return signal;
+}
+
+function link(source: AbortSignal, controller: AbortController): void {
+  const signal = controller.signal;
+  if (signal.aborted) return;
   if (source.aborted) {
     controller.abort(source.reason);
-    return signal;
+    return;
   }
-  if (!weakRefsCollect) return AbortSignal.any([source, signal]);
   let links = linksOf.get(source);
   if (links === undefined) {
     const created: Links = { signals: new Set(), pruneAt: PRUNE_FLOOR };
@@ -73,7 +91,6 @@ export function followSignal(source: AbortSignal, controller: AbortController): 
   links.signals.add(ref);
   forget?.register(signal, { links, ref });
   if (links.signals.size >= links.pruneAt) prune(links);
-  return signal;
 }
 
 function prune(links: Links): void {

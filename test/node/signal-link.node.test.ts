@@ -1,7 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import { createFetch, timeout } from "../../src/index.ts";
+import { compose, createFetch, timeout } from "../../src/index.ts";
 
 // A full GC on demand, without starting the test process with --expose-gc.
 setFlagsFromString("--expose-gc");
@@ -73,5 +73,38 @@ describe("signals linked to a long-lived caller signal", () => {
     const reason = new Error("shutting down");
     appLifetime.abort(reason);
     expect(last?.reason).toBe(reason);
+  });
+
+  it("a signal linked through an outer deadline still follows the caller once that deadline is collected", async () => {
+    const caller = new AbortController();
+    let inner: AbortSignal | undefined;
+    // A total deadline around an attempt's, as createFetch has: the attempt's signal is read (by fetch), the
+    // outer one only to link it. After the call, nothing but the response body holds the attempt's signal.
+    await compose(timeout(30_000), timeout(10_000)).execute(async ({ signal }) => {
+      inner = signal;
+    }, caller.signal);
+    await heapAfterGc();
+    await heapAfterGc();
+    const reason = new Error("the reader left");
+    caller.abort(reason);
+    expect(inner?.reason).toBe(reason);
+  });
+
+  it("createFetch with both deadlines: the signal fetch got still follows the caller after GC", async () => {
+    const caller = new AbortController();
+    let sent: AbortSignal | undefined;
+    const resilientFetch = createFetch({
+      totalTimeoutMs: 30_000,
+      fetch: async (_input, init) => {
+        sent = init?.signal ?? undefined;
+        return new Response("a body read later");
+      },
+    });
+    await resilientFetch("http://127.0.0.1:9/", { signal: caller.signal });
+    await heapAfterGc();
+    await heapAfterGc();
+    const reason = new Error("the reader left");
+    caller.abort(reason);
+    expect(sent?.reason).toBe(reason);
   });
 });
