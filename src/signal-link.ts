@@ -1,13 +1,12 @@
 /**
  * Making a signal of ours follow a caller's signal for as long as ours is in use, without leaking.
  *
- * `AbortSignal.any([callerSignal, ours])` is the obvious tool, but it leaks when the caller's signal lives long
- * (an app-wide shutdown signal, a component's signal reused for every request): each call leaves an entry
- * behind on the long-lived signal. Measured here, Node 20.20 keeps ~80 B and Node 22.23 ~200 B per call that
- * no GC reclaims (nodejs/node#55351 and #54614; Deno had the same until early 2026, denoland/deno#24842). It also costs ~5 µs
- * a call in Node. A link here is one weak reference in a set per caller signal, removed from the set once
- * its signal is collected (and, should a runtime run finalizers late, pruned as the set doubles), so the
- * set stays proportional to the links still alive.
+ * `AbortSignal.any([callerSignal, ours])` is the obvious tool, but in Node it leaks when the caller's signal
+ * lives long (an app-wide shutdown signal, a component's signal reused for every request): each call leaves
+ * an entry behind on the long-lived signal that no GC reclaims. Measured here: ~80 B a call on Node 20.20,
+ * ~200 B on Node 22.23 (nodejs/node#55351, #54614). It also costs ~5 µs a call. In Node a link is therefore
+ * one weak reference in a set per caller signal, removed once its signal is collected (and, should
+ * finalizers run late, pruned as the set doubles), so the set stays proportional to the links alive.
  */
 
 /** A caller signal's links: weak references to our signals, pruned when the set doubles. */
@@ -19,19 +18,24 @@ interface Links {
 const PRUNE_FLOOR = 64;
 
 /**
- * Weak links need weak references that the garbage collector actually clears. Workers without the
- * `enable_weak_ref` compatibility flag keep every WeakRef's target alive (checked in workerd), so there the
- * runtime's own `AbortSignal.any` remains the better link.
+ * Where the runtime's own `AbortSignal.any` is used instead. Weak links are for Node, whose `any` leaks
+ * (Node 20 through 22 at least) and whose `fetch` (undici) holds the signal it was given for as long as the
+ * response body is read, which a weak link relies on. Deno fixed its `any` (2.9 measures flat), browsers
+ * implement the spec's rule that keeps a dependent signal alive while it can still abort, and Workers keep
+ * every WeakRef's target alive without the `enable_weak_ref` flag (checked in workerd): there the platform's
+ * link is the right one.
  */
-const weakRefsCollect =
+const weakLinks =
   typeof WeakRef === "function" &&
-  (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent !== "Cloudflare-Workers";
+  typeof FinalizationRegistry === "function" &&
+  typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string" &&
+  (globalThis as { Deno?: unknown }).Deno === undefined;
 
 const linksOf = new WeakMap<AbortSignal, Links>();
 /** Each linked signal's controller, kept exactly as long as the signal itself (a WeakMap value). */
 const controllerOf = new WeakMap<AbortSignal, AbortController>();
 /** Drops a collected signal's entry; the held value must not reach the signal, or it would never be collected. */
-const forget = weakRefsCollect
+const forget = weakLinks
   ? new FinalizationRegistry<{ readonly links: Links; readonly ref: WeakRef<AbortSignal> }>(({ links, ref }) =>
       links.signals.delete(ref),
     )
@@ -52,7 +56,7 @@ const rootsOf = new WeakMap<AbortSignal, readonly AbortSignal[]>();
 export function followSignal(source: AbortSignal, controller: AbortController): AbortSignal {
   const signal = controller.signal;
   if (signal.aborted) return signal;
-  if (!weakRefsCollect) return AbortSignal.any([source, signal]);
+  if (!weakLinks) return AbortSignal.any([source, signal]);
   // The source itself while it lives (its own aborts too), and what it follows once it is gone.
   const roots = rootsOf.get(source);
   link(source, controller);

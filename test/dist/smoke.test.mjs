@@ -62,3 +62,65 @@ test("the package's exports map resolves each entry point on Node 20, as an inst
     rmSync(app, { recursive: true, force: true });
   }
 });
+
+// Node 20's AbortSignal.any leaks when one source lives long; the built package must not (see signal-link.ts).
+const { setFlagsFromString } = await import("node:v8");
+const { runInNewContext } = await import("node:vm");
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc");
+
+async function heapAfterGc() {
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    gc();
+  }
+  return process.memoryUsage().heapUsed;
+}
+
+test("on Node 20, calls under one long-lived signal do not pile up in memory", async () => {
+  const { createFetch } = await import("../../dist/index.js");
+  const appLifetime = new AbortController();
+  const resilientFetch = createFetch({
+    fetch: async (_input, init) => new Response(String(init?.signal?.aborted)),
+    totalTimeoutMs: 30_000,
+    breaker: false,
+  });
+  const traffic = async (count) => {
+    for (let i = 1; i <= count; i++) {
+      await resilientFetch("http://127.0.0.1:9/", { signal: appLifetime.signal });
+      if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  await traffic(60_000);
+  const before = await heapAfterGc();
+  await traffic(60_000);
+  const grownBytes = (await heapAfterGc()) - before;
+  assert.ok(grownBytes < 1_000_000, `the heap grew ${grownBytes} B over 60,000 calls`);
+});
+
+test("on Node 20, a body being read still stops on the caller's abort after a GC", async () => {
+  const { createFetch } = await import("../../dist/index.js");
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write("first chunk, then a stall");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  try {
+    const caller = new AbortController();
+    const response = await createFetch({ totalTimeoutMs: 30_000 })(`http://127.0.0.1:${port}/`, {
+      signal: caller.signal,
+    });
+    const reading = response.text().then(
+      () => "the body completed",
+      (error) => error,
+    );
+    await heapAfterGc();
+    const reason = new Error("the reader left");
+    caller.abort(reason);
+    assert.equal(await reading, reason);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

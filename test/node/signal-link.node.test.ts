@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
@@ -106,5 +108,33 @@ describe("signals linked to a long-lived caller signal", () => {
     const reason = new Error("the reader left");
     caller.abort(reason);
     expect(sent?.reason).toBe(reason);
+  });
+
+  it("a real body being read still stops on the caller's abort after GC, with or without a total deadline", async () => {
+    // Headers and a first chunk at once, then nothing: the body is read long after the call has returned.
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { "content-type": "text/plain" });
+      response.write("first chunk, then a stall");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      for (const options of [{}, { totalTimeoutMs: 30_000 }]) {
+        const caller = new AbortController();
+        const response = await createFetch(options)(url, { signal: caller.signal });
+        const reading = response.text().then(
+          () => "the body completed",
+          (error: unknown) => error,
+        );
+        await heapAfterGc();
+        await heapAfterGc();
+        const reason = new Error("the reader left");
+        caller.abort(reason);
+        expect(await reading).toBe(reason);
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
