@@ -34,7 +34,11 @@ export interface RateLimiterOptions {
   readonly burst?: number;
   /** With no token free, `true` waits its turn; `false` rejects at once with a {@link RateLimitedError}. Default `true`. */
   readonly wait?: boolean;
-  /** A call that would wait longer than this is rejected at once with a {@link RateLimitedError}. Default `Infinity`. */
+  /**
+   * A call that would wait longer than this is rejected at once with a {@link RateLimitedError}. This also bounds
+   * the queue under sustained overload, to `rate × maxWaitMs / intervalMs` waiting calls. Default 60,000;
+   * `Infinity` lets the queue grow for as long as calls arrive faster than `rate`.
+   */
   readonly maxWaitMs?: number;
   /** Clock and sleep. Default: `Date.now` and `setTimeout`. */
   readonly env?: Partial<Environment>;
@@ -145,7 +149,7 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiterPolicy {
   const burst = requireFiniteAtLeast("rateLimiter", "burst", o.burst ?? Math.max(1, rate), 1);
   const wait = o.wait ?? true;
   if (typeof wait !== "boolean") throw optionError(TypeError, "rateLimiter", "wait", "a boolean", wait);
-  const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? Infinity);
+  const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? 60_000);
   const env = resolveEnvironment(o.env as RateLimiterOptions["env"]);
 
   const bucket = new TokenBucket(burst, rate, intervalMs, env.now());

@@ -56,11 +56,14 @@ export async function prepareSend(
 ): Promise<Send> {
   const asIs = sendAsIs(input, init);
   if (asIs !== undefined) return asIs;
-  // Request normalises every body type to one stream and fixes FormData's boundary in its content-type.
-  const template = new Request(
-    input,
-    init?.body instanceof ReadableStream ? ({ ...init, duplex: "half" } as RequestInit) : init,
-  );
+  // Request normalises every body type to one stream and fixes FormData's boundary in its content-type. The
+  // template never goes out (each attempt sets its own signal), so it does not take the caller's signal: a
+  // Request listens to its signal until it is collected, which piles listeners on a long-lived one.
+  const template = new Request(input, {
+    ...init,
+    signal: null,
+    ...(init?.body instanceof ReadableStream ? { duplex: "half" } : {}),
+  } as RequestInit);
   const buffered =
     typeof FormData !== "undefined" && init?.body instanceof FormData
       ? { bytes: new Uint8Array(await template.arrayBuffer()) }

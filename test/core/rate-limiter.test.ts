@@ -148,6 +148,21 @@ describe("rateLimiter", () => {
     ]);
   });
 
+  it("by default waits at most 60 s: under sustained overload the queue stops growing", async () => {
+    const { clock, call } = setup({ rate: 1, burst: 1 });
+    const outcomes = Array.from({ length: 70 }, (_, i) =>
+      call(`call ${i}`).then(
+        () => "served",
+        (error: unknown) => (error as Error).name,
+      ),
+    );
+    // 1 token at once, then one a second: calls 2–61 wait up to 60 s, the 9 after them are turned away now.
+    const turnedAway = await Promise.all(outcomes.slice(61));
+    expect(turnedAway).toEqual(Array(9).fill("RateLimitedError"));
+    await clock.advance(60_000);
+    expect(await Promise.all(outcomes.slice(0, 61))).toEqual(Array(61).fill("served"));
+  });
+
   it("a call within maxWaitMs waits its turn", async () => {
     const { clock, call, elapsedMs } = setup({ rate: 1, burst: 1, maxWaitMs: 1_000 });
     await call("first");

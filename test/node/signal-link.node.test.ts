@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setFlagsFromString } from "node:v8";
@@ -137,4 +138,39 @@ describe("signals linked to a long-lived caller signal", () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
+
+  it("streamed and FormData bodies leave no listener per call on the caller's signal", async () => {
+    const appLifetime = new AbortController();
+    const resilientFetch = createFetch({
+      fetch: async (input, init) => new Response(await new Request(input, init).text()),
+      breaker: false,
+    });
+    const stream = () =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode("streamed"));
+          controller.close();
+        },
+      });
+    for (let i = 0; i < 200; i++) {
+      const body = i % 2 === 0 ? stream() : form();
+      await (
+        await resilientFetch("http://127.0.0.1:9/upload", {
+          method: "PUT",
+          body,
+          signal: appLifetime.signal,
+          duplex: "half",
+        } as RequestInit)
+      ).text();
+    }
+    // Before: the template Request of each call listened to the caller's signal until collected (~1 per call,
+    // with a MaxListenersExceededWarning each time past 10).
+    expect(getEventListeners(appLifetime.signal, "abort").length).toBeLessThanOrEqual(2);
+  });
 });
+
+function form(): FormData {
+  const data = new FormData();
+  data.set("field", "value");
+  return data;
+}
