@@ -220,6 +220,29 @@ function failEveryOtherCall(): () => Promise<typeof value> {
   });
 }
 
+// --- createFetch over an in-memory fetch: its own work per call, without the network's noise ---------------------
+
+{
+  const group = "createFetch over an in-memory fetch";
+  const response = new Response("ok");
+  const inMemoryFetch = (_input: RequestInfo | URL, _init?: RequestInit): Promise<Response> =>
+    Promise.resolve(response);
+  const url = "http://127.0.0.1:9/items";
+  const defaults = createFetch({ fetch: inMemoryFetch });
+  const withDeadline = createFetch({ fetch: inMemoryFetch, totalTimeoutMs: 30_000 });
+  const caller = new AbortController(); // one long-lived signal for every call, as an app-wide one
+  cases.push(
+    { group, name: "in-memory fetch", baseline: true, run: () => inMemoryFetch(url) },
+    { group, name: "createFetch (defaults)", run: () => defaults(url) },
+    { group, name: "createFetch + 30 s total timeout", run: () => withDeadline(url) },
+    {
+      group,
+      name: "createFetch + total timeout + caller signal",
+      run: () => withDeadline(url, { signal: caller.signal }),
+    },
+  );
+}
+
 // --- Loopback fetch, one request in flight -----------------------------------------------------------------------
 
 {
