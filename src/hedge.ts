@@ -8,7 +8,6 @@ import { type CancelTimer, type Environment, resolveEnvironment } from "./enviro
 import { guarded } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
-import { followSignal } from "./signal-link.ts";
 import {
   optionalFunction,
   requireFiniteAtLeast,
@@ -141,7 +140,7 @@ export function hedge(options: HedgeOptions): Policy {
             return;
           }
         }
-        const signal = outer ? followSignal(outer, controller) : controller.signal;
+        const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
         inFlight++;
         let pending: Promise<T>;
         try {

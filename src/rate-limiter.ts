@@ -36,8 +36,9 @@ export interface RateLimiterOptions {
   readonly wait?: boolean;
   /**
    * A call that would wait longer than this is rejected at once with a {@link RateLimitedError}. This also bounds
-   * the queue under sustained overload, to `rate × maxWaitMs / intervalMs` waiting calls. Default 60,000;
-   * `Infinity` lets the queue grow for as long as calls arrive faster than `rate`.
+   * the queue under sustained overload, to `rate × maxWaitMs / intervalMs` waiting calls. Default 60,000, or
+   * the time one token takes to refill if that is longer; `Infinity` lets the queue grow for as long as calls
+   * arrive faster than `rate`.
    */
   readonly maxWaitMs?: number;
   /** Clock and sleep. Default: `Date.now` and `setTimeout`. */
@@ -149,7 +150,8 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiterPolicy {
   const burst = requireFiniteAtLeast("rateLimiter", "burst", o.burst ?? Math.max(1, rate), 1);
   const wait = o.wait ?? true;
   if (typeof wait !== "boolean") throw optionError(TypeError, "rateLimiter", "wait", "a boolean", wait);
-  const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? 60_000);
+  // At least one token's refill, so that a slow limiter (one call every two minutes) still queues one call.
+  const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? Math.max(60_000, intervalMs / rate));
   const env = resolveEnvironment(o.env as RateLimiterOptions["env"]);
 
   const bucket = new TokenBucket(burst, rate, intervalMs, env.now());

@@ -12,7 +12,6 @@ import {
   type Operation,
   type PolicyContext,
 } from "./policy.ts";
-import { followSignal } from "./signal-link.ts";
 import { optionError, requireFiniteAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Options of {@link timeout}. */
@@ -40,8 +39,8 @@ export function timeoutReason(ms: number): DOMException {
  * While the call runs, `timeout` forwards the enclosing signal's abort to this context itself (it listens
  * anyway, to reject at once). After the call settles that listener is gone; the signal must still follow the
  * caller's (a response body is read after the call returns, and the caller may cancel it), so when a
- * caller's signal is somewhere above — `EXTERNAL_SIGNAL` — the signal is linked to it (see signal-link.ts),
- * and the link lasts as long as the signal. When only staunch's own deadlines are above, nothing can abort
+ * caller's signal is somewhere above — `EXTERNAL_SIGNAL` — the signal is linked with `AbortSignal.any`, whose
+ * link lasts as long as the signal is in use. When only staunch's own deadlines are above, nothing can abort
  * after the call settles, and the forwarding is enough.
  */
 class DeadlineContext implements PolicyContext {
@@ -84,7 +83,7 @@ class DeadlineContext implements PolicyContext {
         : this.#outer instanceof DeadlineContext
           ? this.#outer.signal
           : this.#outer;
-      this.#signal = outer ? followSignal(outer, this.#controller) : this.#controller.signal;
+      this.#signal = outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
     }
     return this.#signal;
   }

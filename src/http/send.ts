@@ -72,7 +72,9 @@ export async function prepareSend(
     const { bytes } = buffered;
     return {
       replayable: true,
-      call: (fetchImpl, attemptSignal) => fetchImpl(new Request(template, { body: bytes, signal: attemptSignal })),
+      // The template and an init, not a Request made from them: fetch copies a Request it is given, and once
+      // that copy's source is collected the attempt's abort no longer reaches a body still being read (Node).
+      call: (fetchImpl, attemptSignal) => fetchImpl(template, { body: bytes, signal: attemptSignal }),
       release: NOTHING_TO_RELEASE,
     };
   }
@@ -82,7 +84,7 @@ export async function prepareSend(
     replayable: false,
     call: (fetchImpl, attemptSignal) => {
       taken = true;
-      return fetchImpl(new Request(template, { body: stream, signal: attemptSignal, duplex: "half" } as RequestInit));
+      return fetchImpl(template, { body: stream, signal: attemptSignal, duplex: "half" } as RequestInit);
     },
     // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
     // The reason is built only here: a DOMException costs microseconds, and most calls have nothing to release.

@@ -163,6 +163,20 @@ describe("rateLimiter", () => {
     expect(await Promise.all(outcomes.slice(0, 61))).toEqual(Array(61).fill("served"));
   });
 
+  it("by default a limiter slower than one call a minute still queues the next call", async () => {
+    const { clock, starts, call } = setup({ rate: 1, intervalMs: 120_000, burst: 1 });
+    const first = call("first");
+    const second = call("second");
+    const third = call("third").catch((error: unknown) => (error as Error).name);
+    expect(await third).toBe("RateLimitedError");
+    await clock.advance(120_000);
+    await Promise.all([first, second]);
+    expect(starts).toEqual([
+      ["first", 0],
+      ["second", 120_000],
+    ]);
+  });
+
   it("a call within maxWaitMs waits its turn", async () => {
     const { clock, call, elapsedMs } = setup({ rate: 1, burst: 1, maxWaitMs: 1_000 });
     await call("first");
