@@ -195,6 +195,36 @@ describe("timeout", () => {
       expect(clock.pendingTimers).toBe(0);
     });
 
+    it("an outer deadline that fires after the nested calls settled still aborts their signal", async () => {
+      for (const caller of [undefined, new AbortController()]) {
+        const clock = new FakeClock();
+        let seen: AbortSignal | undefined;
+        // Goes on after the inner calls have answered (reading a body, say), within the outer deadline.
+        const workAfter = createPolicy(async <T>(operation: Operation<T>, context: PolicyContext) => {
+          const result = await operation(context);
+          await clock.sleep(500);
+          return result;
+        });
+        const policy = compose(
+          timeout(100, { env: clock }),
+          workAfter,
+          timeout(1_000, { env: clock }),
+          timeout(2_000, { env: clock }),
+        );
+        const outcome = policy
+          .execute(async ({ signal }) => {
+            seen = signal;
+            return "answered";
+          }, caller?.signal)
+          .catch((e: unknown) => e);
+        await clock.advance(100);
+        const error = await outcome;
+        expect(isTimeoutError(error)).toBe(true);
+        expect(seen?.aborted).toBe(true);
+        expect(seen?.reason).toBe(error);
+      }
+    });
+
     it("a nested deadline started after the outer call settled still follows the caller's abort", async () => {
       const clock = new FakeClock();
       const controller = new AbortController();

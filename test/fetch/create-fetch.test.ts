@@ -354,13 +354,26 @@ describe("createFetch: timeouts and aborts", () => {
 
 describe("createFetch: connections", () => {
   it("cancels each discarded body: 20 retried 1 MiB responses do not stall the loop", async () => {
-    const { fetch } = setup({ attempts: 21, backoff: { initialMs: 0 }, attemptTimeoutMs: 10_000, breaker: false });
+    const { fetch, retries } = setup({
+      attempts: 21,
+      backoff: { initialMs: 0 },
+      attemptTimeoutMs: 10_000,
+      breaker: false,
+    });
     const steps = Array.from({ length: 20 }, () => "503|bytes=1048576");
     const s = scenario(server, ...steps, "200");
     const res = await fetch(s.url);
     expect(res.status).toBe(200);
     await res.body?.cancel();
-    expect(await s.received()).toHaveLength(21);
+    const received = await s.received();
+    if (inBrowser) {
+      // Chromium re-sends on its own a GET whose socket closed under it, and each cancelled 1 MiB body closes
+      // one: the server has counted 21 requests from 17 attempts. What staunch sent is what it reported.
+      expect(received.length).toBeGreaterThanOrEqual(retries.length + 1);
+    } else {
+      expect(received).toHaveLength(21);
+      expect(retries).toHaveLength(20);
+    }
   }, 60_000);
 });
 
