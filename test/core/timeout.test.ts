@@ -1,8 +1,33 @@
 import { describe, expect, it } from "vitest";
-import { compose, createPolicy, isTimeoutError, type Operation, type PolicyContext, timeout } from "../../src/index.ts";
+import {
+  compose,
+  createPolicy,
+  isTimeoutError,
+  type Operation,
+  type Policy,
+  type PolicyContext,
+  timeout,
+} from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const never = () => new Promise<never>(() => {});
+
+/** A caller's abort rejects the call at once with its reason, aborts the operation's signal, and leaves no timer. */
+async function expectCallerAbortToReachTheOperation(makePolicy: (clock: FakeClock) => Policy): Promise<void> {
+  const clock = new FakeClock();
+  const controller = new AbortController();
+  let seen: AbortSignal | undefined;
+  const outcome = makePolicy(clock).execute(({ signal }) => {
+    seen = signal;
+    return never();
+  }, controller.signal);
+  const reason = new Error("cancelled by the user");
+  controller.abort(reason);
+  await expect(outcome).rejects.toBe(reason);
+  expect(seen?.aborted).toBe(true);
+  expect(seen?.reason).toBe(reason);
+  expect(clock.pendingTimers).toBe(0);
+}
 
 describe("timeout", () => {
   it("returns the operation's value when it finishes in time and leaves no timer", async () => {
@@ -63,19 +88,7 @@ describe("timeout", () => {
   });
 
   it("the operation's signal follows the caller's signal", async () => {
-    const clock = new FakeClock();
-    const controller = new AbortController();
-    let seen: AbortSignal | undefined;
-    const outcome = timeout(10_000, { env: clock }).execute(({ signal }) => {
-      seen = signal;
-      return never();
-    }, controller.signal);
-    const reason = new Error("cancelled by the user");
-    controller.abort(reason);
-    await expect(outcome).rejects.toBe(reason);
-    expect(seen?.aborted).toBe(true);
-    expect(seen?.reason).toBe(reason);
-    expect(clock.pendingTimers).toBe(0);
+    await expectCallerAbortToReachTheOperation((clock) => timeout(10_000, { env: clock }));
   });
 
   it("the operation's signal still follows the caller's abort after the call has settled (a body read later)", async () => {
@@ -174,18 +187,9 @@ describe("timeout", () => {
     });
 
     it("the caller's abort reaches through both deadlines at once, and the inner signal stays linked to it", async () => {
-      const clock = new FakeClock();
-      const controller = new AbortController();
-      let seen: AbortSignal | undefined;
-      const outcome = compose(timeout(10_000, { env: clock }), timeout(5_000, { env: clock })).execute(({ signal }) => {
-        seen = signal;
-        return never();
-      }, controller.signal);
-      const reason = new Error("cancelled by the user");
-      controller.abort(reason);
-      await expect(outcome).rejects.toBe(reason);
-      expect(seen?.reason).toBe(reason);
-      expect(clock.pendingTimers).toBe(0);
+      await expectCallerAbortToReachTheOperation((clock) =>
+        compose(timeout(10_000, { env: clock }), timeout(5_000, { env: clock })),
+      );
     });
 
     it("a nested call that succeeds leaves neither deadline's timer behind", async () => {

@@ -19,6 +19,46 @@ async function heapAfterGc(): Promise<number> {
   return process.memoryUsage().heapUsed;
 }
 
+/** Collects garbage (twice: finalizers, then what they let go), then aborts `caller` with a fresh reason. */
+async function abortAfterGc(caller: AbortController, why = "the reader left"): Promise<Error> {
+  await heapAfterGc();
+  await heapAfterGc();
+  const reason = new Error(why);
+  caller.abort(reason);
+  return reason;
+}
+
+/** Reads the whole request, then answers with headers and a first chunk, and stalls: a body read later. */
+async function withStallingServer(use: (url: string) => Promise<void>): Promise<void> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      response.writeHead(200, { "content-type": "text/plain" });
+      response.write("first chunk, then a stall");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** Starts reading `response`'s body; the promise gives what the read came to. */
+function startReading(response: Response): Promise<unknown> {
+  return response.text().then(
+    () => "the body completed",
+    (error: unknown) => error,
+  );
+}
+
+/** What `reading` came to, or "still reading" if it has not settled within 2 s. */
+function within2s(reading: Promise<unknown>): Promise<unknown> {
+  return Promise.race([reading, new Promise((resolve) => setTimeout(() => resolve("still reading after 2 s"), 2_000))]);
+}
+
 describe("the caller's signal, followed after the call has returned", () => {
   it("a signal linked through an outer deadline still follows the caller once that deadline is collected", async () => {
     const caller = new AbortController();
@@ -28,10 +68,7 @@ describe("the caller's signal, followed after the call has returned", () => {
     await compose(timeout(30_000), timeout(10_000)).execute(async ({ signal }) => {
       inner = signal;
     }, caller.signal);
-    await heapAfterGc();
-    await heapAfterGc();
-    const reason = new Error("the reader left");
-    caller.abort(reason);
+    const reason = await abortAfterGc(caller);
     expect(inner?.reason).toBe(reason);
   });
 
@@ -46,81 +83,37 @@ describe("the caller's signal, followed after the call has returned", () => {
       },
     });
     await resilientFetch("http://127.0.0.1:9/", { signal: caller.signal });
-    await heapAfterGc();
-    await heapAfterGc();
-    const reason = new Error("the reader left");
-    caller.abort(reason);
+    const reason = await abortAfterGc(caller);
     expect(sent?.reason).toBe(reason);
   });
 
   it("a real body being read still stops on the caller's abort after GC, with or without a total deadline", async () => {
-    // Headers and a first chunk at once, then nothing: the body is read long after the call has returned.
-    const server = createServer((_request, response) => {
-      response.writeHead(200, { "content-type": "text/plain" });
-      response.write("first chunk, then a stall");
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    try {
+    await withStallingServer(async (url) => {
       for (const options of [{}, { totalTimeoutMs: 30_000 }]) {
         const caller = new AbortController();
-        const response = await createFetch(options)(url, { signal: caller.signal });
-        const reading = response.text().then(
-          () => "the body completed",
-          (error: unknown) => error,
-        );
-        await heapAfterGc();
-        await heapAfterGc();
-        const reason = new Error("the reader left");
-        caller.abort(reason);
-        expect(await reading).toBe(reason);
+        const reading = startReading(await createFetch(options)(url, { signal: caller.signal }));
+        const reason = await abortAfterGc(caller);
+        expect(await within2s(reading)).toBe(reason);
       }
-    } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-  });
+    });
+  }, 30_000);
 
   it("an upload's answer being read still stops on the caller's abort after GC (FormData and streamed bodies)", async () => {
-    // Reads the whole upload, then answers with headers and a first chunk, and stalls.
-    const server = createServer((request, response) => {
-      request.resume();
-      request.on("end", () => {
-        response.writeHead(200, { "content-type": "text/plain" });
-        response.write("first chunk, then a stall");
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/upload`;
     const uploads: Array<[string, () => BodyInit]> = [
       ["FormData", form],
       ["a stream", () => new Blob(["streamed upload"]).stream()],
     ];
-    try {
+    await withStallingServer(async (url) => {
       for (const [kind, body] of uploads) {
         for (const options of [{}, { totalTimeoutMs: 30_000 }]) {
           const caller = new AbortController();
           const init = { method: "PUT", body: body(), signal: caller.signal, duplex: "half" } as RequestInit;
-          const response = await createFetch(options)(url, init);
-          const reading = response.text().then(
-            () => "the body completed",
-            (error: unknown) => error,
-          );
-          await heapAfterGc();
-          await heapAfterGc();
-          const reason = new Error(`the reader of ${kind} left`);
-          caller.abort(reason);
-          const outcome = await Promise.race([
-            reading,
-            new Promise((resolve) => setTimeout(() => resolve("still reading after 2 s"), 2_000)),
-          ]);
-          expect(outcome).toBe(reason);
+          const reading = startReading(await createFetch(options)(url, init));
+          const reason = await abortAfterGc(caller, `the reader of ${kind} left`);
+          expect(await within2s(reading)).toBe(reason);
         }
       }
-    } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    });
   }, 30_000);
 
   it("streamed and FormData bodies leave no listener per call on the caller's signal", async () => {
