@@ -40,18 +40,15 @@ export function timeoutReason(ms: number): DOMException {
  * anyway, to reject at once). After the call settles that listener is gone; the signal must still follow the
  * caller's (a response body is read after the call returns, and the caller may cancel it), so when a
  * caller's signal is somewhere above — `EXTERNAL_SIGNAL` — the signal is linked with `AbortSignal.any`, whose
- * link lasts as long as the signal is in use. When only staunch's own deadlines are above, nothing can abort
- * after the call settles, and the forwarding is enough.
+ * link lasts as long as the signal is in use. When only staunch's own deadlines are above, the signal is not
+ * linked: an enclosing deadline that ends after this call has settled (work the enclosing call goes on with)
+ * does not abort it. Linking it would cost an entry per nested call for as long as the enclosing call runs.
  */
 class DeadlineContext implements PolicyContext {
   readonly attempt: number;
   readonly #external: boolean;
-  /**
-   * The signal outside staunch's own deadlines that this one must keep following once its call has settled:
-   * the nearest enclosing signal that is not a deadline context's. Linking to it directly, not through each
-   * enclosing deadline's signal, costs one `AbortSignal.any` instead of one per level.
-   */
-  readonly #root: AbortSignal | undefined;
+  /** The enclosing signal, or (when the enclosing context is another deadline's) a way to read it on demand. */
+  readonly #outer: AbortSignal | DeadlineContext | undefined;
   #controller: AbortController | undefined;
   #signal: AbortSignal | undefined;
   #ended: unknown;
@@ -62,7 +59,7 @@ class DeadlineContext implements PolicyContext {
 
   constructor(outer: PolicyContext, outerSignal: AbortSignal | DeadlineContext | undefined) {
     this.attempt = outer.attempt;
-    this.#root = outerSignal instanceof DeadlineContext ? outerSignal.#root : outerSignal;
+    this.#outer = outerSignal;
     this.#external =
       outerSignal instanceof DeadlineContext ? outerSignal[EXTERNAL_SIGNAL] : hasExternalSignal(outer, outerSignal);
   }
@@ -82,8 +79,12 @@ class DeadlineContext implements PolicyContext {
       this.#controller = new AbortController();
       if (this.#ended !== undefined) this.#controller.abort(this.#ended);
       // Only a caller's signal somewhere above needs a lasting link; staunch's own deadlines are forwarded.
-      const root = this.#external ? this.#root : undefined;
-      this.#signal = root ? AbortSignal.any([root, this.#controller.signal]) : this.#controller.signal;
+      const outer = !this.#external
+        ? undefined
+        : this.#outer instanceof DeadlineContext
+          ? this.#outer.signal
+          : this.#outer;
+      this.#signal = outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
     }
     return this.#signal;
   }
@@ -96,7 +97,7 @@ class DeadlineContext implements PolicyContext {
     return context instanceof DeadlineContext && context.#forwarding ? context : context.signal;
   }
 
-  /** Its call has settled: the enclosing abort is no longer forwarded to it by its own `timeout`. */
+  /** Its call has settled: the enclosing abort is no longer forwarded. */
   detach(): void {
     this.#forwarding = false;
   }
@@ -171,9 +172,6 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
         settle(reject, reason);
       }, deadlineMs);
       outer?.addEventListener("abort", onAbort);
-      // An enclosing deadline that ends after this call has settled (its own call still reading a body with
-      // this signal, say) must still abort this signal: it tells this context until it settles itself.
-      if (outer instanceof DeadlineContext) outer.addEventListener("abort", () => timed.end(outer.reason));
       function settle<V>(done: (value: V) => void, value: V): void {
         if (settled) return;
         settled = true;

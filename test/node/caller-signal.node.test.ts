@@ -1,23 +1,9 @@
 import { getEventListeners } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { compose, createFetch, timeout } from "../../src/index.ts";
-
-// A full GC on demand, without starting the test process with --expose-gc.
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-/** Heap in use once garbage is collected and finalizers (which run in a later task) have run too. */
-async function heapAfterGc(): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    gc();
-  }
-  return process.memoryUsage().heapUsed;
-}
+import { heapAfterGc } from "../support/heap.ts";
 
 /** Collects garbage (twice: finalizers, then what they let go), then aborts `caller` with a fresh reason. */
 async function abortAfterGc(caller: AbortController, why = "the reader left"): Promise<Error> {
