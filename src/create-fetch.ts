@@ -23,7 +23,7 @@ import { RateLimitedError } from "./errors.ts";
 import { type FallbackContext, fallback } from "./fallback.ts";
 import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
-import { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
+import { isIdempotentRequest } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { isRequest, originOf, prepareSend, type Send, sendAsIs, summarize } from "./http/send.ts";
 import { decideServerDelay, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
@@ -380,13 +380,14 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
     const gatedAttempt = (context: PolicyContext): Promise<Response> => {
       if (state.pausedUntilMs === 0) return guardedAttempt(context);
-      const waitMs = state.pausedUntilMs - env.now();
+      const now = env.now();
+      const waitMs = state.pausedUntilMs - now;
       if (waitMs <= 0) {
         state.pausedUntilMs = 0; // over: later calls need not read the clock
         return guardedAttempt(context);
       }
       // Waiting out a pause that ends past this call's deadline would only end in a timeout: say so now.
-      if (waitMs >= totalTimeoutMs - (env.now() - startedMs)) {
+      if (waitMs >= totalTimeoutMs - (now - startedMs)) {
         const message = `${origin} asked for a pause of ${Math.ceil(waitMs)} ms more, past this call's deadline`;
         return Promise.reject(new RateLimitedError(message, waitMs));
       }
@@ -394,10 +395,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     };
     const attempts = (prepared: Send, context: PolicyContext): Promise<Response> => {
       send = prepared;
-      // The method first: reading `request.headers` builds a Headers object, which a GET need not pay for.
-      const retryable =
-        prepared.replayable &&
-        (retryNonIdempotent || IDEMPOTENT_METHODS.has(request.method) || isIdempotent(request.method, request.headers));
+      const retryable = prepared.replayable && (retryNonIdempotent || isIdempotentRequest(request));
       return retryable ? runRetry(gatedAttempt, context, call) : gatedAttempt(context);
     };
     // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.

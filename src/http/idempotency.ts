@@ -25,6 +25,14 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "
  * ```
  */
 export function isIdempotent(method: string, headers?: Headers): boolean {
-  if (IDEMPOTENT_METHODS.has(method.toUpperCase())) return true;
-  return headers?.has("idempotency-key") ?? false;
+  return isIdempotentRequest({ method, headers });
+}
+
+/**
+ * {@link isIdempotent} for a request whose `headers` may be a getter that builds them: they are read only when
+ * the method alone does not settle it, so a GET never pays for a `Headers` object.
+ */
+export function isIdempotentRequest(request: { readonly method: string; readonly headers?: Headers }): boolean {
+  if (IDEMPOTENT_METHODS.has(request.method.toUpperCase())) return true;
+  return request.headers?.has("idempotency-key") ?? false;
 }

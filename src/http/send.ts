@@ -45,8 +45,9 @@ export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined
 }
 
 /**
- * Works out how to send the request again. FormData and streams are read once into bytes, streams up to
- * `limitBytes`: a larger stream is sent once, whole, and the request is not replayable.
+ * Works out how to send again a request that {@link sendAsIs} could not: FormData and streams are read once
+ * into bytes, streams up to `limitBytes`; a larger stream is sent once, whole, and the request is not
+ * replayable.
  */
 export async function prepareSend(
   input: RequestInfo | URL,
@@ -54,8 +55,6 @@ export async function prepareSend(
   limitBytes: number,
   signal?: AbortSignal,
 ): Promise<Send> {
-  const asIs = sendAsIs(input, init);
-  if (asIs !== undefined) return asIs;
   // Request normalises every body type to one stream and fixes FormData's boundary in its content-type. The
   // template never goes out (each attempt sets its own signal), so it does not take the caller's signal: a
   // Request listens to its signal until it is collected, which piles listeners on a long-lived one.

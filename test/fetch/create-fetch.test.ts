@@ -431,6 +431,24 @@ describe("createFetch: observability", () => {
     ]);
   });
 
+  it("reads a request's headers only when its method leaves idempotency open (never for a GET)", async () => {
+    let enumerated = 0;
+    const headers = new Proxy<Record<string, string>>(
+      { accept: "text/plain" },
+      {
+        ownKeys(target) {
+          enumerated++;
+          return Reflect.ownKeys(target);
+        },
+      },
+    );
+    const resilientFetch = createFetch({ fetch: async () => new Response("ok") });
+    await resilientFetch("http://127.0.0.1:9/", { headers });
+    expect(enumerated).toBe(0);
+    await resilientFetch("http://127.0.0.1:9/", { method: "POST", headers, body: "x" });
+    expect(enumerated).toBeGreaterThan(0);
+  });
+
   it("uses an injected fetch", async () => {
     let calls = 0;
     const fetch = createFetch({
