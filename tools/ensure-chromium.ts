@@ -61,7 +61,8 @@ if (lookup.kind === "unusable-variable") {
 const plan = planChromiumInstall(installHost());
 const failures: string[] = [];
 for (const installer of plan.installers) {
-  process.stdout.write(`${label} none found, installing ${installer.description}… `);
+  const attempt = failures.length === 0 ? "none found, installing" : "instead, installing";
+  process.stdout.write(`${label} ${attempt} ${installer.description}… `);
   const startedMs = Date.now();
   const failure = run(installer);
   const installed = findChromium(chromiumHost());
