@@ -26,7 +26,6 @@ function run(installer: ChromiumInstaller): string | undefined {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...installer.env },
       timeout: Math.max(deadline - Date.now(), 1),
-      killSignal: "SIGKILL",
       encoding: "utf8",
       maxBuffer: 256 * 1024 * 1024,
     });

@@ -46,7 +46,7 @@ describe("which Chromium the tests use", () => {
     expect(findChromium(host([playwrights, "/usr/bin/chromium"]))).toEqual({
       kind: "found",
       path: playwrights,
-      source: "Playwright's",
+      source: "Playwright's own",
     });
   });
 

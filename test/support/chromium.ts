@@ -64,7 +64,7 @@ export function findChromium(host: ChromiumHost): ChromiumLookup {
       : { kind: "unusable-variable", path: chosen };
   }
   const candidates = [
-    ...(host.playwrightChromiumPath ? [{ path: host.playwrightChromiumPath, source: "Playwright's" }] : []),
+    ...(host.playwrightChromiumPath ? [{ path: host.playwrightChromiumPath, source: "Playwright's own" }] : []),
     { path: debianChromiumPath, source: "Debian's package" },
     ...host.pathDirectories.flatMap((dir) =>
       namesOnPath.map((name) => ({ path: path.join(dir, name), source: "on PATH" })),
