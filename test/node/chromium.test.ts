@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   type ChromiumHost,
@@ -130,7 +131,7 @@ describe("how to install one where there is none", () => {
 
 describe("npm test's first step, tools/ensure-chromium.ts", () => {
   const ensure = (chromiumPath: string) =>
-    spawnSync(process.execPath, ["tools/ensure-chromium.ts"], {
+    spawnSync(process.execPath, [fileURLToPath(new URL("../../tools/ensure-chromium.ts", import.meta.url))], {
       env: { ...process.env, CHROMIUM_PATH: chromiumPath },
       encoding: "utf8",
     });
