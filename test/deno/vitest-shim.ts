@@ -128,40 +128,56 @@ function matchers(actual: unknown, negate: boolean) {
   };
 }
 
+type Matchers = ReturnType<typeof matchers>;
+const implemented = new Set(Object.keys(matchers(undefined, false)));
+
+function notImplemented(chain: string, key: string | symbol): never {
+  throw new TypeError(`expect(…)${chain}.${String(key)}() is not implemented by test/deno/vitest-shim.ts`);
+}
+
+/**
+ * `target` with a guard: reading anything it lacks throws. A suite that uses a matcher this shim does not
+ * implement must fail under Deno, never pass without checking.
+ */
+function guarded<T extends object>(target: T, chain: string): T {
+  return new Proxy(target, {
+    get: (t, key) => (typeof key === "string" && key in t ? t[key as keyof T] : notImplemented(chain, key)),
+  });
+}
+
+/** `expect(…).rejects` / `.resolves`: each matcher awaits `actual`, then checks what it settled with. */
+function settled(chain: ".rejects" | ".resolves", check: (name: keyof Matchers, args: unknown[]) => Promise<void>) {
+  return new Proxy({} as Matchers, {
+    get: (_target, key) => {
+      if (typeof key !== "string" || !implemented.has(key)) return notImplemented(chain, key);
+      return (...args: unknown[]) => check(key as keyof Matchers, args);
+    },
+  });
+}
+
+const call = (m: Matchers, name: keyof Matchers, args: unknown[]): void =>
+  (m[name] as (...a: unknown[]) => void)(...args);
+
 export function expect(actual: unknown) {
-  return {
-    ...matchers(actual, false),
-    not: matchers(actual, true),
-    rejects: new Proxy({} as ReturnType<typeof matchers>, {
-      get:
-        (_t, key: string) =>
-        async (...args: unknown[]) => {
-          let error: unknown;
-          try {
-            await actual;
-          } catch (e) {
-            error = e;
-            const m = matchers(
-              key === "toThrow"
-                ? () => {
-                    throw e;
-                  }
-                : e,
-              false,
-            ) as Record<string, (...a: unknown[]) => void>;
-            m[key]?.(...args);
-            return;
-          }
-          fail(`expected a rejection, got a value ${inspect(error)}`);
-        },
-    }),
-    resolves: new Proxy({} as ReturnType<typeof matchers>, {
-      get:
-        (_t, key: string) =>
-        async (...args: unknown[]) => {
-          const value = await actual;
-          (matchers(value, false) as Record<string, (...a: unknown[]) => void>)[key]?.(...args);
-        },
-    }),
-  };
+  return guarded(
+    {
+      ...matchers(actual, false),
+      not: guarded(matchers(actual, true), ".not"),
+      rejects: settled(".rejects", async (name, args) => {
+        let value: unknown;
+        try {
+          value = await actual;
+        } catch (e) {
+          const thrower = () => {
+            throw e;
+          };
+          call(matchers(name === "toThrow" ? thrower : e, false), name, args);
+          return;
+        }
+        fail(`expected a rejection, got a value ${inspect(value)}`);
+      }),
+      resolves: settled(".resolves", async (name, args) => call(matchers(await actual, false), name, args)),
+    },
+    "",
+  );
 }
