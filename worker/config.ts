@@ -6,7 +6,8 @@
 export interface Env {
   /**
    * The upstream to proxy `/api/*` to (`https://api.example.com/v1`), or `"demo"` for the built-in demo
-   * origin. Credentials in it (`https://user:pw@…`) are sent upstream and never shown.
+   * origin. Credentials in it (`https://user:pw@…`) are dropped (workerd's fetch would not send them) and
+   * never shown: give the upstream's credentials in a header of your own.
    */
   readonly UPSTREAM_URL?: string;
   readonly ATTEMPTS?: string;

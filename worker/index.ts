@@ -101,7 +101,7 @@ function setUp(env: Env): IsolateState {
       if (attempt) attempt.durationMs = Date.now() - started;
     }
   };
-  const base = demo ? DEMO_ORIGIN : config.upstream;
+  const base = demo ? DEMO_ORIGIN : withoutCredentials(config.upstream);
   const upstreamOrigin = new URL(base).origin;
   const shared = env.STAUNCH_STATE
     ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), logger: console })
@@ -171,6 +171,17 @@ export function breakerKeyOf(base: string, target: URL, scope: Config["breakerKe
   const basePath = upstream.pathname.replace(/\/$/, "");
   const segment = target.pathname.slice(basePath.length).split("/")[1] ?? "";
   return `${upstream.origin}${basePath}/${segment.slice(0, 100)}`;
+}
+
+/**
+ * The upstream URL without `user:password@`: workerd's fetch does not send them, and in a cache key they
+ * would be stored with every copy.
+ */
+function withoutCredentials(upstream: string): string {
+  const url = new URL(upstream);
+  url.username = "";
+  url.password = "";
+  return url.href;
 }
 
 /** The answer when the upstream failed and no copy was young enough. */
