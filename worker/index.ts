@@ -169,8 +169,9 @@ export function breakerKeyOf(base: string, target: URL, scope: Config["breakerKe
   const upstream = new URL(base);
   if (scope === "origin") return upstream.origin;
   const basePath = upstream.pathname.replace(/\/$/, "");
-  const segment = target.pathname.slice(basePath.length).split("/")[1] ?? "";
-  return `${upstream.origin}${basePath}/${segment.slice(0, 100)}`;
+  const segment = (target.pathname.slice(basePath.length).split("/")[1] ?? "").slice(0, 100);
+  // Written as fleetKey writes it, so the dashboard and the fleet's state name a breaker alike.
+  return segment === "" ? `${upstream.origin}${basePath}` : `${upstream.origin}${basePath}/${segment}`;
 }
 
 /**
