@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { playwright } from "@vitest/browser-playwright";
 import { defineConfig } from "vitest/config";
@@ -19,6 +20,13 @@ export default defineConfig({
       },
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        // The examples import the package by name, as a user's project does: here, its sources.
+        resolve: {
+          alias: [
+            { find: /^staunch$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
+            { find: /^staunch\/durable$/, replacement: fileURLToPath(new URL("./src/durable.ts", import.meta.url)) },
+          ],
+        },
         test: {
           name: "workerd",
           include: [core, "test/fetch/**/*.test.ts", "test/edge/**/*.test.ts", "test/worker/**/*.test.ts"],

@@ -490,6 +490,30 @@ class Channel {
   }
 }
 
+/**
+ * The key a name stands for in the fleet's state. An http(s) URL is written as createFetch writes an origin:
+ * lower-case scheme and host, no default port, no credentials, no trailing slash; so
+ * `budget("https://API.example.com/")` shares the key (and each exchange) of the breaker createFetch keeps
+ * for `https://api.example.com`. Any other name is kept as given.
+ *
+ * @example
+ * ```ts
+ * fleetKey("HTTPS://api.example.com:443/"); // "https://api.example.com"
+ * fleetKey("https://api.example.com/v1/users/"); // "https://api.example.com/v1/users"
+ * fleetKey("payments-db"); // "payments-db"
+ * ```
+ */
+export function fleetKey(key: string): string {
+  if (!/^https?:\/\//i.test(key)) return key;
+  let url: URL;
+  try {
+    url = new URL(key);
+  } catch {
+    return key;
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}${url.search}`;
+}
+
 /** Runs `work` with a signal that aborts after `timeoutMs`, rejecting with a `TimeoutError` at that moment. */
 async function withDeadline<T>(
   work: (signal: AbortSignal) => Promise<T>,
@@ -561,7 +585,7 @@ export function coordinator(options: CoordinatorOptions): Coordinator {
   );
   const channelFor = (key: string): Channel => {
     if (typeof key !== "string" || key === "") throw new TypeError(`${owner}: a key must be a non-empty string`);
-    return channels.get(key);
+    return channels.get(fleetKey(key));
   };
 
   return {

@@ -50,6 +50,7 @@ export {
   type Coordinator,
   type CoordinatorOptions,
   coordinator,
+  fleetKey,
   memoryStore,
   type SharedBudget,
   type SharedBudgetView,

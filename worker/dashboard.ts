@@ -33,7 +33,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
 </head>
 <body>
 <h1>staunch at the edge</h1>
-<p class="lead">Each request to <code>/api/*</code> goes through staunch's <code>createFetch</code> (retries with jitter and a budget, timeouts, a breaker per origin) and falls back to a stale copy from the Cache API when the upstream fails. Upstream: <code id="upstream">…</code></p>
+<p class="lead">Each request to <code>/api/*</code> goes through staunch's <code>createFetch</code> (retries with jitter and a budget, timeouts, a breaker per route of the upstream) and falls back to a stale copy from the Cache API when the upstream fails. Upstream: <code id="upstream">…</code></p>
 
 <h2>Send a request</h2>
 <div class="controls">
@@ -48,7 +48,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
 <p class="muted" id="last">No request sent yet.</p>
 
 <h2>Circuit breakers</h2>
-<div class="breakers" id="breakers"><span class="muted">No origin called yet.</span></div>
+<div class="breakers" id="breakers"><span class="muted">No upstream called yet.</span></div>
 <p class="muted" id="shared"></p>
 
 <h2>Recent requests</h2>
@@ -59,6 +59,10 @@ export const dashboardHtml = /* html */ `<!doctype html>
 
 <script>
 const $ = (id) => document.getElementById(id);
+// With CONTROL_SECRET set, open the page as /#secret=<secret>: a fragment never leaves the browser.
+const secret = new URLSearchParams(location.hash.slice(1)).get("secret");
+const control = (path, init = {}) =>
+  fetch(path, { ...init, headers: secret ? { authorization: "Bearer " + secret } : {} });
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
 async function send(path) {
@@ -77,8 +81,8 @@ async function send(path) {
 for (const button of document.querySelectorAll("button[data-path]")) {
   button.addEventListener("click", () => send(button.dataset.path));
 }
-$("btn-outage").addEventListener("click", async () => { await fetch("/__staunch/outage?seconds=20", { method: "POST" }); refresh(); });
-$("btn-reset").addEventListener("click", async () => { await fetch("/__staunch/reset", { method: "POST" }); refresh(); });
+$("btn-outage").addEventListener("click", async () => { await control("/__staunch/outage?seconds=20", { method: "POST" }); refresh(); });
+$("btn-reset").addEventListener("click", async () => { await control("/__staunch/reset", { method: "POST" }); refresh(); });
 
 function attemptChip(a) {
   const wait = a.delayBeforeMs > 0 ? '<span class="chip wait">wait ' + a.delayBeforeMs + ' ms</span>' : "";
@@ -98,8 +102,8 @@ function answerCell(r) {
 
 function render(state) {
   $("upstream").textContent = state.upstream === "demo" ? "built-in demo origin" : state.upstream;
-  $("breakers").innerHTML = state.origins.length === 0 ? '<span class="muted">No origin called yet.</span>' :
-    state.origins.map((o) => '<div class="breaker" data-origin="' + esc(o.origin) + '"><code>' + esc(o.origin) + '</code><br>circuit: <span class="state ' + esc(o.circuit) + '">' + esc(o.circuit) + "</span>" +
+  $("breakers").innerHTML = state.breakers.length === 0 ? '<span class="muted">No upstream called yet.</span>' :
+    state.breakers.map((o) => '<div class="breaker" data-key="' + esc(o.key) + '"><code>' + esc(o.key) + '</code><br>circuit: <span class="state ' + esc(o.circuit) + '">' + esc(o.circuit) + "</span>" +
       (o.circuitRetryAfterMs > 0 ? ' <span class="muted">(probe in ' + Math.ceil(o.circuitRetryAfterMs / 1000) + " s)</span>" : "") +
       (o.pausedForMs > 0 ? '<br><span class="muted">paused by Retry-After for ' + Math.ceil(o.pausedForMs / 1000) + " s</span>" : "") + "</div>").join("") +
     (state.outageUntil ? '<div class="breaker"><span class="state open">demo origin down</span><br><span class="muted">for ' + Math.ceil((state.outageUntil - Date.now()) / 1000) + " s more</span></div>" : "");
@@ -116,7 +120,8 @@ function render(state) {
 
 async function refresh() {
   try {
-    const res = await fetch("/__staunch/state");
+    const res = await control("/__staunch/state");
+    if (!res.ok) throw new Error("the state answered " + res.status + (res.status === 401 ? ": open this page as /#secret=<CONTROL_SECRET>" : ""));
     render(await res.json());
   } catch (error) {
     $("last").textContent = "Could not read the state: " + error;

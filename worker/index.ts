@@ -1,29 +1,39 @@
 /**
  * The staunch sample Worker: proxies `/api/*` to an upstream through `createFetch` (retries with jitter and a
- * budget, per-attempt and total timeouts, a breaker per origin) and answers from a stale copy in the Cache
- * API when the upstream fails. `GET /` is a live dashboard of what happened to each request.
+ * budget, per-attempt and total timeouts, a breaker per route of the upstream) and answers from a stale copy
+ * in the Cache API when the upstream fails. `GET /` is a live dashboard of what happened to each request.
  *
- * When wrangler.toml binds the `StaunchSharedState` Durable Object (it does by default), the breaker and the
+ * When wrangler.toml binds the `StaunchSharedState` Durable Object (it does by default), the breakers and the
  * retry budget are shared by all of the Worker's isolates; without the binding, each isolate keeps its own.
+ *
+ * What it is safe against (each tried in test/e2e/security.e2e.test.ts): answers are cached under the full
+ * upstream URL and never for a request with credentials; only whole bodies are stored; the control endpoints
+ * are off unless a secret is configured; nothing of its own reaches the upstream; and one route's or one
+ * client's failures cannot open the circuit for every route.
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { durableObjectStore } from "../src/durable.ts";
 import {
   CircuitOpenError,
   type Coordinator,
-  consecutiveFailures,
   coordinator,
   createFetch,
   errorName,
   FALLBACK_HEADER,
   type FetchFunction,
+  failureRate,
   fallbackCause,
   type ResilientFetch,
+  type RetryBudget,
+  redactUrl,
   retryBudget,
   type StaleIfError,
   staleIfError,
 } from "../src/index.ts";
+import { KeyedRegistry } from "../src/keyed-registry.ts";
 import { type Config, type Env, readConfig } from "./config.ts";
+import { controlAccess, refusal } from "./control.ts";
 import { dashboardHtml } from "./dashboard.ts";
 import { demoOrigin, FAILURE_PARAMS, outage } from "./demo-origin.ts";
 import { type DashboardState, type RequestRecord, Timeline } from "./timeline.ts";
@@ -32,32 +42,52 @@ import { type DashboardState, type RequestRecord, Timeline } from "./timeline.ts
 export { StaunchSharedState } from "../src/durable.ts";
 export type { Env } from "./config.ts";
 
-/** Carries a request's timeline id to the instrumented fetch, which records each attempt. */
-const TRACE_HEADER = "x-staunch-trace";
 const DEMO_ORIGIN = "https://demo.origin";
+/** Routes whose breakers one isolate keeps; the least recently used beyond it start over when next used. */
+const MAX_ROUTES = 100;
+/** Statuses that say the upstream itself is unwell; a 500 from one path says that path has a bug. */
+const UNHEALTHY_STATUSES = new Set([502, 503, 504]);
+/** Worth another attempt: what passes (a timeout, rate limiting, an unwell upstream), not a path's own 500. */
+const RETRY_STATUSES = [408, 429, 502, 503, 504];
 
-/** What one isolate keeps between requests: the client (and its breakers), the cache wrapper, the timeline. */
+/**
+ * The request whose attempts the instrumented fetch records. Carried with the request's async context, not
+ * in a header: nothing of the Worker's own may reach the upstream.
+ */
+const trace = new AsyncLocalStorage<RequestRecord>();
+
+/** What one isolate keeps between requests: the clients (and their breakers), the cache wrapper, the timeline. */
 interface IsolateState {
   readonly config: Config;
-  readonly client: ResilientFetch;
+  readonly demo: boolean;
+  /** The upstream as given, or the demo origin's URL. */
+  readonly base: string;
+  /** One client per breaker key: each has its own breaker, and all share the retry budget. */
+  readonly clients: KeyedRegistry<ResilientFetch>;
   readonly serve: StaleIfError;
   readonly timeline: Timeline;
   /** The link to the fleet's shared state, when the Durable Object is bound. */
   readonly shared: Coordinator | undefined;
-  /** The upstream's origin: the key of its breaker and of the retry budget in the shared state. */
+  /** The upstream's origin: the key of the retry budget in the shared state. */
   readonly upstreamOrigin: string;
 }
 
-let isolate: IsolateState | undefined;
+let isolate: (IsolateState & { readonly settings: string }) | undefined;
+
+/** What the isolate's state was built from: other settings (a test's, a changed deploy's) build it anew. */
+function settingsOf(env: Env): string {
+  const { STAUNCH_STATE, CONTROL_SECRET: _secret, ...vars } = env;
+  return JSON.stringify({ ...vars, shared: STAUNCH_STATE !== undefined });
+}
 
 function setUp(env: Env): IsolateState {
   const config = readConfig(env);
+  const demo = config.upstream === "demo";
   const timeline = new Timeline(50);
-  const upstreamFetch: FetchFunction = config.upstream === "demo" ? demoOrigin : (i, n) => fetch(i, n);
-  // Records each attempt of a traced request, then calls the real upstream.
+  const upstreamFetch: FetchFunction = demo ? demoOrigin : (i, n) => fetch(i, n);
+  // Records each attempt of the request being traced, then calls the real upstream.
   const instrumented: FetchFunction = async (input, init) => {
-    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-    const record = timeline.get(headers.get(TRACE_HEADER));
+    const record = trace.getStore();
     const attempt = record ? timeline.attemptStarted(record, Date.now()) : undefined;
     const started = Date.now();
     try {
@@ -71,38 +101,88 @@ function setUp(env: Env): IsolateState {
       if (attempt) attempt.durationMs = Date.now() - started;
     }
   };
-  const upstreamOrigin = config.upstream === "demo" ? DEMO_ORIGIN : new URL(config.upstream).origin;
+  const base = demo ? DEMO_ORIGIN : withoutCredentials(config.upstream);
+  const upstreamOrigin = new URL(base).origin;
   const shared = env.STAUNCH_STATE
     ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), logger: console })
     : undefined;
-  const client = createFetch({
+  const budget = retryBudget({ shared: shared?.budget(upstreamOrigin) });
+  const clients = new KeyedRegistry(MAX_ROUTES, (key) => routeClient(key, config, instrumented, budget, shared));
+  const serve = staleIfError({
+    cache: caches.default,
+    maxStaleMs: config.maxStaleSeconds * 1000,
+    // The key is the full upstream URL (the default). Only the demo's failure switches are left out, so that
+    // /data?down=1 may get /data's copy: they choose how the demo fails, not what it answers.
+    cacheKey: demo
+      ? (request) => {
+          const url = new URL(request.url);
+          for (const name of FAILURE_PARAMS) url.searchParams.delete(name);
+          return url.href;
+        }
+      : undefined,
+  });
+  return { config, demo, base, clients, serve, timeline, shared, upstreamOrigin };
+}
+
+/**
+ * The client behind one breaker key. Its circuit opens on the failure rate of its own traffic, counting only
+ * what shows the upstream unwell (a dropped connection, a timeout, 502/503/504), so a path that answers 500
+ * or a client that asks for one cannot open it, and a failing route cannot open the circuit of another.
+ */
+function routeClient(
+  key: string,
+  config: Config,
+  instrumented: FetchFunction,
+  budget: RetryBudget,
+  shared: Coordinator | undefined,
+): ResilientFetch {
+  return createFetch({
     fetch: instrumented,
     attempts: config.attempts,
     attemptTimeoutMs: config.attemptTimeoutMs,
     totalTimeoutMs: config.totalTimeoutMs,
-    // One key for the upstream's breaker and the budget: both travel in the same exchange.
-    budget: retryBudget({ shared: shared?.budget(upstreamOrigin) }),
-    // Ten failed attempts in a row: an origin that fails 30 % of attempts almost never trips it (0.3^10), while
-    // one that is down trips it within a few calls. Five tripped the demo's flaky origin every few seconds.
+    retryStatuses: RETRY_STATUSES,
+    budget,
     breaker: {
-      strategy: () => consecutiveFailures(config.breakerFailures),
+      // A rate over a window, not failures in a row: a few unlucky calls do not open it, and it needs
+      // traffic (minimum throughput) before it can open at all.
+      strategy: () =>
+        failureRate({
+          threshold: config.breakerFailureRate,
+          minimumThroughput: config.breakerMinThroughput,
+          windowMs: 30_000,
+        }),
+      isFailureResult: (result) => result instanceof Response && UNHEALTHY_STATUSES.has(result.status),
       halfOpenAfterMs: config.halfOpenAfterMs,
-      shared,
+      // The fleet's circuit for this key (createFetch would ask for one per origin: there is one origin here).
+      shared: shared && { circuit: () => shared.circuit(key) },
     },
     logger: console,
   });
-  const serve = staleIfError({
-    cache: caches.default,
-    maxStaleMs: config.maxStaleSeconds * 1000,
-    // The demo's failure switches are not part of what is asked for: /data?down=1 may get /data's copy.
-    cacheKey: (request) => {
-      if (request.headers.has("authorization") || request.headers.has("cookie")) return undefined;
-      const url = new URL(request.url);
-      for (const name of FAILURE_PARAMS) url.searchParams.delete(name);
-      return url.href;
-    },
-  });
-  return { config, client, serve, timeline, shared, upstreamOrigin };
+}
+
+/**
+ * The breaker key of an upstream URL: the upstream's origin, or with `route` its origin and base path plus the
+ * first path segment after it (`https://api.example.com/v1/users` for `/api/users/42`).
+ */
+export function breakerKeyOf(base: string, target: URL, scope: Config["breakerKey"]): string {
+  const upstream = new URL(base);
+  if (scope === "origin") return upstream.origin;
+  const basePath = upstream.pathname.replace(/\/$/, "");
+  const segment = (target.pathname.slice(basePath.length).split("/")[1] ?? "").slice(0, 100);
+  // Written as fleetKey writes it, so the dashboard and the fleet's state name a breaker alike.
+  return segment === "" ? `${upstream.origin}${basePath}` : `${upstream.origin}${basePath}/${segment}`;
+}
+
+/**
+ * The upstream URL without `user:password@`: workerd's fetch does not send them, and in a cache key they
+ * would be stored with every copy.
+ */
+function withoutCredentials(upstream: string): string {
+  const url = new URL(upstream);
+  url.username = "";
+  url.password = "";
+  return url.href;
 }
 
 /** The answer when the upstream failed and no copy was young enough. */
@@ -133,25 +213,44 @@ export function upstreamUrl(base: string, incoming: URL): URL {
   return target;
 }
 
+/**
+ * How a request shows on the dashboard: its path, and of its query only the demo's failure switches. The
+ * rest of a query (tokens, personal data) is shown as `?…` or `&…`.
+ */
+function shownPath(url: URL, demo: boolean): string {
+  const path = url.pathname.slice("/api".length);
+  if (url.search === "") return path;
+  const kept = new URLSearchParams();
+  for (const [name, value] of url.searchParams) {
+    if (demo && (FAILURE_PARAMS as readonly string[]).includes(name)) kept.append(name, value);
+  }
+  const query = kept.toString();
+  const droppedSome = [...url.searchParams.keys()].length > [...kept.keys()].length;
+  if (query === "") return `${path}?…`;
+  return `${path}?${query}${droppedSome ? "&…" : ""}`;
+}
+
 async function proxy(request: Request, state: IsolateState, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
-  const path = url.pathname.slice("/api".length) + url.search;
-  const base = state.config.upstream === "demo" ? DEMO_ORIGIN : state.config.upstream;
-  const record = state.timeline.begin(request.method, path, Date.now());
+  const target = upstreamUrl(state.base, url);
+  const client = state.clients.get(breakerKeyOf(state.base, target, state.config.breakerKey));
+  const record = state.timeline.begin(request.method, shownPath(url, state.demo), Date.now());
   const headers = new Headers(request.headers);
-  headers.set(TRACE_HEADER, record.id);
   headers.delete("host");
-  // The Worker's own cookies are not the upstream's business.
-  headers.delete("cookie");
-  const upstreamRequest = new Request(upstreamUrl(base, url), {
+  // The cache decides on the client's request as sent, its Cookie included: a request with cookies is
+  // neither stored nor answered from a copy. The Cookie itself stays here: the Worker's site's cookies are
+  // not the upstream's business.
+  const asked = new Request(target, {
     method: request.method,
     headers,
     body: request.method === "GET" || request.method === "HEAD" ? null : request.body,
   });
   let cause: string | undefined;
   const origin = async (r: Request): Promise<Response> => {
+    const upstreamHeaders = new Headers(r.headers);
+    upstreamHeaders.delete("cookie");
     try {
-      const response = await state.client(r);
+      const response = await client(new Request(r, { headers: upstreamHeaders }));
       if (response.status >= 500) cause = "status";
       return response;
     } catch (error) {
@@ -161,7 +260,7 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
   };
   let answer: Response;
   try {
-    answer = await state.serve(upstreamRequest, origin, (p) => ctx.waitUntil(p));
+    answer = await trace.run(record, () => state.serve(asked, origin, (p) => ctx.waitUntil(p)));
   } catch (error) {
     answer = failureResponse(error);
   }
@@ -193,42 +292,66 @@ function finish(
 }
 
 function dashboardState(state: IsolateState): DashboardState {
+  const upstream = state.demo ? "demo" : redactUrl(state.config.upstream);
   return {
     requests: state.timeline.list(),
-    origins: state.client.origins(),
-    outageUntil: outage.until > Date.now() ? outage.until : undefined,
-    upstream: state.config.upstream,
-    config: { ...state.config },
+    breakers: Array.from(state.clients.entries(), ([key, client]) => {
+      const origin = client.origins()[0];
+      return {
+        key,
+        circuit: origin?.circuit,
+        circuitRetryAfterMs: origin?.circuitRetryAfterMs ?? 0,
+        pausedForMs: origin?.pausedForMs ?? 0,
+      };
+    }),
+    outageUntil: state.demo && outage.until > Date.now() ? outage.until : undefined,
+    upstream,
+    config: { ...state.config, upstream },
     shared: { bound: state.shared !== undefined, keys: state.shared?.status() ?? [] },
   };
 }
 
+/** `/__staunch/*`, once {@link controlAccess} let the request through. */
+async function control(request: Request, url: URL, state: IsolateState): Promise<Response> {
+  if (url.pathname === "/__staunch/state" && request.method === "GET") return Response.json(dashboardState(state));
+  if (url.pathname === "/__staunch/outage" && request.method === "POST" && state.demo) {
+    const seconds = Math.min(Math.max(Number(url.searchParams.get("seconds") ?? 20), 0), 600);
+    outage.until = Date.now() + seconds * 1000;
+    return Response.json({ outageUntil: outage.until });
+  }
+  if (url.pathname === "/__staunch/reset" && request.method === "POST") {
+    // A fresh start: new breakers, budget and timeline, and the settings read again on the next request;
+    // the shared circuits and counts too, once this isolate's last reports have landed.
+    outage.until = 0;
+    isolate = undefined;
+    const shared = state.shared;
+    if (shared) {
+      await shared.settled();
+      const keys = new Set([state.upstreamOrigin, ...Array.from(state.clients.entries(), ([key]) => key)]);
+      await Promise.all(Array.from(keys, (key) => shared.reset(key)));
+    }
+    return Response.json({ reset: true });
+  }
+  return new Response("Not found.\n", { status: 404 });
+}
+
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    isolate ??= setUp(env);
+    const settings = settingsOf(env);
+    if (isolate?.settings !== settings) isolate = { ...setUp(env), settings };
     const state = isolate;
     const url = new URL(request.url);
     if (url.pathname.startsWith("/api/")) return proxy(request, state, ctx);
     if (url.pathname === "/" && request.method === "GET") {
+      // The page holds no data: it reads the state with the secret given after `#secret=` in its address
+      // (a fragment, which no request or log carries). Without a secret it is there only for the demo.
+      if (!env.CONTROL_SECRET && !state.demo) return refusal("off");
       return new Response(dashboardHtml, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
-    if (url.pathname === "/__staunch/state") return Response.json(dashboardState(state));
-    if (url.pathname === "/__staunch/outage" && request.method === "POST") {
-      const seconds = Math.min(Math.max(Number(url.searchParams.get("seconds") ?? 20), 0), 600);
-      outage.until = Date.now() + seconds * 1000;
-      return Response.json({ outageUntil: outage.until });
+    if (url.pathname.startsWith("/__staunch/")) {
+      const access = await controlAccess(request, env.CONTROL_SECRET, state.demo);
+      return access === "open" ? control(request, url, state) : refusal(access);
     }
-    if (url.pathname === "/__staunch/reset" && request.method === "POST") {
-      // A fresh start: new breakers, budget and timeline, and the settings read again on the next request;
-      // the shared circuit and counts too, once this isolate's last reports have landed.
-      outage.until = 0;
-      isolate = undefined;
-      if (state.shared) {
-        await state.shared.settled();
-        await state.shared.reset(state.upstreamOrigin);
-      }
-      return Response.json({ reset: true });
-    }
-    return new Response("Not found. Try / for the dashboard, or /api/data.\n", { status: 404 });
+    return new Response("Not found. Try /api/…\n", { status: 404 });
   },
 } satisfies ExportedHandler<Env>;

@@ -23,7 +23,7 @@ export type AnswerSource = "origin" | "stale" | "error";
 export interface RequestRecord {
   readonly id: string;
   readonly method: string;
-  /** Path and query of the proxied URL. */
+  /** Path of the proxied URL; its query only as far as it is the demo's failure switches, else `?…`. */
   readonly path: string;
   /** Epoch ms. */
   readonly startedAt: number;
@@ -44,14 +44,16 @@ export interface RequestRecord {
 /** What `GET /__staunch/state` returns. */
 export interface DashboardState {
   readonly requests: readonly RequestRecord[];
-  readonly origins: ReadonlyArray<{
-    readonly origin: string;
+  /** One breaker per key: the upstream's origin, or one of its routes (`BREAKER_KEY`). */
+  readonly breakers: ReadonlyArray<{
+    readonly key: string;
     readonly circuit: string | undefined;
     readonly circuitRetryAfterMs: number;
     readonly pausedForMs: number;
   }>;
   /** The demo origin's forced outage, if any: epoch ms when it ends. */
   readonly outageUntil: number | undefined;
+  /** `"demo"`, or the upstream without credentials and query. */
   readonly upstream: string;
   readonly config: Readonly<Record<string, number | string>>;
   /** The link to the shared state Durable Object: `bound` false when the Worker runs without the binding. */

@@ -17,6 +17,7 @@ import {
   optionalFunction,
   optionError,
   requireFiniteAtLeast,
+  requireIntegerAtLeast,
   requireKnownKeys,
   requireOptionsObject,
 } from "../validate.ts";
@@ -53,12 +54,24 @@ export interface CachedFallbackOptions {
    */
   readonly maxStaleMs?: number;
   /**
-   * The cache key of a request. Default: its URL, and requests carrying `Authorization` or `Cookie` are
-   * neither stored nor served (one user's copy must not reach another). Giving a key function is a statement
-   * that the key makes such requests safe (it includes the user, say); return `undefined` to skip the cache.
-   * Keys are URLs to the Cache API, which ignores fragments: put what distinguishes entries in the path or query.
+   * The cache key of a request; return `undefined` to skip the cache for it. Default: its full URL, query
+   * included. Two requests with one key get each other's copies, so a key may leave out only what never
+   * changes the answer (a tracking parameter, say). Keys are URLs to the Cache API, which ignores fragments:
+   * put what distinguishes entries in the path or query.
    */
   readonly cacheKey?: (request: Request) => string | undefined;
+  /**
+   * Requests carrying `Authorization` or `Cookie` are neither stored nor served (one user's copy must not
+   * reach another), whatever `cacheKey` returns. Set `true` only with a `cacheKey` that tells users apart (it
+   * includes the user the credentials name): such requests are then stored and served under that key.
+   * Default `false`.
+   */
+  readonly perUserKey?: boolean;
+  /**
+   * The largest body stored, in bytes: a copy is kept only once its whole body has arrived, so it is held in
+   * memory until then. A larger body is passed on, not stored. Default 1,048,576 (1 MiB).
+   */
+  readonly maxStoredBodyBytes?: number;
   /** Statuses that count as a failure worth a stale copy. Default: 500–599. */
   readonly isFailureStatus?: (status: number) => boolean;
   /** Keeps the Worker alive for the background `cache.put` (`ctx.waitUntil`). Default: the put is awaited. */
@@ -169,13 +182,29 @@ export type StaleIfError = (
  */
 export function staleIfError(options: CachedFallbackOptions, owner = "staleIfError"): StaleIfError {
   const o = requireOptionsObject(owner, options) as unknown as CachedFallbackOptions;
-  requireKnownKeys(owner, o, ["cache", "maxStaleMs", "cacheKey", "isFailureStatus", "waitUntil", "onStale", "env"]);
+  requireKnownKeys(owner, o, [
+    "cache",
+    "maxStaleMs",
+    "cacheKey",
+    "perUserKey",
+    "maxStoredBodyBytes",
+    "isFailureStatus",
+    "waitUntil",
+    "onStale",
+    "env",
+  ]);
   const cache = o.cache;
   if (typeof cache?.match !== "function" || typeof cache.put !== "function") {
     throw optionError(TypeError, owner, "cache", "a Cache (caches.default, caches.open(…))", cache);
   }
   const maxStaleMs = requireFiniteAtLeast(owner, "maxStaleMs", o.maxStaleMs ?? 86_400_000);
   const customKey = optionalFunction<(request: Request) => string | undefined>(owner, "cacheKey", o.cacheKey);
+  const perUserKey = o.perUserKey ?? false;
+  if (typeof perUserKey !== "boolean") throw optionError(TypeError, owner, "perUserKey", "a boolean", perUserKey);
+  if (perUserKey && customKey === undefined) {
+    throw optionError(TypeError, owner, "perUserKey", "set only with a cacheKey that tells users apart", perUserKey);
+  }
+  const maxStoredBodyBytes = requireIntegerAtLeast(owner, "maxStoredBodyBytes", o.maxStoredBodyBytes ?? 1_048_576, 0);
   const isFailureStatus =
     optionalFunction<(status: number) => boolean>(owner, "isFailureStatus", o.isFailureStatus) ??
     defaultIsFailureStatus;
@@ -183,19 +212,25 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
   const onStale = guarded(optionalFunction<(event: StaleServedEvent) => void>(owner, "onStale", o.onStale));
   const env = resolveEnvironment(o.env);
 
+  // Checked here, not left to the key function: a user's own Worker is safe without knowing the rule.
   const keyOf = (request: Request): string | undefined => {
     if (request.method !== "GET" && request.method !== "HEAD") return undefined;
-    if (customKey) return customKey(request);
-    if (request.headers.has("authorization") || request.headers.has("cookie")) return undefined;
-    return request.url;
+    if (!perUserKey && (request.headers.has("authorization") || request.headers.has("cookie"))) return undefined;
+    return customKey ? customKey(request) : request.url;
   };
 
-  /** Stores a copy for its fresh life plus its stale window, noting when, so its age can be told later. */
-  const store = (key: string, response: Response): Promise<void> => {
+  /**
+   * Stores a copy for its fresh life plus its stale window, noting when, so its age can be told later. Only
+   * a whole body is stored: one cut short (the connection dropped, fewer bytes than `Content-Length`) would
+   * later be served as if complete.
+   */
+  const store = async (key: string, response: Response): Promise<void> => {
+    const body = await wholeBody(response, maxStoredBodyBytes);
+    if (body === undefined) return;
     const directives = parseCacheControl(response.headers.get("cache-control"));
     const staleMs = (secondsOf(directives, "stale-if-error") ?? maxStaleMs / 1000) * 1000;
     const freshMs = (secondsOf(directives, "s-maxage") ?? secondsOf(directives, "max-age") ?? 0) * 1000;
-    const copy = new Response(response.body, response);
+    const copy = new Response(body, response);
     copy.headers.set(
       STORED_AT,
       String(env.now() - (secondsOf(new Map([["age", response.headers.get("age") ?? ""]]), "age") ?? 0) * 1000),
@@ -274,6 +309,50 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
     }
     return response;
   };
+}
+
+/**
+ * The whole body, once it has all arrived; `undefined` when it broke off, is shorter or longer than its
+ * `Content-Length` says, or is larger than `limitBytes` (then the rest is not read for the cache: the client's
+ * copy still gets it all). A `Content-Length` is checked only on an unencoded body: a runtime that decodes
+ * gzip hands over more bytes than the header counts.
+ */
+async function wholeBody(response: Response, limitBytes: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const encoding = response.headers.get("content-encoding");
+  const declared =
+    encoding === null || encoding.trim().toLowerCase() === "identity" ? response.headers.get("content-length") : null;
+  if (declared !== null && !/^\d{1,15}$/.test(declared.trim())) return undefined;
+  const expected = declared === null ? undefined : Number(declared);
+  if (expected !== undefined && expected > limitBytes) {
+    await response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  const reader = response.body?.getReader();
+  if (reader === undefined) return expected === undefined || expected === 0 ? new Uint8Array(0) : undefined;
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.byteLength;
+      if (received > limitBytes) {
+        await reader.cancel().catch(() => {});
+        return undefined;
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return undefined; // the body broke off: what arrived is not the answer
+  }
+  if (expected !== undefined && received !== expected) return undefined;
+  const body = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
 }
 
 /** Two responses with the same status, headers and body, one for the client and one for the cache. */

@@ -58,15 +58,21 @@ export interface HonoContextLike {
 
 /**
  * Stale-if-error as Hono middleware: `app.use("/api/*", staleIfErrorMiddleware({ cache: caches.default }))`.
- * A handler error (which Hono has already turned into its error response) or a 5xx answer is replaced by a
- * stored copy when one is young enough.
+ * A handler error or a 5xx answer is replaced by a stored copy when one is young enough.
+ *
+ * Hono hands a handler's error to `app.onError` before any middleware sees it: the default one logs it with
+ * its stack and answers 500, even when a stored copy then answers instead. Give an `app.onError` that answers
+ * staunch's errors itself (503 for an open circuit, say). Its answer is what the client gets when no copy
+ * is young enough; it is called once, and an error's answer is never stored.
  *
  * @example
  * ```ts
  * import { Hono } from "hono";
+ * import { isCircuitOpenError, staleIfErrorMiddleware } from "staunch";
  * const app = new Hono();
  * app.use("/api/*", staleIfErrorMiddleware({ cache: caches.default }));
  * app.get("/api/prices", (c) => fetch("https://prices.example.com/today"));
+ * app.onError((error, c) => c.json({ error: error.name }, isCircuitOpenError(error) ? 503 : 500));
  * export default app;
  * ```
  */
@@ -82,15 +88,23 @@ export function staleIfErrorMiddleware(
     } catch {
       waitUntil = undefined;
     }
-    const answer = await serve(
-      c.req.raw,
-      async () => {
-        await next();
-        if (c.error !== undefined && (c.res === undefined || c.res.status >= 500)) throw c.error;
-        return c.res as Response;
-      },
-      waitUntil,
-    );
+    let answer: Response;
+    try {
+      answer = await serve(
+        c.req.raw,
+        async () => {
+          await next();
+          // Hono's onError has answered already; a failure all the same, whatever status it chose.
+          if (c.error !== undefined) throw c.error;
+          return c.res as Response;
+        },
+        waitUntil,
+      );
+    } catch (error) {
+      // No copy: onError's answer stands. Rethrown, the error would reach onError a second time.
+      if (error !== undefined && error === c.error && c.res !== undefined) return;
+      throw error;
+    }
     // Hono merges the old response's headers into a new one unless the old one is cleared first.
     c.res = undefined;
     c.res = answer;

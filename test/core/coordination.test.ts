@@ -14,6 +14,7 @@ import {
   type Coordinator,
   type CoordinatorOptions,
   coordinator,
+  fleetKey,
   memoryStore,
 } from "../../src/coordination.ts";
 import { createFetch } from "../../src/create-fetch.ts";
@@ -484,6 +485,30 @@ describe("batching", () => {
     clock.nowMs += 1_000;
     await call(a, ok);
     expect(a.breaker.state).toBe("closed");
+  });
+});
+
+describe("keys", () => {
+  it("takes an origin written with a trailing slash, capitals or its default port for createFetch's key", async () => {
+    const clock = new FakeClock();
+    const store = switchableStore(clock);
+    const shared = coordinator({ store, env: clock });
+    const client = createFetch({
+      fetch: async () => new Response("ok"),
+      breaker: { shared },
+      budget: retryBudget({ shared: shared.budget("HTTPS://API.example:443/"), env: clock }),
+      env: clock,
+    });
+    await (await client("https://api.example/a")).text();
+    await shared.settled();
+    expect(shared.status().map((s) => s.key)).toEqual(["https://api.example"]);
+    expect(store.messages.every((m) => m.circuit !== undefined && m.budget !== undefined)).toBe(true);
+  });
+
+  it("keeps a path, and any name that is not an http(s) URL, as given", () => {
+    expect(fleetKey("https://api.example/v1/users/")).toBe("https://api.example/v1/users");
+    expect(fleetKey("payments-db")).toBe("payments-db");
+    expect(fleetKey("Payments-DB/")).toBe("Payments-DB/");
   });
 });
 

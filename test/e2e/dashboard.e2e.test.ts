@@ -28,7 +28,8 @@ let dev: WranglerDev | undefined;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  dev = await startWranglerDev();
+  // A breaker that can open within the few requests of this test (the default needs 20 attempts).
+  dev = await startWranglerDev({ vars: { BREAKER_MIN_THROUGHPUT: "10" } });
   browser = await chromium.launch(chromiumLaunchOptions);
 });
 
@@ -155,21 +156,21 @@ describe("the dashboard", () => {
       expect(down.row.answerText).toMatch(/^200 · stale copy, age \d+ s/);
       expect(down.row.answerText).toContain("because: error");
 
-      // Every attempt now fails like a dropped connection: a few requests reach the breaker's ten failures in a
-      // row (fewer attempts per request than three once the retry budget is spent).
+      // Every attempt now fails like a dropped connection: a few requests bring the route's breaker to ten
+      // attempts, most of them failed (fewer attempts per request than three once the retry budget is spent).
       await Promise.all([
         page.waitForResponse((r) => r.url().includes("/__staunch/outage")),
         page.click("#btn-outage"),
       ]);
-      const openBreaker = page.locator(".breaker[data-origin] span.state.open");
-      for (let i = 0; i < 15 && (await openBreaker.count()) === 0; i++) {
+      const openBreaker = page.locator(".breaker[data-key] span.state.open");
+      for (let i = 0; i < 20 && (await openBreaker.count()) === 0; i++) {
         const during = await send(page, "#btn-ok");
         expect(during.status).toBe(200);
         expect(during.headers["staunch-fallback"]).toBe("stale");
       }
       await expect(openBreaker.textContent()).resolves.toBe("open");
-      await expect(page.locator(".breaker[data-origin]").getAttribute("data-origin")).resolves.toBe(
-        "https://demo.origin",
+      await expect(page.locator(".breaker[data-key]").getAttribute("data-key")).resolves.toBe(
+        "https://demo.origin/data",
       );
 
       const failFast = await send(page, "#btn-ok");

@@ -138,7 +138,7 @@ describe("a loopback load run", () => {
         `  total ${(elapsedMs / 1000).toFixed(2)} s, ${(outcomes.length / (elapsedMs / 1000)).toFixed(0)} requests/s`,
         `  latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${percentile(latencies, 100).toFixed(1)} ms`,
         `  Worker log: breaker opened ${breakerOpenings} times; give-ups by reason ${JSON.stringify(giveUpReasons)}`,
-        `  breaker at the end: ${JSON.stringify(state.origins)}`,
+        `  breaker at the end: ${JSON.stringify(state.breakers)}`,
         // A source file edited during the run makes wrangler reload the Worker: breakers and budget start over.
         `  Worker reloaded by wrangler during the run: ${dev.reloads()} times`,
       ].join("\n"),

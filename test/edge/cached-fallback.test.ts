@@ -187,10 +187,21 @@ describe("cachedFallback: what is never stored or served", () => {
     );
   }
 
-  it("a request with Authorization is cached when a cache key function makes it safe", async () => {
+  it("a request with Authorization is not stored, even under a cache key function's key", async () => {
+    const { fetchWithFallback, set, cache } = await setup({ cacheKey: (request) => request.url });
+    const init = { headers: { authorization: "Bearer alice" } };
+    await (await fetchWithFallback(new Request(url("key-fn"), init))).text();
+    expect(await cache.match(url("key-fn"))).toBeUndefined();
+    await (await fetchWithFallback(new Request(url("key-fn")))).text(); // stored by an anonymous request
+    set(new TypeError("fetch failed"));
+    await expect(fetchWithFallback(new Request(url("key-fn"), init))).rejects.toThrow("fetch failed");
+  });
+
+  it("a request with Authorization is cached under a per-user key when perUserKey says the key tells users apart", async () => {
     const { fetchWithFallback, set } = await setup({
       // A key is a URL for the Cache API, which ignores fragments: put the user in the path or query.
       cacheKey: (request) => `${request.url}?user=${encodeURIComponent(request.headers.get("authorization") ?? "")}`,
+      perUserKey: true,
     });
     const init = { headers: { authorization: "Bearer alice" } };
     await (await fetchWithFallback(new Request(url("mine"), init))).text();
@@ -237,6 +248,39 @@ describe("cachedFallback: what is never stored or served", () => {
     expect(await (await cache.match(url("form")))?.text()).toBe("first");
   });
 
+  it("a body shorter than its Content-Length is not stored", async () => {
+    const { fetchWithFallback, set, cache } = await setup();
+    set(
+      () =>
+        new Response(new Uint8Array(1_000), {
+          headers: { "cache-control": "public, max-age=60", "content-length": "100000" },
+        }),
+    );
+    await (await fetchWithFallback(new Request(url("short")))).arrayBuffer();
+    expect(await cache.match(url("short"))).toBeUndefined();
+  });
+
+  it("a body larger than maxStoredBodyBytes is passed on whole but not stored", async () => {
+    const { fetchWithFallback, set, cache } = await setup({ maxStoredBodyBytes: 1_000 });
+    set(() => new Response(new Uint8Array(1_001), { headers: { "cache-control": "public, max-age=60" } }));
+    expect((await (await fetchWithFallback(new Request(url("large")))).arrayBuffer()).byteLength).toBe(1_001);
+    expect(await cache.match(url("large"))).toBeUndefined();
+  });
+
+  it("a body that matches its Content-Length is stored whole", async () => {
+    const { fetchWithFallback, set, cache } = await setup();
+    set(
+      () =>
+        new Response(new Uint8Array(1_000).fill(7), {
+          headers: { "cache-control": "public, max-age=60", "content-length": "1000" },
+        }),
+    );
+    await (await fetchWithFallback(new Request(url("whole")))).arrayBuffer();
+    expect(new Uint8Array((await (await cache.match(url("whole")))?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(
+      new Uint8Array(1_000).fill(7),
+    );
+  });
+
   it("a non-200 success is not stored", async () => {
     const { fetchWithFallback, set, cache } = await setup();
     set(new Response("partial", { status: 206, headers: { "cache-control": "public, max-age=60" } }));
@@ -249,5 +293,9 @@ describe("cachedFallback: what is never stored or served", () => {
     const cache = await freshCache();
     expect(() => cachedFallback(async () => ok("x"), { cache, maxStaleMs: -1 })).toThrow(/"maxStaleMs".*got -1/);
     expect(() => cachedFallback(async () => ok("x"), { cache, ttl: 5 } as never)).toThrow(/unknown option "ttl"/);
+    expect(() => cachedFallback(async () => ok("x"), { cache, perUserKey: true })).toThrow(/"perUserKey"/);
+    expect(() => cachedFallback(async () => ok("x"), { cache, maxStoredBodyBytes: 1.5 })).toThrow(
+      /"maxStoredBodyBytes"/,
+    );
   });
 });

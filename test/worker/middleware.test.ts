@@ -1,7 +1,13 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { FALLBACK_HEADER, staleIfErrorMiddleware, withStaleIfError } from "../../src/index.ts";
+import {
+  CircuitOpenError,
+  FALLBACK_HEADER,
+  isCircuitOpenError,
+  staleIfErrorMiddleware,
+  withStaleIfError,
+} from "../../src/index.ts";
 
 let counter = 0;
 const freshCache = () => caches.open(`middleware-${counter++}`);
@@ -75,6 +81,45 @@ describe("staleIfErrorMiddleware (Hono)", () => {
     });
     const res = await app.fetch(new Request("https://w.example/boom"), {}, createExecutionContext());
     expect(res.status).toBe(500);
+    await res.text();
+  });
+
+  it("leaves onError's answer when nothing is stored, calling onError once", async () => {
+    const app = new Hono();
+    let onErrorCalls = 0;
+    app.onError((error, c) => {
+      onErrorCalls++;
+      return c.json({ error: error.name }, isCircuitOpenError(error) ? 503 : 500);
+    });
+    app.use("/api/*", staleIfErrorMiddleware({ cache: await freshCache() }));
+    app.get("/api/orders", () => {
+      throw new CircuitOpenError(5_000);
+    });
+    const res = await app.fetch(new Request("https://w.example/api/orders"), {}, createExecutionContext());
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ error: "CircuitOpenError" });
+    expect(onErrorCalls).toBe(1);
+  });
+
+  it("never stores the answer onError gave for an error", async () => {
+    const app = new Hono();
+    app.onError((_error, c) => {
+      c.header("cache-control", "public, max-age=60");
+      return c.text("a fallback, not the answer");
+    });
+    app.use("/api/*", staleIfErrorMiddleware({ cache: await freshCache() }));
+    let failure: "throw" | "502" = "throw";
+    app.get("/api/rates", (c) => {
+      if (failure === "throw") throw new Error("rates service down");
+      return c.text("bad gateway", 502);
+    });
+    const ctx = createExecutionContext();
+    await (await app.fetch(new Request("https://w.example/api/rates"), {}, ctx)).text();
+    await waitOnExecutionContext(ctx);
+    failure = "502";
+    const res = await app.fetch(new Request("https://w.example/api/rates"), {}, createExecutionContext());
+    expect(res.status).toBe(502); // no copy: onError's fallback was not stored
+    expect(res.headers.has(FALLBACK_HEADER)).toBe(false);
     await res.text();
   });
 

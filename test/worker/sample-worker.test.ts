@@ -9,11 +9,16 @@ import worker, { type Env } from "../../worker/index.ts";
 import type { DashboardState } from "../../worker/timeline.ts";
 
 /** Fast settings for tests; the embedded defaults are for people watching the dashboard. */
-const testEnv: Env = { ...(env as Env), ATTEMPT_TIMEOUT_MS: "200", TOTAL_TIMEOUT_MS: "2000", BREAKER_FAILURES: "5" };
+const testEnv: Env = {
+  ...(env as Env),
+  ATTEMPT_TIMEOUT_MS: "200",
+  TOTAL_TIMEOUT_MS: "2000",
+  BREAKER_MIN_THROUGHPUT: "5",
+};
 
-async function call(path: string, init?: RequestInit): Promise<Response> {
+async function call(path: string, init?: RequestInit, workerEnv: Env = testEnv): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`https://demo.example${path}`, init), testEnv, ctx);
+  const res = await worker.fetch(new Request(`https://demo.example${path}`, init), workerEnv, ctx);
   await waitOnExecutionContext(ctx); // the cache.put happens in ctx.waitUntil
   return res;
 }
@@ -23,8 +28,8 @@ async function state(): Promise<DashboardState> {
 }
 
 let pathCounter = 0;
-/** A path no other test has used, so cached copies never leak between tests. */
-const freshPath = () => `/api/item-${Date.now()}-${pathCounter++}`;
+/** A path no other test has used, so cached copies never leak between tests; all on the route /items. */
+const freshPath = () => `/api/items/${Date.now()}-${pathCounter++}`;
 
 describe("the sample Worker", () => {
   beforeEach(async () => {
@@ -44,6 +49,12 @@ describe("the sample Worker", () => {
     expect(res.headers.has("staunch-fallback")).toBe(false);
     expect(res.headers.get("staunch-attempts")).toBe("1");
     expect(((await res.json()) as { path: string }).path).toBe(path.slice(4));
+  });
+
+  it("refuses the dashboard data to a page of another site", async () => {
+    const res = await call("/__staunch/state", { headers: { "sec-fetch-site": "cross-site" } });
+    expect(res.status).toBe(403);
+    await res.text();
   });
 
   it("answers from the stale copy, marked and with its age, when the origin is down", async () => {
@@ -87,8 +98,10 @@ describe("the sample Worker", () => {
   it("opens the breaker after repeated failures, fails fast, and the stale copy still answers", async () => {
     const path = freshPath();
     await (await call(path)).text();
-    for (let i = 0; i < 2; i++) await (await call(`${path}?down=1`)).text(); // 6 failed attempts ≥ 5
-    expect((await state()).origins[0]?.circuit).toBe("open");
+    for (let i = 0; i < 2; i++) await (await call(`${path}?down=1`)).text(); // 6 failed attempts of 6 ≥ 5
+    expect((await state()).breakers).toEqual([
+      expect.objectContaining({ key: "https://demo.origin/items", circuit: "open" }),
+    ]);
     const res = await call(`${path}?down=1`);
     expect(res.headers.get("staunch-fallback")).toBe("stale");
     expect(res.headers.get("staunch-attempts")).toBe("0"); // the open circuit answered without calling
@@ -100,6 +113,24 @@ describe("the sample Worker", () => {
     expect(unstored.headers.get("staunch-error")).toBe("CircuitOpenError");
     expect(Number(unstored.headers.get("retry-after"))).toBeGreaterThan(0);
     await unstored.text();
+  });
+
+  it("keeps a breaker per route: one route's open circuit leaves another's closed", async () => {
+    for (let i = 0; i < 2; i++) await (await call(`${freshPath()}?down=1`)).text();
+    const res = await call(`/api/prices/${Date.now()}`);
+    expect(res.status).toBe(200);
+    await res.text();
+    expect((await state()).breakers.map((b) => [b.key, b.circuit])).toEqual([
+      ["https://demo.origin/items", "open"],
+      ["https://demo.origin/prices", "closed"],
+    ]);
+  });
+
+  it("does not count a path's own 500 against the upstream, nor retry it", async () => {
+    for (let i = 0; i < 8; i++) await (await call(`${freshPath()}?status=500`)).text();
+    const { breakers, requests } = await state();
+    expect(breakers[0]?.circuit).toBe("closed");
+    expect(requests[0]?.attempts.map((a) => a.outcome)).toEqual(["500"]);
   });
 
   it("honours Retry-After between attempts and shows the waits on the timeline", async () => {
@@ -123,14 +154,36 @@ describe("the sample Worker", () => {
   });
 
   it("records each request's attempts, waits and answer for the dashboard", async () => {
-    await (await call(`${freshPath()}?status=500`)).text();
-    const { requests, origins } = await state();
-    expect(requests[0]?.attempts.map((a) => a.outcome)).toEqual(["500", "500", "500"]);
-    // A 500 with nothing stored is passed through, and shown as the failure it is.
-    expect(requests[0]?.result).toMatchObject({ status: 500, source: "error", cause: "status" });
-    expect(origins).toEqual([
-      { origin: "https://demo.origin", circuit: "closed", circuitRetryAfterMs: 0, pausedForMs: 0 },
+    await (await call(`${freshPath()}?status=502`)).text();
+    const { requests, breakers } = await state();
+    expect(requests[0]?.attempts.map((a) => a.outcome)).toEqual(["502", "502", "502"]);
+    // A 502 with nothing stored is passed through, and shown as the failure it is.
+    expect(requests[0]?.result).toMatchObject({ status: 502, source: "error", cause: "status" });
+    expect(breakers).toEqual([
+      { key: "https://demo.origin/items", circuit: "closed", circuitRetryAfterMs: 0, pausedForMs: 0 },
     ]);
+  });
+
+  it("shows the demo's failure switches of a request but none of the rest of its query", async () => {
+    await (await call("/api/items/x?down=1&token=SECRET-123")).text();
+    const { requests } = await state();
+    expect(requests[0]?.path).toBe("/items/x?down=1&…");
+    const other = await call("/api/items/y?token=SECRET-456");
+    await other.text();
+    expect(JSON.stringify(await state())).not.toContain("SECRET");
+  });
+
+  it("never answers a request with a Cookie from the cache, though the upstream never sees the Cookie", async () => {
+    const path = freshPath();
+    await (await call(path, { headers: { cookie: "session=alice" } })).text();
+    const res = await call(`${path}?down=1`);
+    expect(res.status).toBe(502); // the cookie request's answer was not stored
+    await res.text();
+    await (await call(path)).text(); // stored by an anonymous request
+    const withCookie = await call(`${path}?down=1`, { headers: { cookie: "session=bob" } });
+    expect(withCookie.status).toBeGreaterThanOrEqual(502); // 502, or 503 once the failures opened the circuit
+    expect(withCookie.headers.has("staunch-fallback")).toBe(false);
+    await withCookie.text();
   });
 
   it("takes the demo origin down for everyone on request", async () => {
@@ -158,5 +211,33 @@ describe("the sample Worker's proxying", () => {
     expect(upstreamUrl(base, new URL("https://demo.example/api/items?x=1")).href).toBe(
       "https://api.example.com/v1/items?x=1",
     );
+  });
+});
+
+describe("the sample Worker's control endpoints with a real upstream", () => {
+  const upstream: Env = { ...testEnv, UPSTREAM_URL: "https://user:hunter2@api.example.com/v1?key=abc" };
+
+  it("are off when no CONTROL_SECRET is set", async () => {
+    for (const [path, method] of [
+      ["/", "GET"],
+      ["/__staunch/state", "GET"],
+      ["/__staunch/reset", "POST"],
+    ] as const) {
+      const res = await call(path, { method }, upstream);
+      expect(res.status).toBe(404);
+      await res.text();
+    }
+  });
+
+  it("answer only to the CONTROL_SECRET, and show the upstream without its credentials or query", async () => {
+    const withSecret: Env = { ...upstream, CONTROL_SECRET: "s3cret" };
+    const denied = await call("/__staunch/state", { headers: { authorization: "Bearer wrong" } }, withSecret);
+    expect(denied.status).toBe(401);
+    await denied.text();
+    const res = await call("/__staunch/state", { headers: { authorization: "Bearer s3cret" } }, withSecret);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect((JSON.parse(body) as DashboardState).upstream).toBe("https://api.example.com/v1?…");
+    expect(body).not.toMatch(/hunter2|key=abc/);
   });
 });

@@ -318,7 +318,7 @@ describe("the sample Worker", () => {
     ...(env as Env),
     ATTEMPT_TIMEOUT_MS: "200",
     TOTAL_TIMEOUT_MS: "2000",
-    BREAKER_FAILURES: "5",
+    BREAKER_MIN_THROUGHPUT: "5",
   };
   const { STAUNCH_STATE: _binding, ...withoutBinding } = withBinding;
 
@@ -332,11 +332,13 @@ describe("the sample Worker", () => {
 
   it("shares its breaker through the bound Durable Object, and resets it there too", async () => {
     await (await call("/__staunch/reset", withBinding, { method: "POST" })).text();
-    for (let i = 0; i < 2; i++) await (await call(`/api/shared-${i}?down=1`, withBinding)).text();
+    for (let i = 0; i < 2; i++) await (await call(`/api/shared/${i}?down=1`, withBinding)).text();
     const before = await state(withBinding);
     expect(before.shared.bound).toBe(true);
+    // The budget is the upstream's, the circuit the route's: each is its own key in the fleet's state.
     expect(before.shared.keys).toEqual([
-      expect.objectContaining({ key: "https://demo.origin", degraded: false, circuit: "open" }),
+      expect.objectContaining({ key: "https://demo.origin", degraded: false }),
+      expect.objectContaining({ key: "https://demo.origin/shared", degraded: false, circuit: "open" }),
     ]);
     await (await call("/__staunch/reset", withBinding, { method: "POST" })).text();
     const reply = await durableObjectStore(namespace).exchange(
@@ -344,10 +346,12 @@ describe("the sample Worker", () => {
       new AbortController().signal,
     );
     expect(reply.budget).toEqual({ requests: 0, retries: 0 }); // the fleet's counts were forgotten
-    const res = await call("/api/after-reset", withBinding);
+    const res = await call("/api/shared/after-reset", withBinding);
     expect(res.status).toBe(200);
     await res.text();
-    expect((await state(withBinding)).shared.keys[0]).toMatchObject({ circuit: "closed" });
+    expect((await state(withBinding)).shared.keys).toContainEqual(
+      expect.objectContaining({ key: "https://demo.origin/shared", circuit: "closed" }),
+    );
   });
 
   it("works without the binding, keeping its state per isolate", async () => {

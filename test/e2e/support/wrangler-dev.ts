@@ -28,8 +28,13 @@ const workerSources = ["wrangler.toml", "package.json", "tsconfig.json", "worker
 export interface WranglerDevOptions {
   /** `--var KEY:VALUE` overrides of the `[vars]` in wrangler.toml (shorter timeouts, say). */
   readonly vars?: Readonly<Record<string, string>>;
-  /** How long to wait for `GET /` to answer 200. Default 60 s. */
+  /** How long to wait for `GET /` to answer `readyStatus`. Default 60 s. */
   readonly readyTimeoutMs?: number;
+  /**
+   * The status of `GET /` that shows the Worker is up. Default 200 (the dashboard); 404 for a Worker with a
+   * real upstream and no `CONTROL_SECRET`, whose dashboard is off.
+   */
+  readonly readyStatus?: number;
   /** Between SIGTERM and SIGKILL when stopping. Default 5 s. */
   readonly killGraceMs?: number;
 }
@@ -132,9 +137,10 @@ export function findUnhandledErrors(log: string): string[] {
     .filter((entry) => suspicious.test(entry));
 }
 
-/** Starts `wrangler dev` on a free port and resolves once `GET /` answers 200. */
+/** Starts `wrangler dev` on a free port and resolves once `GET /` answers `readyStatus` (200). */
 export async function startWranglerDev(options: WranglerDevOptions = {}): Promise<WranglerDev> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const readyStatus = options.readyStatus ?? 200;
   const killGraceMs = options.killGraceMs ?? 5_000;
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const tempDir = await mkdtemp(path.join(tmpdir(), "staunch-e2e-"));
@@ -243,7 +249,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       try {
         const res = await fetch(`${url}/`, { signal: AbortSignal.timeout(2_000) });
         await res.arrayBuffer();
-        if (res.status === 200) break;
+        if (res.status === readyStatus) break;
         lastProblem = `GET / answered ${res.status}`;
       } catch (error) {
         lastProblem = String(error);
