@@ -57,6 +57,27 @@ export function consecutiveFailures(threshold = 5): BreakerStrategy {
   };
 }
 
+/**
+ * The default strategy of `circuitBreaker` and `createFetch`: open when at least half of the last 30 s of
+ * outcomes failed, once there were at least 10 of them.
+ *
+ * Why these numbers: a breaker exists to stop piling onto a dependency that is *down*, and must not turn one
+ * that is merely *flaky* into an outage. A ratio of one half sits far above what a flaky but useful dependency
+ * produces (createFetch counts each call once, after its retries: 30 % of attempts failing is about 3 % of
+ * calls failing), and far below the ~100 % of an outage. A minimum of 10 outcomes keeps a handful of calls —
+ * one call's retries, ky's own retries of one call, four requests from a page that went offline — from opening
+ * it, while 100 calls a second still trip it within a fraction of a second. 30 s in 10 buckets forgets a past
+ * incident soon enough; memory is fixed (two arrays of 10 numbers).
+ *
+ * @example
+ * ```ts
+ * circuitBreaker({ strategy: defaultBreakerStrategy() }); // the same as circuitBreaker()
+ * ```
+ */
+export function defaultBreakerStrategy(): BreakerStrategy {
+  return failureRate({ threshold: 0.5, minimumThroughput: 10, windowMs: 30_000, buckets: 10 });
+}
+
 /** Options of {@link failureRate}. */
 export interface FailureRateOptions {
   /** The failure ratio, in (0, 1], at or above which the circuit opens. Default 0.5. */

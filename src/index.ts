@@ -23,6 +23,7 @@ export {
   type BreakerStrategySpec,
   consecutiveFailures,
   countWindow,
+  defaultBreakerStrategy,
   type FailureRateOptions,
   failureRate,
   type OutcomeWindow,

@@ -87,19 +87,37 @@ export function requireOneOf<T extends string>(owner: string, name: string, valu
   return value as T;
 }
 
-/** Rejects misspelt option names (`attempt` for `attempts`): silently ignoring them hides configuration bugs. */
+/**
+ * Rejects misspelt option names (`attempt` for `attempts`): silently ignoring them hides configuration bugs.
+ * Rejects `null` too, the one rule for it everywhere: an option left out (or `undefined`) takes its default;
+ * `null` is never a value staunch accepts, so it fails here rather than meaning "the default" for some options
+ * and "a bad value" for others.
+ */
 export function requireKnownKeys(owner: string, options: object, known: readonly string[]): void {
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(`${owner}: unknown option "${key}" (known: ${known.join(", ")})`);
     }
+    if ((options as Record<string, unknown>)[key] === null) {
+      throw optionError(TypeError, owner, key, "left out (or undefined) for its default, not null", null);
+    }
   }
 }
 
+/**
+ * An options object: a plain object (or `undefined`, for all defaults). An array, a function, a class instance
+ * (a policy passed where its options were expected) would pass a key check with no keys and be ignored.
+ */
 export function requireOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined) return {};
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${owner}: options must be an object, got ${describe(options)}`);
+  if (options === null || typeof options !== "object" || !isPlainObject(options)) {
+    throw new TypeError(`${owner}: options must be a plain object, got ${describe(options)}`);
   }
   return options as Record<string, unknown>;
+}
+
+/** Made by `{…}` or `Object.create(null)`, in this realm or another (an iframe's objects have their own prototype). */
+function isPlainObject(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
 }

@@ -11,6 +11,7 @@ import {
   type FetchFailure,
   isBulkheadRejectedError,
   isCircuitOpenError,
+  isNetworkError,
   isRateLimitedError,
   retryBudget,
 } from "../../src/index.ts";
@@ -26,7 +27,7 @@ async function statusOf(pending: Promise<Response>): Promise<number> {
 }
 
 describe("createFetch: a circuit breaker per origin", () => {
-  it("opens after failed attempts and then fails fast without touching the server", async () => {
+  it("counts each call once, after its retries, then fails fast without touching the server", async () => {
     const clock = new FakeClock();
     const changes: CircuitStateChange[] = [];
     const fetch = createFetch({
@@ -37,14 +38,78 @@ describe("createFetch: a circuit breaker per origin", () => {
       onBreakerStateChange: (c) => changes.push(c),
     });
     const s = scenario(server, "503");
-    expect(await statusOf(fetch(s.url))).toBe(503); // attempts 1 and 2 fail
-    const error = await fetch(s.url).catch((e: unknown) => e); // attempt 3 fails and opens; no retry into it
-    expect(isCircuitOpenError(error)).toBe(true);
-    expect(await s.received()).toHaveLength(3);
+    for (let call = 1; call <= 3; call++) expect(await statusOf(fetch(s.url))).toBe(503); // the third opens it
+    expect(await s.received()).toHaveLength(6);
     await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
-    expect(await s.received()).toHaveLength(3);
+    expect(await s.received()).toHaveLength(6);
     expect(changes.map((c) => `${c.key} ${c.from}→${c.to}`)).toEqual([`${server} closed→open`]);
     expect(fetch.origins()).toEqual([{ origin: server, circuit: "open", circuitRetryAfterMs: 30_000, pausedForMs: 0 }]);
+  });
+
+  it("never opens on one call's own retries: eight attempts at a constant 503 end with the 503", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep(), attempts: 8 });
+    const s = scenario(server, "503");
+    expect(await statusOf(fetch(s.url))).toBe(503);
+    expect(await s.received()).toHaveLength(8);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+
+  it("by default stays closed on a few failing calls (ky's own retries of one request, say)", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep(), attempts: 1 });
+    const s = scenario(server, "500");
+    for (let call = 0; call < 9; call++) expect(await statusOf(fetch(s.url))).toBe(500);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+
+  it("by default opens once half the calls of the window failed, ten calls in", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep(), attempts: 1 });
+    const s = scenario(server, "500");
+    for (let call = 0; call < 10; call++) expect(await statusOf(fetch(s.url))).toBe(500);
+    expect(fetch.origins()[0]?.circuit).toBe("open");
+    await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
+  });
+
+  it("a call retrying when the circuit opens keeps the last response it received; later calls fail fast", async () => {
+    const clock = new FakeClock();
+    const base = clock.instantSleep();
+    let opening: Promise<unknown> = Promise.resolve();
+    const giveUps: string[] = [];
+    const fetch = createFetch({
+      // The retry's wait lasts until another call has failed and opened the circuit.
+      env: { ...base, sleep: (ms, signal) => opening.then(() => base.sleep(ms, signal)) },
+      attempts: 4,
+      breaker: { strategy: () => consecutiveFailures(1) },
+      onRetry: () => {
+        opening = fetch(scenario(server, "500").url, { method: "POST" }).then((r) => r.arrayBuffer());
+      },
+      onGiveUp: (event) => giveUps.push(`${event.status} ${event.reason}`),
+    });
+    const s = scenario(server, "503|ra=0", "502");
+    const response = await fetch(s.url);
+    expect(response.status).toBe(502);
+    expect(await response.text()).toBe("502 #2");
+    expect(await s.received()).toHaveLength(2);
+    expect(giveUps).toEqual(["502 circuit-open"]);
+    await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
+  });
+
+  it("a call retrying on errors when the circuit opens ends with its last error, not CircuitOpenError", async () => {
+    const clock = new FakeClock();
+    const base = clock.instantSleep();
+    let opening: Promise<unknown> = Promise.resolve();
+    const fetch = createFetch({
+      env: { ...base, sleep: (ms, signal) => opening.then(() => base.sleep(ms, signal)) },
+      attempts: 4,
+      breaker: { strategy: () => consecutiveFailures(1) },
+      onRetry: () => {
+        opening = fetch(scenario(server, "500").url, { method: "POST" }).then((r) => r.arrayBuffer());
+      },
+    });
+    const s = scenario(server, "reset");
+    const error = await fetch(s.url).catch((e: unknown) => e);
+    expect(isCircuitOpenError(error)).toBe(false);
+    expect(isNetworkError(error)).toBe(true);
+    expect(await s.received()).toHaveLength(2);
   });
 
   it("probes after halfOpenAfterMs and closes when the origin is back", async () => {
