@@ -30,7 +30,7 @@ import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { isRequest, originOf, prepareSend, type Send, sendAsIs, summarize } from "./http/send.ts";
-import { decideServerDelay, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
+import { decideServerDelay, jitteredServerDelayMs, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
 import {
   type CallTelemetry,
   callTelemetry,
@@ -400,7 +400,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       }
       const now = env.now();
       const decision = s.result
-        ? decideServerDelay(s.result, now, totalTimeoutMs - (now - call.startedMs), maxRetryAfterMs)
+        ? decideServerDelay(s.result, now, totalTimeoutMs - (now - call.startedMs), maxRetryAfterMs, env.random)
         : ({ kind: "none" } as const);
       call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
       call.refusedServerDelay = decision.kind === "refuse";
@@ -482,7 +482,9 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
         const message = `${origin} asked for a pause of ${Math.ceil(waitMs)} ms more, past this call's deadline`;
         return Promise.reject(new RateLimitedError(message, waitMs));
       }
-      return env.sleep(waitMs, context.signal).then(() => guardedAttempt(context));
+      // Every call waiting on the pause would wake at the same instant: each adds its own jitter.
+      const jitteredMs = jitteredServerDelayMs(waitMs, env.random, (totalTimeoutMs - (now - startedMs) - waitMs) / 2);
+      return env.sleep(jitteredMs, context.signal).then(() => guardedAttempt(context));
     };
     const attempts = (prepared: Send, context: PolicyContext): Promise<Response> => {
       send = prepared;

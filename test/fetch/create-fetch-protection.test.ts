@@ -190,7 +190,7 @@ describe("createFetch: shared backpressure", () => {
     expect(await statusOf(fetch(first.url))).toBe(503);
     const second = scenario(server, "200");
     expect(await statusOf(fetch(second.url))).toBe(200);
-    expect(clock.sleeps).toEqual([3_000]); // the second call waited out the first one's pause
+    expect(clock.sleeps).toEqual([3_300]); // the second call waited out the first one's pause, plus its jitter
     expect(fetch.origins()[0]?.pausedForMs).toBe(0);
   });
 
@@ -207,7 +207,7 @@ describe("createFetch: shared backpressure", () => {
     const refused = await tight(s.url).catch((e: unknown) => e);
     expect(isRateLimitedError(refused)).toBe(true);
     expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(29_000);
-    expect(clock.sleeps).toEqual([30_000]); // only the client without a deadline slept
+    expect(clock.sleeps).toEqual([32_500]); // only the client without a deadline slept (30 s + jitter)
   });
 
   it("does not pause on a delay the client would not honour", async () => {
