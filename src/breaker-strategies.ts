@@ -58,16 +58,16 @@ export function consecutiveFailures(threshold = 5): BreakerStrategy {
 }
 
 /**
- * The default strategy of `circuitBreaker` and `createFetch`: open when at least half of the last 30 s of
- * outcomes failed, once there were at least 10 of them.
+ * The default strategy of `circuitBreaker` and `createFetch`: open when at least half of the outcomes of the
+ * last 5 s failed, once there were at least 10 of them.
  *
- * Why these numbers: a breaker exists to stop piling onto a dependency that is *down*, and must not turn one
- * that is merely *flaky* into an outage. A ratio of one half sits far above what a flaky but useful dependency
- * produces (createFetch counts each call once, after its retries: 30 % of attempts failing is about 3 % of
- * calls failing), and far below the ~100 % of an outage. A minimum of 10 outcomes keeps a handful of calls —
- * one call's retries, ky's own retries of one call, four requests from a page that went offline — from opening
- * it, while 100 calls a second still trip it within a fraction of a second. 30 s in 10 buckets forgets a past
- * incident soon enough; memory is fixed (two arrays of 10 numbers).
+ * Why: a breaker exists to stop piling onto a dependency that is *down*, and must not turn one that is merely
+ * *flaky* into an outage. createFetch counts each call once, after its retries, so a dependency failing 30 %
+ * of attempts fails about 3 % of calls; one that is down fails all of them. A ratio of one half sits far from
+ * both. Ten outcomes at least: a handful of calls (ky's retries of one request, four requests of a page that
+ * went offline) never open it. A short window: with traffic that was healthy until now, a ratio over a window
+ * of W ms reaches one half about W/2 ms into an outage — 2.5 s here (measured by `npm run simulate`) — and a
+ * past incident is forgotten as soon. Memory is fixed: 10 buckets of 500 ms.
  *
  * @example
  * ```ts
@@ -75,7 +75,7 @@ export function consecutiveFailures(threshold = 5): BreakerStrategy {
  * ```
  */
 export function defaultBreakerStrategy(): BreakerStrategy {
-  return failureRate({ threshold: 0.5, minimumThroughput: 10, windowMs: 30_000, buckets: 10 });
+  return failureRate({ threshold: 0.5, minimumThroughput: 10, windowMs: 5_000, buckets: 10 });
 }
 
 /** Options of {@link failureRate}. */

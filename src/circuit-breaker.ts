@@ -48,7 +48,7 @@ export interface HalfOpenBackoff {
 /** Options of {@link circuitBreaker}. */
 export interface CircuitBreakerOptions {
   /**
-   * When to open. Default {@link defaultBreakerStrategy}: half of the outcomes of the last 30 s failed, once
+   * When to open. Default {@link defaultBreakerStrategy}: half of the outcomes of the last 5 s failed, once
    * there were at least 10 — open on a dependency that is down, not on one that is flaky.
    */
   readonly strategy?: BreakerStrategy;

@@ -147,7 +147,7 @@ export interface CreateFetchOptions {
    * The circuit breaker that guards each origin (`scheme://host:port`). It counts calls, not attempts: a call
    * counts once, with the outcome it ends with after its retries. Accepts:
    * - options (or nothing): one breaker per origin with these options. Default: `circuitBreaker`'s defaults
-   *   (open when half the calls of the last 30 s failed, once there were 10; probe after 10 s). A `strategy`
+   *   (open when half the calls of the last 5 s failed, once there were 10; probe after 10 s). A `strategy`
    *   is given as a function that makes one per origin, e.g. `() => failureRate({ windowMs: 60_000 })`;
    * - a function `(origin) => circuitBreaker(…)`: your breaker per origin, called once for each new origin;
    * - a `CircuitBreaker`: that one breaker for every origin of this client (a client of one origin, or a

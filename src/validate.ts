@@ -110,8 +110,11 @@ export function requireKnownKeys(owner: string, options: object, known: readonly
  */
 export function requireOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined) return {};
-  if (options === null || typeof options !== "object" || !isPlainObject(options)) {
-    throw new TypeError(`${owner}: options must be a plain object, got ${describe(options)}`);
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${owner}: options must be an object, got ${describe(options)}`);
+  }
+  if (!isPlainObject(options)) {
+    throw new TypeError(`${owner}: options must be a plain object of options, got ${describe(options)}`);
   }
   return options as Record<string, unknown>;
 }

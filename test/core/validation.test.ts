@@ -48,7 +48,7 @@ const cases: Case[] = [
     /"shouldRetry" must be a function, got true/,
   ],
   ["onRetry not a function", () => retry({ onRetry: "log" as never }), TypeError, /"onRetry" must be a function/],
-  ["options not an object", () => retry(5 as never), TypeError, /retry: options must be a plain object, got 5/],
+  ["options not an object", () => retry(5 as never), TypeError, /retry: options must be an object, got 5/],
   [
     "env.sleep not a function",
     () => retry({ env: { sleep: 1 as never } }),
