@@ -12,7 +12,7 @@
 
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BreakerStrategy } from "./breaker-strategies.ts";
-import { type BulkheadOptions, bulkhead } from "./bulkhead.ts";
+import { type BulkheadOptions, type BulkheadPolicy, bulkhead } from "./bulkhead.ts";
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -161,9 +161,11 @@ export interface CreateFetchOptions {
   readonly budget?: RetryBudget;
   /**
    * At most `limit` attempts in flight per origin, `queue` more waiting; beyond that an attempt fails at once
-   * with `BulkheadRejectedError`. The wait in the queue does not count against `attemptTimeoutMs`.
+   * with `BulkheadRejectedError`. The wait in the queue does not count against `attemptTimeoutMs`. A
+   * `bulkhead(…)` instead of options is one bulkhead for every origin of this client (a cap on the client's
+   * attempts in flight, whatever the origin).
    */
-  readonly bulkhead?: BulkheadOptions;
+  readonly bulkhead?: BulkheadOptions | BulkheadPolicy;
   /**
    * The fail-safe answer when the call fails: it rejected (but for the caller's abort), or ended with a
    * retryable status. Its `response`, when there is one, has its body cancelled already.
@@ -365,8 +367,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
   };
   const makeBreaker = breakerFactory(o.breaker, env, observers);
   if (makeBreaker !== undefined) listenForOnline();
-  const makeBulkhead = o.bulkhead === undefined ? undefined : () => bulkhead(o.bulkhead as BulkheadOptions);
-  makeBulkhead?.(); // throws now, at construction, on bad options
+  const makeBulkhead = bulkheadFactory(o.bulkhead);
   const fallbackPolicy = fallbackLayer(o.fallback, retryStatuses, observers);
   // Built once per client or per origin: a call only adds closures over its own state.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
@@ -659,6 +660,21 @@ function breakerFactory(
       scope,
     );
   make("https://options.check", true); // throws now, at construction, on bad options
+  return make;
+}
+
+/** One bulkhead per origin from options, or the one given for all origins; checked now. */
+function bulkheadFactory(option: CreateFetchOptions["bulkhead"]): (() => Policy) | undefined {
+  if (option === undefined) return undefined;
+  const given = option as Partial<BulkheadPolicy> | null;
+  if (typeof given?.run === "function") {
+    if (typeof given.running !== "number" || typeof given.queued !== "number") {
+      throw optionError(TypeError, "createFetch", "bulkhead", "bulkhead options ({ limit, queue }) or a bulkhead(…)", option);
+    }
+    return () => option as BulkheadPolicy;
+  }
+  const make = (): Policy => bulkhead(option as BulkheadOptions, "createFetch.bulkhead");
+  make(); // throws now, at construction, on bad options
   return make;
 }
 

@@ -293,7 +293,13 @@ function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
   if (budget === undefined) return undefined;
   const b = budget as Partial<RetryBudget> | null;
   if (typeof b?.recordRequest !== "function" || typeof b.tryAcquireRetry !== "function") {
-    throw optionError(TypeError, owner, "budget", "a retry budget (recordRequest and tryAcquireRetry)", budget);
+    throw optionError(
+      TypeError,
+      owner,
+      "budget",
+      "a retryBudget(…) (an object with recordRequest and tryAcquireRetry), not its options",
+      budget,
+    );
   }
   return budget as RetryBudget;
 }

@@ -5,7 +5,9 @@
 
 import { describe, expect, inject, it } from "vitest";
 import {
+  bulkhead,
   type CircuitStateChange,
+  circuitBreaker,
   consecutiveFailures,
   createFetch,
   type FetchFailure,
@@ -13,6 +15,7 @@ import {
   isCircuitOpenError,
   isNetworkError,
   isRateLimitedError,
+  retry,
   retryBudget,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
@@ -179,6 +182,69 @@ describe("createFetch: a circuit breaker per origin", () => {
       /createFetch\.breaker: option "strategy" must be a function that makes a strategy per origin/,
     );
     expect(() => createFetch({ breaker: { halfOpenProbes: 0 } })).toThrow(/"halfOpenProbes" must be an integer ≥ 1/);
+  });
+});
+
+describe("createFetch: the breaker option takes what users pass", () => {
+  it("honours a circuitBreaker instance, one circuit for every origin, reported through onBreakerStateChange", async () => {
+    const breaker = circuitBreaker({ strategy: consecutiveFailures(1), env: new FakeClock() });
+    const changes: string[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      breaker,
+      onBreakerStateChange: (c) => changes.push(`${c.from}→${c.to}`),
+    });
+    expect(await statusOf(fetch(scenario(server, "503").url))).toBe(503);
+    expect(breaker.state).toBe("open");
+    const other = scenario(server.replace("127.0.0.1", "localhost"), "200");
+    await expect(fetch(other.url)).rejects.toSatisfy(isCircuitOpenError);
+    expect(await other.received()).toHaveLength(0);
+    expect(fetch.breaker(other.url)).toBe(breaker);
+    expect(changes).toEqual(["closed→open"]);
+  });
+
+  it("honours a function that makes each origin's breaker, called once per new origin", async () => {
+    const made: string[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      breaker: (origin) => {
+        made.push(origin);
+        return circuitBreaker({ key: origin, strategy: consecutiveFailures(1) });
+      },
+    });
+    expect(await statusOf(fetch(scenario(server, "500").url))).toBe(500);
+    await expect(fetch(scenario(server, "200").url)).rejects.toSatisfy(isCircuitOpenError);
+    const other = server.replace("127.0.0.1", "localhost");
+    expect(await statusOf(fetch(scenario(other, "200").url))).toBe(200);
+    expect(made).toEqual([server, other]);
+    expect(fetch.breaker(server)?.state).toBe("open");
+  });
+
+  it("rejects a call whose breaker function returns something else than a breaker, saying what to return", async () => {
+    const fetch = createFetch({ breaker: (() => ({ open: false })) as never });
+    await expect(fetch(scenario(server, "200").url)).rejects.toThrow(
+      /createFetch: option "breaker" must be a function that returns a circuitBreaker\(…\) for each origin, got \[object Object\]/,
+    );
+  });
+
+  it("refuses another policy passed as the breaker, saying what to pass", () => {
+    expect(() => createFetch({ breaker: retry() as never })).toThrow(
+      /createFetch: option "breaker" must be breaker options, a circuitBreaker\(…\), a function \(origin\) => circuitBreaker\(…\), or false/,
+    );
+    expect(() => createFetch({ breaker: true as never })).toThrow(
+      /createFetch\.breaker: options must be an object, got true/,
+    );
+  });
+
+  it("honours a bulkhead instance as one bulkhead for every origin", async () => {
+    const shared = bulkhead({ limit: 1 });
+    const fetch = createFetch({ attempts: 1, breaker: false, bulkhead: shared });
+    const slow = fetch(scenario(server, "200|delay=300").url);
+    const other = scenario(server.replace("127.0.0.1", "localhost"), "200");
+    await expect(fetch(other.url)).rejects.toSatisfy(isBulkheadRejectedError);
+    expect(await statusOf(slow)).toBe(200);
   });
 });
 
