@@ -669,7 +669,13 @@ function bulkheadFactory(option: CreateFetchOptions["bulkhead"]): (() => Policy)
   const given = option as Partial<BulkheadPolicy> | null;
   if (typeof given?.run === "function") {
     if (typeof given.running !== "number" || typeof given.queued !== "number") {
-      throw optionError(TypeError, "createFetch", "bulkhead", "bulkhead options ({ limit, queue }) or a bulkhead(…)", option);
+      throw optionError(
+        TypeError,
+        "createFetch",
+        "bulkhead",
+        "bulkhead options ({ limit, queue }) or a bulkhead(…)",
+        option,
+      );
     }
     return () => option as BulkheadPolicy;
   }
