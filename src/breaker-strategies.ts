@@ -92,6 +92,14 @@ export interface FailureRateOptions {
   readonly buckets?: number;
 }
 
+const FAILURE_RATE_KEYS = Object.keys({
+  threshold: true,
+  minimumThroughput: true,
+  windowSize: true,
+  windowMs: true,
+  buckets: true,
+} satisfies Record<keyof FailureRateOptions, true>);
+
 /**
  * Opens when at least `threshold` of the calls in a sliding window failed, once the window holds
  * `minimumThroughput` calls. The window counts the last N calls, or the last `windowMs` in fixed buckets;
@@ -106,7 +114,7 @@ export interface FailureRateOptions {
 export function failureRate(options?: FailureRateOptions): BreakerStrategy {
   const owner = "failureRate";
   const o = requireOptionsObject(owner, options);
-  requireKnownKeys(owner, o, ["threshold", "minimumThroughput", "windowSize", "windowMs", "buckets"]);
+  requireKnownKeys(owner, o, FAILURE_RATE_KEYS);
   const threshold = requireFiniteAtLeast(owner, "threshold", o.threshold ?? 0.5, Number.MIN_VALUE);
   if (threshold > 1) throw new RangeError(`${owner}: option "threshold" must be a ratio in (0, 1], got ${threshold}`);
   const minimumThroughput = requireIntegerAtLeast(owner, "minimumThroughput", o.minimumThroughput ?? 10, 1);

@@ -191,7 +191,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
     onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
     key: o.key,
     shared: o.shared,
-    env: resolveEnvironment(o.env),
+    env: resolveEnvironment(o.env, owner),
   };
 }
 

@@ -51,6 +51,7 @@ export {
   type Coordinator,
   type CoordinatorOptions,
   coordinator,
+  type MemoryStoreOptions,
   memoryStore,
   type SharedBudget,
   type SharedBudgetView,

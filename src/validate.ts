@@ -3,7 +3,8 @@
  * the option and the value, so a typo in configuration fails loudly instead of producing a storm later.
  */
 
-function describe(value: unknown): string {
+/** A value as option errors show it: strings quoted, objects by their tag, functions as "a function". */
+export function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return "a function";
   // Objects and symbols by their tag (`[object Array]`); numbers, booleans, bigints, null and undefined as written.
@@ -20,7 +21,7 @@ export function optionError<E extends ErrorConstructor>(
   requirement: string,
   value: unknown,
 ): InstanceType<E> {
-  return new Kind(`${owner}: option "${name}" must be ${requirement}, got ${describe(value)}`) as InstanceType<E>;
+  return new Kind(`${owner}: option "${name}" must be ${requirement}, got ${describeValue(value)}`) as InstanceType<E>;
 }
 
 export function requireNumber(owner: string, name: string, value: unknown): number {
@@ -111,10 +112,10 @@ export function requireKnownKeys(owner: string, options: object, known: readonly
 export function requireOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined) return {};
   if (options === null || typeof options !== "object") {
-    throw new TypeError(`${owner}: options must be an object, got ${describe(options)}`);
+    throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
   }
   if (!isPlainObject(options)) {
-    throw new TypeError(`${owner}: options must be a plain object of options, got ${describe(options)}`);
+    throw new TypeError(`${owner}: options must be a plain object of options, got ${describeValue(options)}`);
   }
   return options as Record<string, unknown>;
 }
