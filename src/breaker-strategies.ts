@@ -118,6 +118,11 @@ export function failureRate(options?: FailureRateOptions): BreakerStrategy {
   const threshold = requireFiniteAtLeast(owner, "threshold", o.threshold ?? 0.5, Number.MIN_VALUE);
   if (threshold > 1) throw new RangeError(`${owner}: option "threshold" must be a ratio in (0, 1], got ${threshold}`);
   const minimumThroughput = requireIntegerAtLeast(owner, "minimumThroughput", o.minimumThroughput ?? 10, 1);
+  if (o.windowMs !== undefined && o.windowSize !== undefined) {
+    throw new TypeError(`${owner}: give either option "windowSize" (calls) or "windowMs" (time), not both`);
+  }
+  // Checked even when no time window uses it: a bad value is a mistake either way.
+  const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   let window: OutcomeWindow;
   let spec: FailureRateOptions;
   if (o.windowMs === undefined) {
@@ -126,12 +131,8 @@ export function failureRate(options?: FailureRateOptions): BreakerStrategy {
     spec = { threshold, minimumThroughput, windowSize };
   } else {
     const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs, 1);
-    const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
     window = timeWindow(windowMs, buckets);
     spec = { threshold, minimumThroughput, windowMs, buckets };
-  }
-  if (o.windowMs !== undefined && o.windowSize !== undefined) {
-    throw new TypeError(`${owner}: give either option "windowSize" (calls) or "windowMs" (time), not both`);
   }
   return {
     spec: { kind: "failureRate", options: spec },
