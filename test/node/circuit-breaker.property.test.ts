@@ -173,7 +173,7 @@ describe("circuit breaker properties", () => {
             attempts,
             env: new FakeClock().instantSleep(),
             fetch: async () => {
-              const answer = answers[Math.min(sent++, answers.length - 1)];
+              const answer = answers[Math.min(sent++, answers.length - 1)] as number | "reset";
               if (answer === "reset") throw new TypeError("fetch failed");
               return new Response(null, { status: answer });
             },
