@@ -87,7 +87,7 @@ describe("the sample Worker", () => {
   it("opens the breaker after repeated failures, fails fast, and the stale copy still answers", async () => {
     const path = freshPath();
     await (await call(path)).text();
-    for (let i = 0; i < 2; i++) await (await call(`${path}?down=1`)).text(); // 6 failed attempts ≥ 5
+    for (let i = 0; i < 5; i++) await (await call(`${path}?down=1`)).text(); // 5 failed calls (not attempts) ≥ 5
     expect((await state()).origins[0]?.circuit).toBe("open");
     const res = await call(`${path}?down=1`);
     expect(res.headers.get("staunch-fallback")).toBe("stale");
