@@ -239,6 +239,7 @@ export interface OutcomeWindow {
  * ```
  */
 export function countWindow(size: number): OutcomeWindow {
+  requireIntegerAtLeast("countWindow", "size", size, 1);
   const ring = new Uint8Array(size); // 1 = failure
   let next = 0;
   let filled = 0;
@@ -279,6 +280,8 @@ export function countWindow(size: number): OutcomeWindow {
  * ```
  */
 export function timeWindow(windowMs: number, buckets: number): OutcomeWindow {
+  requireFiniteAtLeast("timeWindow", "windowMs", windowMs, 1);
+  requireIntegerAtLeast("timeWindow", "buckets", buckets, 1);
   let counter = new SlidingWindowCounter(windowMs, buckets);
   return {
     slots: buckets,

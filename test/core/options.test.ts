@@ -16,6 +16,7 @@ import {
   circuitBreaker,
   consecutiveFailures,
   coordinator,
+  countWindow,
   createFetch,
   exponentialBackoff,
   failureRate,
@@ -26,6 +27,7 @@ import {
   retry,
   retryBudget,
   timeout,
+  timeWindow,
 } from "../../src/index.ts";
 import { staunchTelemetry } from "../../src/otel.ts";
 
@@ -359,6 +361,9 @@ describe("positional arguments are checked alike", () => {
       'consecutiveFailures: option "threshold" must be a number, got null',
     ],
     ["timeout(null)", () => timeout(null as never), 'timeout: option "ms" must be a number, got null'],
+    ["countWindow(0)", () => countWindow(0), 'countWindow: option "size" must be an integer ≥ 1, got 0'],
+    ["timeWindow(0, 10)", () => timeWindow(0, 10), 'timeWindow: option "windowMs" must be a finite number ≥ 1, got 0'],
+    ["timeWindow(1000, 0)", () => timeWindow(1_000, 0), 'timeWindow: option "buckets" must be an integer ≥ 1, got 0'],
     [
       "bulkhead() without a limit",
       () => bulkhead(undefined as never),
