@@ -75,7 +75,9 @@ export function consecutiveFailures(threshold = 5): BreakerStrategy {
  * ```
  */
 export function defaultBreakerStrategy(): BreakerStrategy {
-  return failureRate({ threshold: 0.5, minimumThroughput: 10, windowMs: 5_000, buckets: 10 });
+  // Built directly, not through failureRate: constants need no checks, and a bundle that only uses the
+  // default then carries neither failureRate's checks nor the count window.
+  return new TimeRateStrategy(0.5, 10, 5_000, 10);
 }
 
 /** Options of {@link failureRate}. */
