@@ -4,8 +4,8 @@
  * A real HTTP server on 127.0.0.1 (an OS-chosen port) fails 30 % of the requests it gets — a third each
  * answered `503`, reset (socket destroyed) or stalled (never answered: the client's attempt timeout ends it) —
  * and answers `200` to the rest. Many callers, each calling in a loop (a new call as soon as the last one
- * ends) for a fixed time, through three clients in turn: createFetch with its defaults, createFetch with
- * `breaker: false`, and plain `fetch`. The clients time out alike: 200 ms per attempt, 3 s per call (plain
+ * ends) for a fixed time, through four clients in turn: createFetch with its defaults, createFetch with the
+ * previous default breaker (5 failed attempts in a row), createFetch with `breaker: false`, and plain `fetch`. The clients time out alike: 200 ms per attempt, 3 s per call (plain
  * fetch: 3 s).
  *
  * Real time and a real network stack, so the figures move a little from run to run; the draws of the origin
@@ -14,7 +14,13 @@
 
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createFetch, type FetchFunction, isCircuitOpenError } from "../../src/index.ts";
+import {
+  circuitBreaker,
+  consecutiveFailures,
+  createFetch,
+  type FetchFunction,
+  isCircuitOpenError,
+} from "../../src/index.ts";
 import { seededRandom } from "./virtual-clock.ts";
 
 export interface FlakyRun {
@@ -103,8 +109,17 @@ async function drive(name: string, fetch: FetchFunction, options: FlakyOptions):
 /** Runs the three clients in turn against a fresh flaky origin each. */
 export async function flakyOrigin(options: FlakyOptions): Promise<FlakyRun[]> {
   const timeouts = { attemptTimeoutMs: 200, totalTimeoutMs: 3_000 };
+  // The previous default, for comparison in the same run: 5 failed attempts in a row, every retry counted (a
+  // breaker around each attempt, inside the retry, as createFetch had it).
+  const previous = circuitBreaker({ strategy: consecutiveFailures(5) });
+  const previousDefault = createFetch({
+    ...timeouts,
+    breaker: false,
+    fetch: (input, init) => previous.execute(() => fetch(input, init)),
+  });
   return [
     await drive("createFetch defaults", createFetch(timeouts), options),
+    await drive("before: consecutiveFailures(5) per attempt", previousDefault, options),
     await drive("createFetch, breaker: false", createFetch({ ...timeouts, breaker: false }), options),
     await drive("plain fetch", (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(3_000) }), options),
   ];
