@@ -695,7 +695,8 @@ function validTimeout(name: string, value: unknown, fallback: number): number {
 
 function statusSet(statuses: Iterable<number> | undefined): ReadonlySet<number> {
   if (statuses === undefined) return new Set(DEFAULT_RETRY_STATUSES);
-  if (typeof (statuses as Iterable<number> | null)?.[Symbol.iterator] !== "function") {
+  // A string is iterable too, and "503" would be read as the statuses "5", "0" and "3".
+  if (typeof statuses === "string" || typeof (statuses as Iterable<number> | null)?.[Symbol.iterator] !== "function") {
     throw optionError(TypeError, "createFetch", "retryStatuses", "an iterable of status codes", statuses);
   }
   const set = new Set<number>();

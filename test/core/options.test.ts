@@ -164,7 +164,7 @@ const factories: Factory[] = [
       backoff: [5],
       attemptTimeoutMs: [0, -1],
       totalTimeoutMs: [0, -1],
-      retryStatuses: [503, shows([99], "99"), shows([200, 600], "600")],
+      retryStatuses: [503, "503", shows([99], "99"), shows([200, 600], "600")],
       retryNonIdempotent: ["yes"],
       shouldRetry: [true],
       maxRetryAfterMs: [-1, 2 ** 31],
