@@ -60,6 +60,15 @@ export default defineConfig({
               },
             }),
             instances: [{ browser: "chromium" }],
+            commands: {
+              // Takes the test page's browser context off the network for `ms` (Playwright's real offline
+              // mode), starting just after this command has answered: offline, the page could not hear the answer.
+              goOfflineFor: ({ context }, ms: number) => {
+                setTimeout(() => {
+                  void context.setOffline(true).then(() => setTimeout(() => void context.setOffline(false), ms));
+                }, 20);
+              },
+            },
           },
         },
       },

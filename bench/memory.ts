@@ -50,7 +50,7 @@ const cases: MemoryCase[] = [
     targetBytes: 10_000_000,
   },
   {
-    name: "circuitBreaker() (consecutiveFailures), 1 call each",
+    name: "circuitBreaker() (default: failureRate over 5 s), 1 call each",
     async build(count) {
       const breakers = Array.from({ length: count }, () => circuitBreaker());
       for (const breaker of breakers) await breaker.execute(ok);

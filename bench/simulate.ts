@@ -10,6 +10,11 @@
  * Printed: a table, targets as PASS/MISS (informative, never failing the run), checks that look for defects
  * (a budget granting more than its rule, a breaker that never closes, promises or timers left behind), and the
  * path of an SVG chart of dependency calls per second.
+ *
+ * Then two more scenarios: a fleet told by `Retry-After` to come back at one instant, with and without the
+ * jitter on server-asked waits (virtual time, bench/storm/reset-herd.ts), and a flaky origin on loopback that
+ * fails 30 % of requests, through createFetch's defaults, the previous default breaker, `breaker: false` and
+ * plain fetch (real time: about 4 × SIMULATE_FLAKY_SECONDS, default 10; bench/storm/flaky-origin.ts).
  */
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -19,9 +24,12 @@ import {
   type CircuitStateChange,
   circuitBreaker,
   compose,
+  createFetch,
+  createPolicy,
   type Environment,
   isCircuitOpenError,
   type Jitter,
+  type Operation,
   type Policy,
   type RetryBudget,
   retry,
@@ -29,6 +37,7 @@ import {
   type SharedRetryBudget,
 } from "../src/index.ts";
 import { lineChartSvg } from "./storm/chart.ts";
+import { flakyOrigin } from "./storm/flaky-origin.ts";
 import {
   type BudgetEvent,
   peakSecond,
@@ -38,6 +47,7 @@ import {
   summarize,
   worstBudgetExcess,
 } from "./storm/metrics.ts";
+import { resetHerd } from "./storm/reset-herd.ts";
 import { seededRandom, VirtualClock } from "./storm/virtual-clock.ts";
 
 // --- The scenario ------------------------------------------------------------------------------------------------
@@ -88,6 +98,28 @@ const jitterVariant = (jitter: Jitter, color: string): Strategy => ({
 });
 
 const STAUNCH_DEFAULTS = "staunch defaults + budget + breaker";
+const FETCH_DEFAULTS = "createFetch defaults (no budget)";
+
+/**
+ * createFetch with nothing but its defaults, over the simulated dependency: one client for all 100 callers,
+ * its breaker counting calls. The dependency's failure (a TypeError) reaches it as a network error.
+ */
+const fetchDefaults = (env: Environment, onBreakerChange: (change: CircuitStateChange) => void): Policy => {
+  let dependency: Operation<unknown> | undefined;
+  const client = createFetch({
+    env,
+    onBreakerStateChange: onBreakerChange,
+    fetch: async (_input, init) => {
+      await (dependency as Operation<unknown>)({ signal: init?.signal ?? undefined, attempt: 1 });
+      return new Response("ok");
+    },
+  });
+  return createPolicy(async <T>(operation: Operation<T>, context: { signal: AbortSignal | undefined }) => {
+    dependency = operation;
+    const response = await client("https://dependency.example/", { signal: context.signal });
+    return (await response.text()) as T;
+  });
+};
 const NAIVE = "naive: 3 attempts, 100 ms constant";
 const DEFAULT_JITTER = "jitter default (5 attempts)";
 
@@ -108,6 +140,11 @@ const strategies: readonly Strategy[] = [
         retry({ attempts: 3, budget: observeBudget(retryBudget({ env })), env }),
         circuitBreaker({ onStateChange: onBreakerChange, env }),
       ),
+  },
+  {
+    name: FETCH_DEFAULTS,
+    color: "#e377c2",
+    build: ({ env, onBreakerChange }) => fetchDefaults(env, onBreakerChange),
   },
   ...JITTERS.map((jitter, index) => jitterVariant(jitter, JITTER_COLORS[index] as string)),
   {
@@ -258,7 +295,16 @@ function targetLines(runs: readonly Run[]): string[] {
       (run) => `${run.strategy.name.replace(/^jitter | \(5 attempts\)$/g, "")} ${count(run.summary.dependencyCalls)}`,
     )
     .join(", ");
+  const fetchRun = runs.find((run) => run.strategy.name === FETCH_DEFAULTS) as Run;
+  const firstOpenS = Number.parseFloat(fetchRun.breakerChanges.find((c) => c.endsWith("closed→open")) ?? "NaN");
+  const recovery = fetchRun.summary.recoverySeconds;
   return [
+    `${verdict(fetchRun.summary.outageAmplification <= 1.2)}  ${FETCH_DEFAULTS}: outage amplification ` +
+      `${times(fetchRun.summary.outageAmplification)} ≤ 1.2×`,
+    `${verdict(firstOpenS - OUTAGE.fromMs / 1000 <= 3)}  ${FETCH_DEFAULTS}: the breaker opens ` +
+      `${(firstOpenS - OUTAGE.fromMs / 1000).toFixed(3)} s into the outage (≤ 3 s)`,
+    `${verdict(recovery !== undefined && recovery <= 10 + 1)}  ${FETCH_DEFAULTS}: recovery ${seconds(recovery)} after ` +
+      "the dependency is back (≤ halfOpenAfterMs 10 s + one probe call)",
     `${verdict(staunch.outageAmplification <= 1.2)}  ${STAUNCH_DEFAULTS}: outage amplification ${times(staunch.outageAmplification)} ≤ 1.2× ` +
       `(naive retries: ${times(naive.outageAmplification)}, ≈ 3× expected)`,
     `${verdict(defaultJitter.dependencyCalls <= full.dependencyCalls)}  staunch's default jitter makes no more dependency ` +
@@ -367,3 +413,43 @@ for (const line of targetLines(runs)) console.log(line);
 console.log("\nchecks for defects");
 for (const line of checkLines(runs, budgetRun)) console.log(line);
 console.log(`\nchart: ${writeChart(runs, budgetRun)}`);
+
+const herd = await resetHerd();
+console.log(
+  `\nreset herd: ${herd.fleet} clients (one createFetch each) told by Retry-After (an HTTP date) to come back at ` +
+    "the same instant; origin requests per 100 ms from that instant on (virtual time)",
+);
+for (const run of herd.runs) {
+  console.log(
+    `${run.name.padEnd(30)} ${run.perSliceFromReset.join(", ")}  (first 100 ms: ${run.perSliceFromReset[0]}; ` +
+      `last return ${Math.round(run.lastReturnMs)} ms after the reset; ${run.succeeded} of ${herd.fleet} succeeded)`,
+  );
+}
+
+const flakySeconds = Number(process.env.SIMULATE_FLAKY_SECONDS ?? 10);
+const flakyOptions = { callers: 50, durationMs: flakySeconds * 1_000, failureRate: 0.3 };
+const flaky = await flakyOrigin(flakyOptions);
+console.log(
+  `\nflaky origin (loopback, real time): 30 % of requests fail (503, reset, stall), ${flakyOptions.callers} ` +
+    `callers calling in a loop for ${flakySeconds} s each; 200 ms per attempt, 3 s per call`,
+);
+const rate = (run: { succeeded: number; calls: number }): number => (100 * run.succeeded) / run.calls;
+console.log(
+  table(
+    ["client", "calls", "succeeded", "success rate", "failed fast", "origin requests"],
+    flaky.map((run) => [
+      run.name,
+      count(run.calls),
+      count(run.succeeded),
+      `${rate(run).toFixed(1)} %`,
+      count(run.failedFast),
+      count(run.originRequests),
+    ]),
+    [false, true, true, true, true, true],
+  ),
+);
+const [defaults, , noBreaker] = flaky as [(typeof flaky)[0], (typeof flaky)[0], (typeof flaky)[0]];
+console.log(
+  `${verdict(rate(defaults) >= rate(noBreaker) - 1)}  defaults ${rate(defaults).toFixed(1)} % ≥ breaker: false ` +
+    `${rate(noBreaker).toFixed(1)} % − 1 point`,
+);

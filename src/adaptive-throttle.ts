@@ -88,7 +88,14 @@ export interface AdaptiveThrottlePolicy extends Policy {
   counts(): { requests: number; accepts: number };
 }
 
-const THROTTLE_KEYS = ["k", "windowMs", "buckets", "isAccepted", "isAcceptedResult", "env"];
+const THROTTLE_KEYS = Object.keys({
+  k: true,
+  windowMs: true,
+  buckets: true,
+  isAccepted: true,
+  isAcceptedResult: true,
+  env: true,
+} satisfies Record<keyof AdaptiveThrottleOptions<unknown>, true>);
 
 /** Statuses with which a backend, or the gateway in front of it, says it did not take the request on. */
 const REFUSED_STATUSES = new Set([429, 502, 503, 504]);
@@ -135,7 +142,7 @@ export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<
   const isAcceptedResult =
     optionalFunction<(result: R) => boolean>("adaptiveThrottle", "isAcceptedResult", o.isAcceptedResult) ??
     isAcceptedByDefault;
-  const env = resolveEnvironment(o.env);
+  const env = resolveEnvironment(o.env, "adaptiveThrottle");
   const window = new SlidingWindowCounter(windowMs, buckets);
 
   const rejectionProbability = (): number => {

@@ -43,7 +43,7 @@ export interface BulkheadPolicy extends Policy {
 /** A queued call. Handed a slot, it starts its operation and says `true`, or says `false` if its caller has left. */
 type Waiter = () => boolean;
 
-const BULKHEAD_KEYS = ["limit", "queue"];
+const BULKHEAD_KEYS = Object.keys({ limit: true, queue: true } satisfies Record<keyof BulkheadOptions, true>);
 
 /**
  * Runs at most `limit` operations at once. A call that finds every slot taken waits in a first-in, first-out
@@ -68,11 +68,11 @@ const BULKHEAD_KEYS = ["limit", "queue"];
  * }
  * ```
  */
-export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
-  const o = requireOptionsObject("bulkhead", options);
-  requireKnownKeys("bulkhead", o, BULKHEAD_KEYS);
-  const limit = requireIntegerAtLeast("bulkhead", "limit", o.limit, 1);
-  const queue = requireIntegerAtLeast("bulkhead", "queue", o.queue ?? 0, 0);
+export function bulkhead(options: BulkheadOptions, owner = "bulkhead"): BulkheadPolicy {
+  const o = requireOptionsObject(owner, options);
+  requireKnownKeys(owner, o, BULKHEAD_KEYS);
+  const limit = requireIntegerAtLeast(owner, "limit", o.limit, 1);
+  const queue = requireIntegerAtLeast(owner, "queue", o.queue ?? 0, 0);
 
   let running = 0;
   // A Set keeps arrival order and deletes in O(1), which a call aborting from the middle of the queue needs.

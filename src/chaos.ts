@@ -172,8 +172,24 @@ interface FaultSettings {
   readonly env: Environment;
 }
 
-const CHAOS_KEYS = ["errorRate", "error", "latencyMs", "latencyRate", "env"];
-const CHAOS_FETCH_KEYS = [...CHAOS_KEYS, "statusRate", "status", "retryAfter", "resetRate"];
+const CHAOS_KEYS = Object.keys({
+  errorRate: true,
+  error: true,
+  latencyMs: true,
+  latencyRate: true,
+  env: true,
+} satisfies Record<keyof ChaosOptions, true>);
+const CHAOS_FETCH_KEYS = Object.keys({
+  errorRate: true,
+  error: true,
+  latencyMs: true,
+  latencyRate: true,
+  env: true,
+  statusRate: true,
+  status: true,
+  retryAfter: true,
+  resetRate: true,
+} satisfies Record<keyof ChaosFetchOptions, true>);
 
 /** The rates are shares of one draw; rounding in `0.1 + 0.2 + 0.7` must not reject a sum that is really 1. */
 const RATE_SUM_SLACK = 1e-9;
@@ -233,7 +249,7 @@ function latencyRange(owner: string, value: unknown): FaultSettings["latency"] {
 }
 
 function faultSettings(owner: string, o: ChaosFetchOptions): FaultSettings {
-  const env = resolveEnvironment(o.env);
+  const env = resolveEnvironment(o.env, owner);
   const errorRate = requireRate(owner, "errorRate", o.errorRate ?? 0);
   const resetRate = requireRate(owner, "resetRate", o.resetRate ?? 0);
   const statusRate = requireRate(owner, "statusRate", o.statusRate ?? 0);

@@ -6,7 +6,7 @@
  * no timer, and "open" turns into "half-open" simply because enough time has passed when somebody looks.
  */
 
-import { type BreakerStrategy, consecutiveFailures } from "./breaker-strategies.ts";
+import { type BreakerStrategy, defaultBreakerStrategy } from "./breaker-strategies.ts";
 import type { SharedCircuit } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError } from "./errors.ts";
@@ -47,7 +47,10 @@ export interface HalfOpenBackoff {
 
 /** Options of {@link circuitBreaker}. */
 export interface CircuitBreakerOptions {
-  /** When to open. Default `consecutiveFailures(5)`. */
+  /**
+   * When to open. Default {@link defaultBreakerStrategy}: half of the outcomes of the last 5 s failed, once
+   * there were at least 10 — open on a dependency that is down, not on one that is flaky.
+   */
   readonly strategy?: BreakerStrategy;
   /** How long the circuit stays open before probing, in ms, or a growing backoff. Default 10,000. */
   readonly halfOpenAfterMs?: number | HalfOpenBackoff;
@@ -90,18 +93,23 @@ export interface CircuitSnapshot {
   readonly strategy: unknown;
 }
 
-const OPTION_KEYS = [
-  "strategy",
-  "halfOpenAfterMs",
-  "halfOpenProbes",
-  "isFailure",
-  "isFailureResult",
-  "onStateChange",
-  "snapshot",
-  "key",
-  "shared",
-  "env",
-];
+const OPTION_KEYS = Object.keys({
+  strategy: true,
+  halfOpenAfterMs: true,
+  halfOpenProbes: true,
+  isFailure: true,
+  isFailureResult: true,
+  onStateChange: true,
+  snapshot: true,
+  key: true,
+  shared: true,
+  env: true,
+} satisfies Record<keyof CircuitBreakerOptions, true>);
+
+const HALF_OPEN_BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multiplier: true } satisfies Record<
+  keyof HalfOpenBackoff,
+  true
+>);
 
 /**
  * Errors that say nothing about the dependency: a cancel, or a local policy refusing to send the call (a full
@@ -113,7 +121,8 @@ const NOT_DEPENDENCY_FAILURES = new Set([
   "RateLimitedError",
   "CircuitOpenError",
 ]);
-const isDependencyFailure = (error: unknown): boolean => !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "");
+/** The default `isFailure`: every error but a cancel and staunch's local refusals. */
+export const isDependencyFailure = (error: unknown): boolean => !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "");
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;
@@ -132,12 +141,16 @@ interface Settings {
   readonly env: Environment;
 }
 
-function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
-  const owner = "circuitBreaker";
+function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string): Settings {
   const o = requireOptionsObject(owner, options) as CircuitBreakerOptions;
   requireKnownKeys(owner, o, OPTION_KEYS);
-  const strategy = o.strategy ?? consecutiveFailures(5);
-  if (typeof strategy?.record !== "function" || typeof strategy.reset !== "function") {
+  const strategy = o.strategy ?? defaultBreakerStrategy();
+  if (
+    typeof strategy?.record !== "function" ||
+    typeof strategy.reset !== "function" ||
+    typeof strategy.snapshot !== "function" ||
+    typeof strategy.restore !== "function"
+  ) {
     throw optionError(TypeError, owner, "strategy", "a breaker strategy (consecutiveFailures, failureRate…)", strategy);
   }
   const halfOpen = o.halfOpenAfterMs ?? 10_000;
@@ -148,7 +161,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
     initialOpenMs = maxOpenMs = requireFiniteAtLeast(owner, "halfOpenAfterMs", halfOpen);
   } else {
     const b = requireOptionsObject(`${owner}.halfOpenAfterMs`, halfOpen) as unknown as HalfOpenBackoff;
-    requireKnownKeys(`${owner}.halfOpenAfterMs`, b, ["initialMs", "maxMs", "multiplier"]);
+    requireKnownKeys(`${owner}.halfOpenAfterMs`, b, HALF_OPEN_BACKOFF_KEYS);
     initialOpenMs = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "initialMs", b.initialMs);
     maxOpenMs = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "maxMs", b.maxMs ?? initialOpenMs * 10);
     if (maxOpenMs < initialOpenMs) {
@@ -159,6 +172,9 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
     multiplier = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "multiplier", b.multiplier ?? 2, 1);
   }
   if (o.key !== undefined && typeof o.key !== "string") throw optionError(TypeError, owner, "key", "a string", o.key);
+  if (o.snapshot !== undefined && (typeof o.snapshot !== "object" || o.snapshot === null)) {
+    throw optionError(TypeError, owner, "snapshot", "an object from toJSON()", o.snapshot);
+  }
   if (o.shared !== undefined && typeof o.shared?.connect !== "function") {
     throw optionError(TypeError, owner, "shared", "a shared circuit from coordinator(…).circuit(key)", o.shared);
   }
@@ -175,7 +191,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined): Settings {
     onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
     key: o.key,
     shared: o.shared,
-    env: resolveEnvironment(o.env),
+    env: resolveEnvironment(o.env, owner),
   };
 }
 
@@ -202,8 +218,9 @@ export class CircuitBreaker implements Policy {
   /** The state last reported through onStateChange, to report derived transitions (open → half-open) once. */
   #reported: CircuitState = "closed";
 
-  constructor(options?: CircuitBreakerOptions) {
-    this.#s = settingsFrom(options);
+  /** @param owner names the factory in option errors (createFetch builds breakers from its own options). */
+  constructor(options?: CircuitBreakerOptions, owner = "circuitBreaker") {
+    this.#s = settingsFrom(options, owner);
     this.#openForMs = this.#s.initialOpenMs;
     if (options?.snapshot !== undefined) this.restore(options.snapshot);
     this.#s.shared?.connect(this, this.#s);
@@ -281,6 +298,17 @@ export class CircuitBreaker implements Policy {
     };
   }
 
+  /**
+   * Ends the open wait: an open circuit turns half-open at once, so the next call probes. For when something
+   * says the dependency may be back before `halfOpenAfterMs` has passed (createFetch calls it when the browser
+   * comes back online). Does nothing while closed, half-open or isolated.
+   */
+  halfOpenNow(): void {
+    if (this.#openedAtMs === undefined || this.#isolations > 0) return;
+    this.#openedAtMs = Math.min(this.#openedAtMs, this.#s.env.now() - this.#openForMs);
+    this.#observe();
+  }
+
   /** Closes the circuit and forgets every outcome (isolations stay until released). */
   reset(): void {
     this.#openedAtMs = undefined;
@@ -347,15 +375,27 @@ export class CircuitBreaker implements Policy {
     const from = this.#reported;
     if (state !== from) {
       this.#reported = state;
-      this.#s.onStateChange?.({
-        from,
-        to: state,
-        key: this.#s.key,
-        openForMs: state === "open" ? this.#openForMs : undefined,
-      });
+      const change = { from, to: state, key: this.#s.key, openForMs: state === "open" ? this.#openForMs : undefined };
+      this.#s.onStateChange?.(change);
+      const listeners = watchers.get(this);
+      if (listeners !== undefined) for (const listener of listeners) listener(change);
     }
     return state;
   }
+}
+
+/** Listeners added after construction, by createFetch for a breaker the user built: none for most breakers. */
+const watchers = new WeakMap<CircuitBreaker, Array<(change: CircuitStateChange) => void>>();
+
+/**
+ * Adds a listener of a breaker's transitions, for a client handed a breaker it did not build (createFetch's
+ * `onBreakerStateChange` and metrics must see it too). Internal: not exported from the package.
+ */
+export function watchBreaker(breaker: CircuitBreaker, listener: (change: CircuitStateChange) => void): void {
+  const listeners = watchers.get(breaker);
+  const safe = guarded(listener) as (change: CircuitStateChange) => void;
+  if (listeners === undefined) watchers.set(breaker, [safe]);
+  else listeners.push(safe);
 }
 
 /**

@@ -169,18 +169,18 @@ export interface Coordinator {
   status(): CoordinationStatus[];
 }
 
-const OPTION_KEYS = [
-  "store",
-  "syncIntervalMs",
-  "maxBatch",
-  "timeoutMs",
-  "probeLeaseMs",
-  "maxKeys",
-  "onDegraded",
-  "onRecovered",
-  "logger",
-  "env",
-];
+const OPTION_KEYS = Object.keys({
+  store: true,
+  syncIntervalMs: true,
+  maxBatch: true,
+  timeoutMs: true,
+  probeLeaseMs: true,
+  maxKeys: true,
+  onDegraded: true,
+  onRecovered: true,
+  logger: true,
+  env: true,
+} satisfies Record<keyof CoordinatorOptions, true>);
 
 interface Settings {
   readonly store: CoordinationStore;
@@ -576,7 +576,7 @@ export function coordinator(options: CoordinatorOptions): Coordinator {
     onDegraded: optionalFunction(owner, "onDegraded", o.onDegraded),
     onRecovered: optionalFunction(owner, "onRecovered", o.onRecovered),
     logger: o.logger,
-    env: resolveEnvironment(o.env),
+    env: resolveEnvironment(o.env, owner),
     inFlight: new Set(),
   };
   const channels = new KeyedRegistry<Channel>(
@@ -622,6 +622,16 @@ export function coordinator(options: CoordinatorOptions): Coordinator {
   };
 }
 
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /** The clock the fleet's decisions run on. */
+  readonly env?: Partial<Environment>;
+  /** The most keys whose fleet state is kept; the least recently used beyond it is dropped. Default 10,000. */
+  readonly maxKeys?: number;
+}
+
+const MEMORY_STORE_KEYS = Object.keys({ env: true, maxKeys: true } satisfies Record<keyof MemoryStoreOptions, true>);
+
 /**
  * A store in this process's memory: the fleet is whatever shares it (several clients, or tests that simulate
  * isolates). It runs the same decisions as the Durable Object, on `env`'s clock.
@@ -633,12 +643,12 @@ export function coordinator(options: CoordinatorOptions): Coordinator {
  * const b = coordinator({ store }); // a and b see each other's outcomes
  * ```
  */
-export function memoryStore(options?: {
-  readonly env?: Partial<Environment>;
-  readonly maxKeys?: number;
-}): CoordinationStore {
-  const env = resolveEnvironment(options?.env);
-  const fleet = new FleetStates(options?.maxKeys);
+export function memoryStore(options?: MemoryStoreOptions): CoordinationStore {
+  const owner = "memoryStore";
+  const o = requireOptionsObject(owner, options) as MemoryStoreOptions;
+  requireKnownKeys(owner, o, MEMORY_STORE_KEYS);
+  const env = resolveEnvironment(o.env, owner);
+  const fleet = new FleetStates(requireIntegerAtLeast(owner, "maxKeys", o.maxKeys ?? 10_000, 1));
   return {
     // A copy through JSON, as a real store would see it: nothing is shared by reference between "isolates".
     exchange: (message) =>

@@ -12,6 +12,7 @@
 
 import type { CoordinationStore } from "./coordination.ts";
 import { FleetStates, parseSyncMessage, parseSyncReply, type SyncMessage, type SyncReply } from "./fleet-state.ts";
+import { describeValue, optionalFunction, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 export {
   type BudgetReport,
@@ -66,6 +67,8 @@ export interface DurableObjectStoreOptions {
   readonly objectName?: (key: string) => string;
 }
 
+const DURABLE_STORE_KEYS = Object.keys({ objectName: true } satisfies Record<keyof DurableObjectStoreOptions, true>);
+
 /** Where the Durable Object is asked: the host is never resolved, a stub routes the request itself. */
 const SYNC_URL = "https://staunch.shared-state/sync";
 
@@ -87,10 +90,14 @@ export function durableObjectStore<Id>(
 ): CoordinationStore {
   if (typeof namespace?.idFromName !== "function" || typeof namespace.get !== "function") {
     throw new TypeError(
-      `durableObjectStore: expected a Durable Object namespace binding (with idFromName and get), got ${String(namespace)}`,
+      `durableObjectStore: argument "namespace" must be a Durable Object namespace binding (with idFromName and get), got ${describeValue(namespace)}`,
     );
   }
-  const objectName = options?.objectName ?? ((key: string) => `staunch:${key}`);
+  const owner = "durableObjectStore";
+  const o = requireOptionsObject(owner, options) as DurableObjectStoreOptions;
+  requireKnownKeys(owner, o, DURABLE_STORE_KEYS);
+  const objectName =
+    optionalFunction<(key: string) => string>(owner, "objectName", o.objectName) ?? ((key: string) => `staunch:${key}`);
   return {
     async exchange(message: SyncMessage, signal: AbortSignal): Promise<SyncReply> {
       const stub = namespace.get(namespace.idFromName(objectName(message.key)));

@@ -3,6 +3,8 @@
  * fake clock and a seeded random source and never wait for real.
  */
 
+import { describeValue } from "./validate.ts";
+
 /** Cancels a timer scheduled with {@link Environment.schedule}; calling it twice is harmless. */
 export type CancelTimer = () => void;
 
@@ -28,7 +30,10 @@ export interface Environment {
   schedule(callback: () => void, ms: number): CancelTimer;
 }
 
-const ENVIRONMENT_KEYS = ["now", "sleep", "random", "schedule"] as const;
+const ENVIRONMENT_KEYS = Object.keys({ now: true, sleep: true, random: true, schedule: true } satisfies Record<
+  keyof Environment,
+  true
+>) as readonly (keyof Environment)[];
 
 /**
  * The largest delay `setTimeout` accepts; larger values overflow to an immediate timer in every runtime.
@@ -116,23 +121,38 @@ export const defaultEnvironment: Environment = Object.freeze({
 
 /**
  * Fills in what a partial environment leaves out. A custom `schedule` without a custom `sleep` gets a `sleep`
- * built on it, so a fake clock only has to implement timers once.
+ * built on it, so a fake clock only has to implement timers once. `owner` names the policy in errors.
+ *
+ * A plain object (`{ now, sleep }`) may hold only the four members: a misspelt `sleeep` would otherwise leave
+ * the real sleep in place without a word. A clock object of a class may carry its own state besides them.
  *
  * @example
  * ```ts
  * const env = resolveEnvironment({ random: () => 0.5 }); // real clock and timers, fixed jitter
  * ```
  */
-export function resolveEnvironment(env: Partial<Environment> | undefined): Environment {
+export function resolveEnvironment(env: Partial<Environment> | undefined, owner = "env"): Environment {
   if (env === undefined || env === defaultEnvironment) return defaultEnvironment;
   if (typeof env !== "object" || env === null) {
-    throw new TypeError(`option "env" must be an object with ${ENVIRONMENT_KEYS.join("/")}, got ${String(env)}`);
+    throw new TypeError(
+      `${owner}: option "env" must be an object with ${ENVIRONMENT_KEYS.join("/")}, got ${describeValue(env)}`,
+    );
+  }
+  const prototype = Object.getPrototypeOf(env) as object | null;
+  if (prototype === null || Object.getPrototypeOf(prototype) === null) {
+    for (const key of Object.keys(env)) {
+      if (!(ENVIRONMENT_KEYS as readonly string[]).includes(key)) {
+        throw new TypeError(`${owner}: unknown option "env.${key}" (known: ${ENVIRONMENT_KEYS.join(", ")})`);
+      }
+    }
   }
   const environment: Record<keyof Environment, unknown> = { ...defaultEnvironment };
   for (const key of ENVIRONMENT_KEYS) {
     const given = env[key];
     if (given === undefined) continue;
-    if (typeof given !== "function") throw new TypeError(`option "env.${key}" must be a function, got ${typeof given}`);
+    if (typeof given !== "function") {
+      throw new TypeError(`${owner}: option "env.${key}" must be a function, got ${describeValue(given)}`);
+    }
     environment[key] = given;
   }
   if (env.sleep === undefined && env.schedule !== undefined) environment.sleep = sleepOn(env.schedule);

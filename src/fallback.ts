@@ -104,7 +104,12 @@ export type FallbackPolicy<V> = {
   run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V>;
 } & Policy;
 
-const FALLBACK_KEYS = ["shouldFallback", "shouldFallbackResult", "onFallback", "logger"];
+const FALLBACK_KEYS = Object.keys({
+  shouldFallback: true,
+  shouldFallbackResult: true,
+  onFallback: true,
+  logger: true,
+} satisfies Record<keyof FallbackOptions<unknown>, true>);
 
 /**
  * Answers with a default when the operation fails: `value` itself, or the awaited result of

@@ -55,7 +55,10 @@ export interface HedgeOptions {
   readonly env?: Partial<Environment>;
 }
 
-const HEDGE_KEYS = ["delayMs", "maxHedges", "onHedge", "env"];
+const HEDGE_KEYS = Object.keys({ delayMs: true, maxHedges: true, onHedge: true, env: true } satisfies Record<
+  keyof HedgeOptions,
+  true
+>);
 
 /** The reason a losing attempt's signal aborts with. */
 function lostReason(): DOMException {
@@ -92,7 +95,7 @@ export function hedge(options: HedgeOptions): Policy {
   const delayMs = requireFiniteAtLeast("hedge", "delayMs", o.delayMs);
   const maxHedges = requireIntegerAtLeast("hedge", "maxHedges", o.maxHedges ?? 1, 0);
   const onHedge = guarded(optionalFunction<(event: HedgeEvent) => void>("hedge", "onHedge", o.onHedge));
-  const env = resolveEnvironment(o.env);
+  const env = resolveEnvironment(o.env, "hedge");
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
     const outer = context.signal;

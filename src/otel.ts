@@ -66,6 +66,7 @@ import type { FetchEventBase, FetchGiveUpEvent, FetchRetryEvent, MetricsSink } f
 import type { GiveUpEvent, RetryEvent } from "./retry.ts";
 import type { RetryBudgetState } from "./retry-budget.ts";
 import { errorName } from "./transient.ts";
+import { optionalFunction, optionalSink, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** The instrumentation scope. A test keeps the version in step with package.json. */
 const SCOPE_NAME = "staunch";
@@ -89,6 +90,11 @@ export interface StaunchTelemetryOptions {
    */
   readonly attributes?: Attributes;
 }
+
+const TELEMETRY_KEYS = Object.keys({ meter: true, getSpan: true, attributes: true } satisfies Record<
+  keyof StaunchTelemetryOptions,
+  true
+>);
 
 /**
  * For `createFetch`: the metrics sink counts attempts, retries, give-ups and breaker transitions; the hooks
@@ -255,10 +261,16 @@ const RENAMED_TAGS: Readonly<Record<string, string>> = {
  * const spanned = staunchTelemetry({ getSpan: () => currentRequestSpan });
  * ```
  */
-export function staunchTelemetry(options: StaunchTelemetryOptions = {}): StaunchTelemetry {
-  const instruments = instrumentsOf(options.meter);
-  const getSpan = options.getSpan ?? (() => trace.getActiveSpan());
-  const common: Attributes = { ...options.attributes };
+export function staunchTelemetry(options?: StaunchTelemetryOptions): StaunchTelemetry {
+  const owner = "staunchTelemetry";
+  const o = requireOptionsObject(owner, options) as StaunchTelemetryOptions;
+  requireKnownKeys(owner, o, TELEMETRY_KEYS);
+  optionalSink(owner, "meter", o.meter, ["createCounter", "createHistogram"]);
+  if (o.attributes !== undefined) requireOptionsObject(`${owner}.attributes`, o.attributes);
+  const instruments = instrumentsOf(o.meter);
+  const getSpan =
+    optionalFunction<() => Span | undefined>(owner, "getSpan", o.getSpan) ?? (() => trace.getActiveSpan());
+  const common: Attributes = { ...o.attributes };
 
   const count = (name: string, attributes: Attributes): void =>
     instruments.counter(name).add(1, { ...common, ...attributes });

@@ -112,7 +112,14 @@ interface Waiter {
   readonly fail: (error: unknown) => void;
 }
 
-const RATE_LIMITER_KEYS = ["rate", "intervalMs", "burst", "wait", "maxWaitMs", "env"];
+const RATE_LIMITER_KEYS = Object.keys({
+  rate: true,
+  intervalMs: true,
+  burst: true,
+  wait: true,
+  maxWaitMs: true,
+  env: true,
+} satisfies Record<keyof RateLimiterOptions, true>);
 
 function requirePositive(name: string, value: unknown): number {
   const n = requireNumber("rateLimiter", name, value);
@@ -152,7 +159,7 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiterPolicy {
   if (typeof wait !== "boolean") throw optionError(TypeError, "rateLimiter", "wait", "a boolean", wait);
   // At least one token's refill, so that a slow limiter (one call every two minutes) still queues one call.
   const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? Math.max(60_000, intervalMs / rate));
-  const env = resolveEnvironment(o.env as RateLimiterOptions["env"]);
+  const env = resolveEnvironment(o.env as RateLimiterOptions["env"], "rateLimiter");
 
   const bucket = new TokenBucket(burst, rate, intervalMs, env.now());
   // A Set keeps arrival order and deletes in O(1), which a call aborting from the middle of the queue needs.

@@ -58,6 +58,16 @@ export interface SharedRetryBudget extends RetryBudget {
   state(): RetryBudgetState;
 }
 
+const BUDGET_KEYS = Object.keys({
+  ratio: true,
+  minRetriesPerSecond: true,
+  windowMs: true,
+  buckets: true,
+  onExhausted: true,
+  shared: true,
+  env: true,
+} satisfies Record<keyof RetryBudgetOptions, true>);
+
 /**
  * Creates a retry budget to share between `retry` policies and `createFetch` clients.
  *
@@ -71,13 +81,13 @@ export interface SharedRetryBudget extends RetryBudget {
 export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   const owner = "retryBudget";
   const o = requireOptionsObject(owner, options) as RetryBudgetOptions;
-  requireKnownKeys(owner, o, ["ratio", "minRetriesPerSecond", "windowMs", "buckets", "onExhausted", "shared", "env"]);
+  requireKnownKeys(owner, o, BUDGET_KEYS);
   const ratio = requireFiniteAtLeast(owner, "ratio", o.ratio ?? 0.2);
   const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
   const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 1_000, 1);
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const onExhausted = guarded(optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted));
-  const env = resolveEnvironment(o.env);
+  const env = resolveEnvironment(o.env, owner);
   const shared = o.shared;
   if (shared !== undefined && typeof shared?.totals !== "function") {
     throw optionError(TypeError, owner, "shared", "a shared budget from coordinator(…).budget(key)", shared);

@@ -98,17 +98,17 @@ export interface RetryOptions<T = unknown> {
   readonly env?: Partial<Environment>;
 }
 
-const RETRY_KEYS = [
-  "attempts",
-  "maxElapsedMs",
-  "backoff",
-  "shouldRetry",
-  "shouldRetryResult",
-  "onRetry",
-  "onGiveUp",
-  "budget",
-  "env",
-];
+const RETRY_KEYS = Object.keys({
+  attempts: true,
+  maxElapsedMs: true,
+  backoff: true,
+  shouldRetry: true,
+  shouldRetryResult: true,
+  onRetry: true,
+  onGiveUp: true,
+  budget: true,
+  env: true,
+} satisfies Record<keyof RetryOptions<unknown>, true>);
 
 /**
  * Retries an operation while it fails transiently.
@@ -156,7 +156,7 @@ export type RetryRun<S> = <R>(operation: Operation<R>, context: PolicyContext, s
 export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "retry"): RetrySettings<T> {
   const o = requireOptionsObject(owner, options) as RetryOptions<T>;
   requireKnownKeys(owner, o, RETRY_KEYS);
-  const env = resolveEnvironment(o.env);
+  const env = resolveEnvironment(o.env, owner);
   return {
     attempts: requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1),
     maxElapsedMs: requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000),
@@ -293,7 +293,13 @@ function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
   if (budget === undefined) return undefined;
   const b = budget as Partial<RetryBudget> | null;
   if (typeof b?.recordRequest !== "function" || typeof b.tryAcquireRetry !== "function") {
-    throw optionError(TypeError, owner, "budget", "a retry budget (recordRequest and tryAcquireRetry)", budget);
+    throw optionError(
+      TypeError,
+      owner,
+      "budget",
+      "a retryBudget(…) (an object with recordRequest and tryAcquireRetry), not its options",
+      budget,
+    );
   }
   return budget as RetryBudget;
 }

@@ -18,8 +18,9 @@
  */
 export class SlidingWindowCounter {
   readonly #bucketMs: number;
-  readonly #counts: Float64Array;
-  readonly #marked: Float64Array;
+  /** Counts of each bucket, then marked counts of each bucket: one array, as one costs less than two. */
+  readonly #slots: Float64Array;
+  readonly #size: number;
   /** The index (time ÷ bucket width) of the newest bucket; older ones fill the ring behind it. */
   #newest = Number.NEGATIVE_INFINITY;
   #countTotal = 0;
@@ -27,8 +28,8 @@ export class SlidingWindowCounter {
 
   constructor(windowMs: number, buckets: number) {
     this.#bucketMs = windowMs / buckets;
-    this.#counts = new Float64Array(buckets);
-    this.#marked = new Float64Array(buckets);
+    this.#slots = new Float64Array(2 * buckets);
+    this.#size = buckets;
   }
 
   /**
@@ -37,10 +38,12 @@ export class SlidingWindowCounter {
    */
   record(nowMs: number, marked: boolean, count = 1): void {
     const slot = this.#advance(nowMs);
-    this.#counts[slot] = (this.#counts[slot] as number) + count;
+    const slots = this.#slots;
+    slots[slot] = (slots[slot] as number) + count;
     this.#countTotal += count;
     if (marked) {
-      this.#marked[slot] = (this.#marked[slot] as number) + count;
+      const markedSlot = slot + this.#size;
+      slots[markedSlot] = (slots[markedSlot] as number) + count;
       this.#markedTotal += count;
     }
   }
@@ -55,7 +58,7 @@ export class SlidingWindowCounter {
   liveBuckets(nowMs: number): number {
     this.#advance(nowMs);
     let live = 0;
-    for (const count of this.#counts) if (count > 0) live++;
+    for (let slot = 0; slot < this.#size; slot++) if ((this.#slots[slot] as number) > 0) live++;
     return live;
   }
 
@@ -63,45 +66,47 @@ export class SlidingWindowCounter {
   snapshot(): { newest: number | null; counts: number[]; marked: number[] } {
     return {
       newest: Number.isFinite(this.#newest) ? this.#newest : null,
-      counts: Array.from(this.#counts),
-      marked: Array.from(this.#marked),
+      counts: Array.from(this.#slots.subarray(0, this.#size)),
+      marked: Array.from(this.#slots.subarray(this.#size)),
     };
   }
 
   /** Takes back what {@link SlidingWindowCounter.snapshot} produced; ignores data of another shape. */
   restore(snapshot: unknown): void {
     const s = snapshot as { newest?: unknown; counts?: unknown; marked?: unknown } | null;
-    const size = this.#counts.length;
+    const size = this.#size;
     if (!Array.isArray(s?.counts) || !Array.isArray(s.marked) || s.counts.length !== size || s.marked.length !== size) {
       return;
     }
     const valid = (v: unknown): number => (typeof v === "number" && v >= 0 && Number.isFinite(v) ? v : 0);
-    this.#counts.set(s.counts.map(valid));
-    this.#marked.set(s.marked.map((v, i) => Math.min(valid(v), this.#counts[i] as number)));
+    const counts = s.counts.map(valid);
+    const marked = s.marked.map((v, i) => Math.min(valid(v), counts[i] as number));
+    this.#slots.set(counts, 0);
+    this.#slots.set(marked, size);
     this.#newest = typeof s.newest === "number" ? s.newest : Number.NEGATIVE_INFINITY;
-    this.#countTotal = this.#counts.reduce((a, b) => a + b, 0);
-    this.#markedTotal = this.#marked.reduce((a, b) => a + b, 0);
+    this.#countTotal = counts.reduce((a, b) => a + b, 0);
+    this.#markedTotal = marked.reduce((a, b) => a + b, 0);
   }
 
   /** Empties the buckets that fell out of the window and returns the slot of the bucket for `nowMs`. */
   #advance(nowMs: number): number {
-    const size = this.#counts.length;
+    const size = this.#size;
+    const slots = this.#slots;
     const index = Math.floor(nowMs / this.#bucketMs);
     // A clock that steps back (an NTP correction) keeps counting into the newest bucket instead of reviving
     // buckets already overwritten; the window catches up once time passes that bucket again.
     if (index > this.#newest) {
       if (index - this.#newest >= size) {
-        this.#counts.fill(0);
-        this.#marked.fill(0);
+        slots.fill(0);
         this.#countTotal = 0;
         this.#markedTotal = 0;
       } else {
         for (let stale = this.#newest + 1; stale <= index; stale++) {
           const slot = ringSlot(stale, size);
-          this.#countTotal -= this.#counts[slot] as number;
-          this.#markedTotal -= this.#marked[slot] as number;
-          this.#counts[slot] = 0;
-          this.#marked[slot] = 0;
+          this.#countTotal -= slots[slot] as number;
+          this.#markedTotal -= slots[slot + size] as number;
+          slots[slot] = 0;
+          slots[slot + size] = 0;
         }
       }
       this.#newest = index;

@@ -133,6 +133,8 @@ class DeadlineContext implements PolicyContext {
   }
 }
 
+const TIMEOUT_KEYS = Object.keys({ env: true } satisfies Record<keyof TimeoutOptions, true>);
+
 /**
  * Bounds an operation to `ms` milliseconds. The operation's signal combines the caller's signal with the
  * deadline; at the deadline the call rejects with a `TimeoutError` (a `DOMException`, like
@@ -152,8 +154,8 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
   const deadlineMs = requireFiniteAtLeast("timeout", "ms", ms);
   if (deadlineMs === 0) throw optionError(RangeError, "timeout", "ms", "a finite number > 0", ms);
   const o = requireOptionsObject("timeout", options);
-  requireKnownKeys("timeout", o, ["env"]);
-  const env = resolveEnvironment(o.env as TimeoutOptions["env"]);
+  requireKnownKeys("timeout", o, TIMEOUT_KEYS);
+  const env = resolveEnvironment(o.env as TimeoutOptions["env"], "timeout");
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
     // Inside another deadline, listen to it directly: reading its signal would build one only to listen to it.

@@ -3,7 +3,8 @@
  * the option and the value, so a typo in configuration fails loudly instead of producing a storm later.
  */
 
-function describe(value: unknown): string {
+/** A value as option errors show it: strings quoted, objects by their tag, functions as "a function". */
+export function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return "a function";
   // Objects and symbols by their tag (`[object Array]`); numbers, booleans, bigints, null and undefined as written.
@@ -20,7 +21,7 @@ export function optionError<E extends ErrorConstructor>(
   requirement: string,
   value: unknown,
 ): InstanceType<E> {
-  return new Kind(`${owner}: option "${name}" must be ${requirement}, got ${describe(value)}`) as InstanceType<E>;
+  return new Kind(`${owner}: option "${name}" must be ${requirement}, got ${describeValue(value)}`) as InstanceType<E>;
 }
 
 export function requireNumber(owner: string, name: string, value: unknown): number {
@@ -87,19 +88,40 @@ export function requireOneOf<T extends string>(owner: string, name: string, valu
   return value as T;
 }
 
-/** Rejects misspelt option names (`attempt` for `attempts`): silently ignoring them hides configuration bugs. */
+/**
+ * Rejects misspelt option names (`attempt` for `attempts`): silently ignoring them hides configuration bugs.
+ * Rejects `null` too, the one rule for it everywhere: an option left out (or `undefined`) takes its default;
+ * `null` is never a value staunch accepts, so it fails here rather than meaning "the default" for some options
+ * and "a bad value" for others.
+ */
 export function requireKnownKeys(owner: string, options: object, known: readonly string[]): void {
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(`${owner}: unknown option "${key}" (known: ${known.join(", ")})`);
     }
+    if ((options as Record<string, unknown>)[key] === null) {
+      throw optionError(TypeError, owner, key, "left out (or undefined) for its default, not null", null);
+    }
   }
 }
 
+/**
+ * An options object: a plain object (or `undefined`, for all defaults). An array, a function, a class instance
+ * (a policy passed where its options were expected) would pass a key check with no keys and be ignored.
+ */
 export function requireOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined) return {};
   if (options === null || typeof options !== "object") {
-    throw new TypeError(`${owner}: options must be an object, got ${describe(options)}`);
+    throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
+  }
+  if (!isPlainObject(options)) {
+    throw new TypeError(`${owner}: options must be a plain object of options, got ${describeValue(options)}`);
   }
   return options as Record<string, unknown>;
+}
+
+/** Made by `{…}` or `Object.create(null)`, in this realm or another (an iframe's objects have their own prototype). */
+function isPlainObject(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
 }

@@ -167,6 +167,18 @@ export type StaleIfError = (
   waitUntil?: (promise: Promise<unknown>) => void,
 ) => Promise<Response>;
 
+const CACHED_FALLBACK_KEYS = Object.keys({
+  cache: true,
+  maxStaleMs: true,
+  cacheKey: true,
+  perUserKey: true,
+  maxStoredBodyBytes: true,
+  isFailureStatus: true,
+  waitUntil: true,
+  onStale: true,
+  env: true,
+} satisfies Record<keyof CachedFallbackOptions, true>);
+
 /**
  * The stale-if-error engine behind {@link cachedFallback} and the Worker middleware, with options checked
  * once; the origin and `waitUntil` come with each request.
@@ -182,17 +194,7 @@ export type StaleIfError = (
  */
 export function staleIfError(options: CachedFallbackOptions, owner = "staleIfError"): StaleIfError {
   const o = requireOptionsObject(owner, options) as unknown as CachedFallbackOptions;
-  requireKnownKeys(owner, o, [
-    "cache",
-    "maxStaleMs",
-    "cacheKey",
-    "perUserKey",
-    "maxStoredBodyBytes",
-    "isFailureStatus",
-    "waitUntil",
-    "onStale",
-    "env",
-  ]);
+  requireKnownKeys(owner, o, CACHED_FALLBACK_KEYS);
   const cache = o.cache;
   if (typeof cache?.match !== "function" || typeof cache.put !== "function") {
     throw optionError(TypeError, owner, "cache", "a Cache (caches.default, caches.open(…))", cache);
@@ -210,7 +212,7 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
     defaultIsFailureStatus;
   optionalFunction<(promise: Promise<unknown>) => void>(owner, "waitUntil", o.waitUntil);
   const onStale = guarded(optionalFunction<(event: StaleServedEvent) => void>(owner, "onStale", o.onStale));
-  const env = resolveEnvironment(o.env);
+  const env = resolveEnvironment(o.env, owner);
 
   // Checked here, not left to the key function: a user's own Worker is safe without knowing the rule.
   const keyOf = (request: Request): string | undefined => {

@@ -4,6 +4,7 @@
  * handler throws or answers 5xx.
  */
 
+import { describeValue } from "../validate.ts";
 import { type CachedFallbackOptions, staleIfError } from "./cached-fallback.ts";
 
 /** What a Worker's `fetch` handler is: `(request, env, ctx)`. */
@@ -41,8 +42,9 @@ export function withStaleIfError<E, C extends ExecutionContextLike>(
   handler: WorkerFetchHandler<E, C>,
   options: StaleIfErrorOptions,
 ): (request: Request, env: E, ctx: C) => Promise<Response> {
-  if (typeof handler !== "function")
-    throw new TypeError(`withStaleIfError: the handler must be a function, got ${typeof handler}`);
+  if (typeof handler !== "function") {
+    throw new TypeError(`withStaleIfError: argument "handler" must be a function, got ${describeValue(handler)}`);
+  }
   const serve = staleIfError(options, "withStaleIfError");
   return (request, env, ctx) =>
     serve(request, (r) => handler(r, env, ctx), ctx?.waitUntil ? (p) => ctx.waitUntil(p) : undefined);

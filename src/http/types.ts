@@ -57,9 +57,10 @@ export interface FetchRetryEvent extends FetchEventBase {
 
 /**
  * Why createFetch stopped retrying: a cap of `retry` (`"attempts"`, `"elapsed"`, `"delay"`, `"budget"`), or
- * `"retry-after"`: the server asked for a wait past `maxRetryAfterMs` or past the total deadline.
+ * `"retry-after"`: the server asked for a wait past `maxRetryAfterMs` or past the total deadline, or
+ * `"circuit-open"`: the origin's circuit opened while the call ran (the call keeps what it last received).
  */
-export type FetchGiveUpReason = GiveUpReason | "retry-after";
+export type FetchGiveUpReason = GiveUpReason | "retry-after" | "circuit-open";
 
 /** Emitted once when a retryable failure is final. */
 export interface FetchGiveUpEvent extends FetchEventBase {

@@ -185,6 +185,23 @@ describe("circuit breaker", () => {
     expect(breaker.state).toBe("closed");
   });
 
+  it("halfOpenNow() lets an open circuit probe at once, and does nothing while closed or isolated", async () => {
+    const clock = new FakeClock();
+    const breaker = circuitBreaker({ strategy: consecutiveFailures(1), halfOpenAfterMs: 60_000, env: clock });
+    breaker.halfOpenNow();
+    expect(breaker.state).toBe("closed");
+    await fail(breaker, 1);
+    expect(breaker.state).toBe("open");
+    breaker.halfOpenNow();
+    expect(breaker.state).toBe("half-open");
+    expect(await breaker.execute(ok)).toBe("ok");
+    expect(breaker.state).toBe("closed");
+    const release = breaker.isolate();
+    breaker.halfOpenNow();
+    expect(breaker.state).toBe("isolated");
+    release();
+  });
+
   it("reset() closes it and forgets past failures", async () => {
     const breaker = circuitBreaker({ strategy: consecutiveFailures(2), env: new FakeClock() });
     await fail(breaker, 2);

@@ -111,6 +111,6 @@ describe("retry budget", () => {
     expect(() => retryBudget({ ratio: -0.1 })).toThrow(/retryBudget: option "ratio".*got -0\.1/);
     expect(() => retryBudget({ windowMs: 0 })).toThrow(/"windowMs" must be a finite number ≥ 1, got 0/);
     expect(() => retryBudget({ percent: 20 } as never)).toThrow(/unknown option "percent"/);
-    expect(() => retry({ budget: {} as never })).toThrow(/"budget" must be a retry budget/);
+    expect(() => retry({ budget: {} as never })).toThrow(/"budget" must be a retryBudget\(…\)/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideServerDelay, originPauseMs } from "../../src/http/server-delay.ts";
+import { decideServerDelay, jitteredServerDelayMs, originPauseMs } from "../../src/http/server-delay.ts";
 
 const now = Date.UTC(2026, 10, 30, 12, 0, 0);
 const answer = (status: number, headers: Record<string, string> = {}) => new Response(null, { status, headers });
@@ -7,7 +7,7 @@ const answer = (status: number, headers: Record<string, string> = {}) => new Res
 describe("decideServerDelay", () => {
   it("waits what a 503, 429 or 413 asks, unjittered", () => {
     for (const status of [503, 429, 413]) {
-      expect(decideServerDelay(answer(status, { "retry-after": "2" }), now, Infinity, 60_000)).toEqual({
+      expect(decideServerDelay(answer(status, { "retry-after": "2" }), now, Infinity, 60_000)).toMatchObject({
         kind: "wait",
         delayMs: 2_000,
       });
@@ -46,5 +46,15 @@ describe("originPauseMs", () => {
   it("does not pause it for a 413 (this request is too large, not the origin overloaded) or a wait beyond the cap", () => {
     expect(originPauseMs(answer(413, { "retry-after": "3" }), now, 60_000)).toBeUndefined();
     expect(originPauseMs(answer(503, { "retry-after": "3600" }), now, 60_000)).toBeUndefined();
+  });
+});
+
+describe("jitteredServerDelayMs", () => {
+  it("is never shorter than asked and at most 20 % longer, capped at 5 s and at the room given", () => {
+    expect(jitteredServerDelayMs(2_000, () => 0, Infinity)).toBe(2_000);
+    expect(jitteredServerDelayMs(2_000, () => 0.999, Infinity)).toBeCloseTo(2_399.6);
+    expect(jitteredServerDelayMs(60_000, () => 0.999, Infinity)).toBeCloseTo(64_995);
+    expect(jitteredServerDelayMs(2_000, () => 0.999, 10)).toBeCloseTo(2_009.99);
+    expect(jitteredServerDelayMs(2_000, () => 0.999, -5)).toBe(2_000);
   });
 });

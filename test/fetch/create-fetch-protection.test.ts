@@ -5,13 +5,17 @@
 
 import { describe, expect, inject, it } from "vitest";
 import {
+  bulkhead,
   type CircuitStateChange,
+  circuitBreaker,
   consecutiveFailures,
   createFetch,
   type FetchFailure,
   isBulkheadRejectedError,
   isCircuitOpenError,
+  isNetworkError,
   isRateLimitedError,
+  retry,
   retryBudget,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
@@ -26,7 +30,7 @@ async function statusOf(pending: Promise<Response>): Promise<number> {
 }
 
 describe("createFetch: a circuit breaker per origin", () => {
-  it("opens after failed attempts and then fails fast without touching the server", async () => {
+  it("counts each call once, after its retries, then fails fast without touching the server", async () => {
     const clock = new FakeClock();
     const changes: CircuitStateChange[] = [];
     const fetch = createFetch({
@@ -37,14 +41,78 @@ describe("createFetch: a circuit breaker per origin", () => {
       onBreakerStateChange: (c) => changes.push(c),
     });
     const s = scenario(server, "503");
-    expect(await statusOf(fetch(s.url))).toBe(503); // attempts 1 and 2 fail
-    const error = await fetch(s.url).catch((e: unknown) => e); // attempt 3 fails and opens; no retry into it
-    expect(isCircuitOpenError(error)).toBe(true);
-    expect(await s.received()).toHaveLength(3);
+    for (let call = 1; call <= 3; call++) expect(await statusOf(fetch(s.url))).toBe(503); // the third opens it
+    expect(await s.received()).toHaveLength(6);
     await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
-    expect(await s.received()).toHaveLength(3);
+    expect(await s.received()).toHaveLength(6);
     expect(changes.map((c) => `${c.key} ${c.from}→${c.to}`)).toEqual([`${server} closed→open`]);
     expect(fetch.origins()).toEqual([{ origin: server, circuit: "open", circuitRetryAfterMs: 30_000, pausedForMs: 0 }]);
+  });
+
+  it("never opens on one call's own retries: eight attempts at a constant 503 end with the 503", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep(), attempts: 8 });
+    const s = scenario(server, "503");
+    expect(await statusOf(fetch(s.url))).toBe(503);
+    expect(await s.received()).toHaveLength(8);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+
+  it("by default stays closed on a few failing calls (ky's own retries of one request, say)", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep(), attempts: 1 });
+    const s = scenario(server, "500");
+    for (let call = 0; call < 9; call++) expect(await statusOf(fetch(s.url))).toBe(500);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+
+  it("by default opens once half the calls of the window failed, ten calls in", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep(), attempts: 1 });
+    const s = scenario(server, "500");
+    for (let call = 0; call < 10; call++) expect(await statusOf(fetch(s.url))).toBe(500);
+    expect(fetch.origins()[0]?.circuit).toBe("open");
+    await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
+  });
+
+  it("a call retrying when the circuit opens keeps the last response it received; later calls fail fast", async () => {
+    const clock = new FakeClock();
+    const base = clock.instantSleep();
+    let opening: Promise<unknown> = Promise.resolve();
+    const giveUps: string[] = [];
+    const fetch = createFetch({
+      // The retry's wait lasts until another call has failed and opened the circuit.
+      env: { ...base, sleep: (ms, signal) => opening.then(() => base.sleep(ms, signal)) },
+      attempts: 4,
+      breaker: { strategy: () => consecutiveFailures(1) },
+      onRetry: () => {
+        opening = fetch(scenario(server, "500").url, { method: "POST" }).then((r) => r.arrayBuffer());
+      },
+      onGiveUp: (event) => giveUps.push(`${event.status} ${event.reason}`),
+    });
+    const s = scenario(server, "503|ra=0", "502");
+    const response = await fetch(s.url);
+    expect(response.status).toBe(502);
+    expect(await response.text()).toBe("502 #2");
+    expect(await s.received()).toHaveLength(2);
+    expect(giveUps).toEqual(["502 circuit-open"]);
+    await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
+  });
+
+  it("a call retrying on errors when the circuit opens ends with its last error, not CircuitOpenError", async () => {
+    const clock = new FakeClock();
+    const base = clock.instantSleep();
+    let opening: Promise<unknown> = Promise.resolve();
+    const fetch = createFetch({
+      env: { ...base, sleep: (ms, signal) => opening.then(() => base.sleep(ms, signal)) },
+      attempts: 4,
+      breaker: { strategy: () => consecutiveFailures(1) },
+      onRetry: () => {
+        opening = fetch(scenario(server, "500").url, { method: "POST" }).then((r) => r.arrayBuffer());
+      },
+    });
+    const s = scenario(server, "reset");
+    const error = await fetch(s.url).catch((e: unknown) => e);
+    expect(isCircuitOpenError(error)).toBe(false);
+    expect(isNetworkError(error)).toBe(true);
+    expect(await s.received()).toHaveLength(2);
   });
 
   it("probes after halfOpenAfterMs and closes when the origin is back", async () => {
@@ -117,6 +185,69 @@ describe("createFetch: a circuit breaker per origin", () => {
   });
 });
 
+describe("createFetch: the breaker option takes what users pass", () => {
+  it("honours a circuitBreaker instance, one circuit for every origin, reported through onBreakerStateChange", async () => {
+    const breaker = circuitBreaker({ strategy: consecutiveFailures(1), env: new FakeClock() });
+    const changes: string[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      breaker,
+      onBreakerStateChange: (c) => changes.push(`${c.from}→${c.to}`),
+    });
+    expect(await statusOf(fetch(scenario(server, "503").url))).toBe(503);
+    expect(breaker.state).toBe("open");
+    const other = scenario(server.replace("127.0.0.1", "localhost"), "200");
+    await expect(fetch(other.url)).rejects.toSatisfy(isCircuitOpenError);
+    expect(await other.received()).toHaveLength(0);
+    expect(fetch.breaker(other.url)).toBe(breaker);
+    expect(changes).toEqual(["closed→open"]);
+  });
+
+  it("honours a function that makes each origin's breaker, called once per new origin", async () => {
+    const made: string[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      breaker: (origin) => {
+        made.push(origin);
+        return circuitBreaker({ key: origin, strategy: consecutiveFailures(1) });
+      },
+    });
+    expect(await statusOf(fetch(scenario(server, "500").url))).toBe(500);
+    await expect(fetch(scenario(server, "200").url)).rejects.toSatisfy(isCircuitOpenError);
+    const other = server.replace("127.0.0.1", "localhost");
+    expect(await statusOf(fetch(scenario(other, "200").url))).toBe(200);
+    expect(made).toEqual([server, other]);
+    expect(fetch.breaker(server)?.state).toBe("open");
+  });
+
+  it("rejects a call whose breaker function returns something else than a breaker, saying what to return", async () => {
+    const fetch = createFetch({ breaker: (() => ({ open: false })) as never });
+    await expect(fetch(scenario(server, "200").url)).rejects.toThrow(
+      /createFetch: option "breaker" must be a function that returns a circuitBreaker\(…\) for each origin, got \[object Object\]/,
+    );
+  });
+
+  it("refuses another policy passed as the breaker, saying what to pass", () => {
+    expect(() => createFetch({ breaker: retry() as never })).toThrow(
+      /createFetch: option "breaker" must be breaker options, a circuitBreaker\(…\), a function \(origin\) => circuitBreaker\(…\), or false/,
+    );
+    expect(() => createFetch({ breaker: true as never })).toThrow(
+      /createFetch\.breaker: options must be an object, got true/,
+    );
+  });
+
+  it("honours a bulkhead instance as one bulkhead for every origin", async () => {
+    const shared = bulkhead({ limit: 1 });
+    const fetch = createFetch({ attempts: 1, breaker: false, bulkhead: shared });
+    const slow = fetch(scenario(server, "200|delay=300").url);
+    const other = scenario(server.replace("127.0.0.1", "localhost"), "200");
+    await expect(fetch(other.url)).rejects.toSatisfy(isBulkheadRejectedError);
+    expect(await statusOf(slow)).toBe(200);
+  });
+});
+
 describe("createFetch: shared backpressure", () => {
   it("a 503 with Retry-After pauses the origin's next calls until the delay has passed", async () => {
     const clock = new FakeClock();
@@ -125,7 +256,7 @@ describe("createFetch: shared backpressure", () => {
     expect(await statusOf(fetch(first.url))).toBe(503);
     const second = scenario(server, "200");
     expect(await statusOf(fetch(second.url))).toBe(200);
-    expect(clock.sleeps).toEqual([3_000]); // the second call waited out the first one's pause
+    expect(clock.sleeps).toEqual([3_300]); // the second call waited out the first one's pause, plus its jitter
     expect(fetch.origins()[0]?.pausedForMs).toBe(0);
   });
 
@@ -142,7 +273,7 @@ describe("createFetch: shared backpressure", () => {
     const refused = await tight(s.url).catch((e: unknown) => e);
     expect(isRateLimitedError(refused)).toBe(true);
     expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(29_000);
-    expect(clock.sleeps).toEqual([30_000]); // only the client without a deadline slept
+    expect(clock.sleeps).toEqual([32_500]); // only the client without a deadline slept (30 s + jitter)
   });
 
   it("does not pause on a delay the client would not honour", async () => {

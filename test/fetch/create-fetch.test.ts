@@ -246,12 +246,31 @@ describe("createFetch: request bodies are replayed exactly", () => {
 });
 
 describe("createFetch: server-asked delays", () => {
-  it("sleeps Retry-After seconds, unjittered", async () => {
-    const { fetch, clock, retries } = setup({ backoff: { initialMs: 100, jitter: "full" } });
-    const s = scenario(server, "503|ra=2", "200");
-    expect(await statusOf(fetch(s.url))).toBe(200);
-    expect(clock.sleeps).toEqual([2_000]);
-    expect(retries.map((r) => r.delaySource)).toEqual(["retry-after"]);
+  it("sleeps Retry-After seconds plus a jitter of at most 20 %, never less than asked", async () => {
+    for (const [random, sleptMs] of [
+      [0, 2_000],
+      [0.5, 2_200],
+      [0.999, 2_399.6],
+    ] as const) {
+      const { fetch, clock, retries } = setup({ backoff: { initialMs: 100, jitter: "full" } });
+      clock.random = () => random;
+      const s = scenario(server, "503|ra=2", "200");
+      expect(await statusOf(fetch(s.url))).toBe(200);
+      expect(clock.sleeps).toEqual([sleptMs]);
+      expect(retries.map((r) => r.delaySource)).toEqual(["retry-after"]);
+    }
+  });
+
+  it("keeps the jitter of a server-asked wait under maxRetryAfterMs and within half the time left", async () => {
+    const capped = setup({ maxRetryAfterMs: 2_100 });
+    capped.clock.random = () => 0.999;
+    expect(await statusOf(capped.fetch(scenario(server, "503|ra=2", "200").url))).toBe(200);
+    expect(capped.clock.sleeps).toEqual([2_099.9]);
+    const tight = setup({ totalTimeoutMs: 2_100 });
+    tight.clock.random = () => 0.999;
+    expect(await statusOf(tight.fetch(scenario(server, "503|ra=2", "200").url))).toBe(200);
+    expect(tight.clock.sleeps[0]).toBeGreaterThanOrEqual(2_000);
+    expect(tight.clock.sleeps[0]).toBeLessThanOrEqual(2_050);
   });
 
   it("reads each HTTP-date form of Retry-After against the clock", async () => {
@@ -265,7 +284,7 @@ describe("createFetch: server-asked delays", () => {
     const s = scenario(server, `429|ra=${imf}`, `429|ra=${rfc850}`, `429|ra=${asctime}`, "200");
     expect(await statusOf(createFetch({ env: clock.instantSleep(), attempts: 4 })(s.url))).toBe(200);
     // Each date is 3 s after the start; the fake clock has moved by the earlier sleeps.
-    expect(clock.sleeps).toEqual([3_000, 0, 0]);
+    expect(clock.sleeps).toEqual([3_300, 0, 0]); // 3 s plus the jitter (10 % at random 0.5)
     void fetch;
   });
 
@@ -281,14 +300,14 @@ describe("createFetch: server-asked delays", () => {
     const { fetch, clock } = setup();
     const s = scenario(server, '429|rl="default";r=0;t=7', "200");
     expect(await statusOf(fetch(s.url))).toBe(200);
-    expect(clock.sleeps).toEqual([7_000]);
+    expect(clock.sleeps).toEqual([7_700]); // plus the jitter: 10 % at random 0.5
   });
 
   it("reads X-RateLimit-Reset as epoch seconds", async () => {
     const { fetch, clock } = setup();
     const s = scenario(server, `429|xr=${Math.floor(clock.now() / 1000) + 5}`, "200");
     expect(await statusOf(fetch(s.url))).toBe(200);
-    expect(clock.sleeps).toEqual([5_000]);
+    expect(clock.sleeps).toEqual([5_500]); // plus the jitter: 10 % at random 0.5
   });
 
   it("returns at once the response whose Retry-After exceeds maxRetryAfterMs", async () => {

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { consecutiveFailures, failureRate, timeWindow } from "../../src/breaker-strategies.ts";
+import { consecutiveFailures, defaultBreakerStrategy, failureRate, timeWindow } from "../../src/breaker-strategies.ts";
 import { circuitBreaker } from "../../src/circuit-breaker.ts";
+import { createFetch } from "../../src/create-fetch.ts";
 import { isCircuitOpenError } from "../../src/errors.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
@@ -83,6 +84,109 @@ describe("circuit breaker properties", () => {
           }
         },
       ),
+    );
+  });
+
+  it("the default strategy opens exactly when a brute-force count of its last 5 s says so: ≥ 10 outcomes, ≥ half failed", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 1_500 }), success: fc.boolean() }), { maxLength: 200 }),
+        (events) => {
+          const strategy = defaultBreakerStrategy();
+          const sliceMs = 500; // 5 s in 10 buckets
+          const log: Array<{ t: number; success: boolean }> = [];
+          let t = 1_700_000_000_000;
+          for (const { dt, success } of events) {
+            t += dt;
+            log.push({ t, success });
+            const oldest = Math.floor(t / sliceMs) * sliceMs - 5_000 + sliceMs;
+            const inside = log.filter((e) => e.t >= oldest);
+            const failures = inside.filter((e) => !e.success).length;
+            const expected = inside.length >= 10 && failures / inside.length >= 0.5;
+            expect(strategy.record(success, t)).toBe(expected);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("with the default strategy, follows the state machine: closed → open → half-open after 10 s → closed or open", async () => {
+    type Step = { kind: "call"; succeed: boolean } | { kind: "wait"; ms: number };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant("call" as const), succeed: fc.boolean() }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 12_000 }) }),
+      },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 120 }), async (steps) => {
+        const clock = new FakeClock();
+        const breaker = circuitBreaker({ env: clock });
+        // The model: the same strategy decides when to open; the rest is the documented state machine.
+        let model = defaultBreakerStrategy();
+        let openedAt: number | undefined;
+        for (const s of steps) {
+          if (s.kind === "wait") {
+            clock.nowMs += s.ms;
+            continue;
+          }
+          const modelState =
+            openedAt === undefined ? "closed" : clock.nowMs >= openedAt + 10_000 ? "half-open" : "open";
+          expect(breaker.state).toBe(modelState);
+          let ran = false;
+          const outcome = await breaker
+            .execute(async () => {
+              ran = true;
+              if (!s.succeed) throw new Error("down");
+              return "ok";
+            })
+            .catch((e: unknown) => e);
+          expect(ran).toBe(modelState !== "open");
+          if (modelState === "open") {
+            expect(isCircuitOpenError(outcome)).toBe(true);
+          } else if (modelState === "half-open") {
+            if (s.succeed) {
+              openedAt = undefined;
+              model = defaultBreakerStrategy();
+            } else {
+              openedAt = clock.nowMs;
+            }
+          } else if (model.record(s.succeed, clock.nowMs)) {
+            openedAt = clock.nowMs;
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("one createFetch call never opens the default breaker, whatever its attempts and what they meet", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 30 }),
+        fc.array(fc.constantFrom(503, 500, 502, 504, 429, "reset"), { minLength: 1, maxLength: 30 }),
+        async (attempts, answers) => {
+          let sent = 0;
+          const fetch = createFetch({
+            attempts,
+            env: new FakeClock().instantSleep(),
+            fetch: async () => {
+              const answer = answers[Math.min(sent++, answers.length - 1)] as number | "reset";
+              if (answer === "reset") throw new TypeError("fetch failed");
+              return new Response(null, { status: answer });
+            },
+          });
+          await fetch("https://api.example/items").then(
+            (response) => response.arrayBuffer(),
+            (error: unknown) => expect(isCircuitOpenError(error)).toBe(false),
+          );
+          expect(sent).toBeLessThanOrEqual(attempts); // fewer when maxElapsedMs ends the retrying first
+          expect(fetch.breaker("https://api.example")?.state).toBe("closed");
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 });

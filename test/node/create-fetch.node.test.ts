@@ -20,6 +20,19 @@ describe("createFetch in Node", () => {
     expect(await s.received()).toHaveLength(3);
   });
 
+  it("under ky with its own retries, a persistent 500 ends in ky's HTTPError and leaves the circuit closed", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep() });
+    const api = ky.create({ fetch, retry: { limit: 2, delay: () => 0 } });
+    const s = scenario(server, "500");
+    const error = await api
+      .get(s.url)
+      .text()
+      .catch((e: unknown) => e);
+    expect((error as Error).name).toBe("HTTPError");
+    expect(await s.received()).toHaveLength(9); // 3 ky tries × 3 attempts each
+    expect(fetch.breaker(server)?.state).toBe("closed");
+  });
+
   it("serves ky's POST with an Idempotency-Key, replaying the JSON body", async () => {
     const api = ky.create({ fetch: createFetch({ env: new FakeClock().instantSleep() }), retry: 0 });
     const s = scenario(server, "503", "200");

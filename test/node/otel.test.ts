@@ -261,7 +261,7 @@ describe("staunch/otel: createFetch metrics", () => {
   });
 
   it("counts a breaker transition per origin, without a method", async () => {
-    const fetch = client([503, 503], { attempts: 2, breaker: { strategy: () => consecutiveFailures(2) } });
+    const fetch = client([503, 503], { attempts: 2, breaker: { strategy: () => consecutiveFailures(1) } });
     await fetch(URL_WITH_TOKEN);
     expect(await rig.points("staunch.fetch.breaker_transitions")).toEqual([
       {
@@ -358,7 +358,7 @@ describe("staunch/otel: createFetch span events", () => {
   });
 
   it("adds a breaker transition to the active span with the origin and how long it stays open", async () => {
-    const fetch = client([503, 503], { attempts: 2, breaker: { strategy: () => consecutiveFailures(2) } });
+    const fetch = client([503, 503], { attempts: 2, breaker: { strategy: () => consecutiveFailures(1) } });
     const events = await rig.eventsOf(() => fetch(URL_WITH_TOKEN));
     expect(eventAttributes(events, "staunch.breaker.state_change")).toEqual([
       {

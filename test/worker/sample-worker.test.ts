@@ -98,7 +98,7 @@ describe("the sample Worker", () => {
   it("opens the breaker after repeated failures, fails fast, and the stale copy still answers", async () => {
     const path = freshPath();
     await (await call(path)).text();
-    for (let i = 0; i < 2; i++) await (await call(`${path}?down=1`)).text(); // 6 failed attempts of 6 ≥ 5
+    for (let i = 0; i < 5; i++) await (await call(`${path}?down=1`)).text(); // 5 failed calls (not attempts) ≥ 5
     expect((await state()).breakers).toEqual([
       expect.objectContaining({ key: "https://demo.origin/items", circuit: "open" }),
     ]);
@@ -116,7 +116,7 @@ describe("the sample Worker", () => {
   });
 
   it("keeps a breaker per route: one route's open circuit leaves another's closed", async () => {
-    for (let i = 0; i < 2; i++) await (await call(`${freshPath()}?down=1`)).text();
+    for (let i = 0; i < 5; i++) await (await call(`${freshPath()}?down=1`)).text(); // 5 failed calls ≥ 5
     const res = await call(`/api/prices/${Date.now()}`);
     expect(res.status).toBe(200);
     await res.text();
