@@ -9,7 +9,7 @@
 import { type BreakerStrategy, defaultBreakerStrategy } from "./breaker-strategies.ts";
 import type { SharedCircuit } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
-import { CircuitOpenError } from "./errors.ts";
+import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
 import { errorName } from "./transient.ts";
@@ -58,8 +58,8 @@ export interface CircuitBreakerOptions {
   readonly halfOpenProbes?: number;
   /**
    * Whether a thrown error counts against the dependency. Default: every error except an `AbortError`, the
-   * caller's own abort, and staunch's local refusals (`BulkheadRejectedError`, `RateLimitedError`,
-   * `CircuitOpenError`): none of them is the dependency failing.
+   * caller's own abort, and a local refusal (any `ExecutionRejectedError`: `BulkheadRejectedError`,
+   * `RateLimitedError`, `CircuitOpenError`, or one of your own): none of them is the dependency failing.
    */
   readonly isFailure?: (error: unknown) => boolean;
   /**
@@ -112,17 +112,12 @@ const HALF_OPEN_BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multi
 >);
 
 /**
- * Errors that say nothing about the dependency: a cancel, or a local policy refusing to send the call (a full
- * bulkhead, a rate limit, another open circuit). Counting them would let local saturation open the circuit.
+ * The default `isFailure`: every error but a cancel and a local policy's refusal to send the call (a full
+ * bulkhead, a rate limit, another open circuit: any `ExecutionRejectedError`). Neither says anything about the
+ * dependency, and counting refusals would let local saturation open the circuit.
  */
-const NOT_DEPENDENCY_FAILURES = new Set([
-  "AbortError",
-  "BulkheadRejectedError",
-  "RateLimitedError",
-  "CircuitOpenError",
-]);
-/** The default `isFailure`: every error but a cancel and staunch's local refusals. */
-export const isDependencyFailure = (error: unknown): boolean => !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "");
+export const isDependencyFailure = (error: unknown): boolean =>
+  errorName(error) !== "AbortError" && !isExecutionRejectedError(error);
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;

@@ -112,8 +112,10 @@ export {
 export {
   BulkheadRejectedError,
   CircuitOpenError,
+  ExecutionRejectedError,
   isBulkheadRejectedError,
   isCircuitOpenError,
+  isExecutionRejectedError,
   isRateLimitedError,
   RateLimitedError,
 } from "./errors.ts";
