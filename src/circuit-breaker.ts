@@ -370,7 +370,9 @@ export class CircuitBreaker implements Policy {
     const from = this.#reported;
     if (state !== from) {
       this.#reported = state;
-      const change = { from, to: state, key: this.#s.key, openForMs: state === "open" ? this.#openForMs : undefined };
+      // Whole ms, as the logger prints them: a backoff's multiplier can make the period fractional.
+      const openForMs = state === "open" ? Math.round(this.#openForMs) : undefined;
+      const change = { from, to: state, key: this.#s.key, openForMs };
       this.#s.onStateChange?.(change);
       const listeners = watchers.get(this);
       if (listeners !== undefined) for (const listener of listeners) listener(change);

@@ -481,7 +481,7 @@ class Channel {
     const since = this.#degradedSinceMs;
     if (since === undefined) return;
     this.#degradedSinceMs = undefined;
-    const degradedForMs = this.#s.env.now() - since;
+    const degradedForMs = Math.round(this.#s.env.now() - since);
     this.#s.onRecovered?.({ key: this.key, degradedForMs });
     this.#s.logger?.warn(`staunch: shared state for ${this.key} reachable again after ${degradedForMs} ms`, {
       key: this.key,

@@ -101,6 +101,22 @@ describe("circuit breaker", () => {
     expect(breaker.retryAfterMs).toBe(1_000); // a close resets the backoff
   });
 
+  it("reports a fractional open period in whole ms, as its log line prints it", async () => {
+    const clock = new FakeClock();
+    const changes: CircuitStateChange[] = [];
+    const breaker = circuitBreaker({
+      strategy: consecutiveFailures(1),
+      halfOpenAfterMs: { initialMs: 333, multiplier: 1.5 },
+      onStateChange: (change) => changes.push(change),
+      env: clock,
+    });
+    await fail(breaker, 1);
+    clock.nowMs += breaker.retryAfterMs;
+    await fail(breaker, 1); // the probe fails: open for 333 × 1.5 = 499.5 ms
+    expect(breaker.retryAfterMs).toBe(499.5);
+    expect(changes.filter((c) => c.to === "open").map((c) => c.openForMs)).toEqual([333, 500]);
+  });
+
   it("lets at most halfOpenProbes calls through at once while half-open", async () => {
     const clock = new FakeClock();
     const breaker = circuitBreaker({
