@@ -7,9 +7,9 @@
  */
 
 import { type BreakerStrategy, defaultBreakerStrategy } from "./breaker-strategies.ts";
-import type { SharedCircuit } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
+import type { CircuitLink, FleetCircuitLink } from "./fleet/links.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
 import { errorName } from "./transient.ts";
@@ -74,10 +74,11 @@ export interface CircuitBreakerOptions {
   /** Names the breaker in errors and events. */
   readonly key?: string;
   /**
-   * Shares the circuit with other isolates through a coordinator (`coordinator(…).circuit(key)`): the fleet's
-   * outcomes open it, and its half-open probes are limited fleet-wide. Default: this breaker's memory only.
+   * Shares the circuit with the fleet of isolates, through a coordinator's link (`coordinator(…).circuit(key)`):
+   * the fleet's outcomes open it, and its half-open probes are limited fleet-wide. Default: this breaker's
+   * memory only.
    */
-  readonly shared?: SharedCircuit;
+  readonly shared?: FleetCircuitLink;
   readonly env?: Partial<Environment>;
 }
 
@@ -132,7 +133,7 @@ interface Settings {
   readonly isFailureResult: (result: unknown) => boolean;
   readonly onStateChange: ((change: CircuitStateChange) => void) | undefined;
   readonly key: string | undefined;
-  readonly shared: SharedCircuit | undefined;
+  readonly shared: CircuitLink | undefined;
   readonly env: Environment;
 }
 
@@ -170,8 +171,9 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
   if (o.snapshot !== undefined && (typeof o.snapshot !== "object" || o.snapshot === null)) {
     throw optionError(TypeError, owner, "snapshot", "an object from toJSON()", o.snapshot);
   }
-  if (o.shared !== undefined && typeof o.shared?.connect !== "function") {
-    throw optionError(TypeError, owner, "shared", "a shared circuit from coordinator(…).circuit(key)", o.shared);
+  const shared = o.shared as unknown as Partial<CircuitLink> | undefined;
+  if (shared !== undefined && typeof shared?.connect !== "function") {
+    throw optionError(TypeError, owner, "shared", "a fleet link from coordinator(…).circuit(key)", shared);
   }
   return {
     strategy,
@@ -185,7 +187,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
       defaultIsFailureResult,
     onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
     key: o.key,
-    shared: o.shared,
+    shared: shared as CircuitLink | undefined,
     env: resolveEnvironment(o.env, owner),
   };
 }
