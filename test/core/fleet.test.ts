@@ -14,6 +14,7 @@ import { type Coordinator, type CoordinatorOptions, coordinator, fleetKey } from
 import { FleetCircuit } from "../../src/fleet/decisions.ts";
 import { parseSyncMessage, parseSyncReply, type SyncMessage } from "../../src/fleet/protocol.ts";
 import { type FleetStore, memoryStore } from "../../src/fleet/stores.ts";
+import type * as Staunch from "../../src/index.ts";
 import { retryBudget } from "../../src/retry-budget.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
@@ -507,6 +508,19 @@ describe("keys", () => {
 });
 
 describe("options and messages", () => {
+  it("hands breakers and budgets opaque links, and keeps the wire format off the main entry", () => {
+    const fleet = coordinator({ store: memoryStore() });
+    const link = fleet.circuit("payments-db");
+    // @ts-expect-error a link is given to a breaker, not called: its members are the fleet layer's own
+    expect(typeof link.acquireProbe).toBe("function");
+    // @ts-expect-error the same for a budget's link
+    expect(typeof fleet.budget("payments-db").totals).toBe("function");
+    // @ts-expect-error the wire types come from staunch/durable, for a store of one's own
+    const message: Staunch.SyncMessage | undefined = undefined;
+    expect(message).toBeUndefined();
+    expect(circuitBreaker({ shared: link }).state).toBe("closed");
+  });
+
   it("refuses bad options by name", () => {
     const store = memoryStore();
     expect(() => coordinator({ store: {} as FleetStore })).toThrow('coordinator: option "store"');
