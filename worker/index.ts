@@ -33,7 +33,7 @@ import {
 } from "../src/index.ts";
 import { KeyedRegistry } from "../src/keyed-registry.ts";
 import { type Config, type Env, readConfig } from "./config.ts";
-import { controlAccess, refusal } from "./control.ts";
+import { controlAccess, controlsOn, refusal } from "./control.ts";
 import { dashboardHtml } from "./dashboard.ts";
 import { demoOrigin, FAILURE_PARAMS, outage } from "./demo-origin.ts";
 import { type DashboardState, type RequestRecord, Timeline } from "./timeline.ts";
@@ -344,8 +344,8 @@ export default {
     if (url.pathname.startsWith("/api/")) return proxy(request, state, ctx);
     if (url.pathname === "/" && request.method === "GET") {
       // The page holds no data: it reads the state with the secret given after `#secret=` in its address
-      // (a fragment, which no request or log carries). Without a secret it is there only for the demo.
-      if (!env.CONTROL_SECRET && !state.demo) return refusal("off");
+      // (a fragment, which no request or log carries). Without a secret it is there only for the local demo.
+      if (!controlsOn(request, env.CONTROL_SECRET, state.demo)) return refusal("off");
       return new Response(dashboardHtml, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
     if (url.pathname.startsWith("/__staunch/")) {

@@ -18,7 +18,7 @@ const testEnv: Env = {
 
 async function call(path: string, init?: RequestInit, workerEnv: Env = testEnv): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`https://demo.example${path}`, init), workerEnv, ctx);
+  const res = await worker.fetch(new Request(`http://127.0.0.1:8787${path}`, init), workerEnv, ctx);
   await waitOnExecutionContext(ctx); // the cache.put happens in ctx.waitUntil
   return res;
 }
@@ -194,6 +194,28 @@ describe("the sample Worker", () => {
     expect(res.headers.get("staunch-fallback")).toBe("stale");
     await res.text();
     expect((await state()).outageUntil).toBeGreaterThan(Date.now());
+  });
+});
+
+describe("the sample Worker deployed with the demo origin and no CONTROL_SECRET", () => {
+  it("keeps the control endpoints and the dashboard off for any host but a loopback one", async () => {
+    for (const origin of ["https://staunch-demo.someone.workers.dev", "http://rebound.evil.example:8787"]) {
+      for (const [path, method] of [
+        ["/", "GET"],
+        ["/__staunch/state", "GET"],
+        ["/__staunch/reset", "POST"],
+        ["/__staunch/outage?seconds=600", "POST"],
+      ] as const) {
+        const ctx = createExecutionContext();
+        const res = await worker.fetch(new Request(`${origin}${path}`, { method }), testEnv, ctx);
+        await waitOnExecutionContext(ctx);
+        expect([origin, path, res.status]).toEqual([origin, path, 404]);
+        await res.text();
+      }
+    }
+    const local = await call("/__staunch/state"); // on this machine, they answer
+    expect(local.status).toBe(200);
+    await local.text();
   });
 });
 
