@@ -185,19 +185,23 @@ function withoutCredentials(upstream: string): string {
   return url.href;
 }
 
-/** The answer when the upstream failed and no copy was young enough. */
+/**
+ * The answer when the upstream failed and no copy was young enough. It names the error, never quotes its
+ * message: messages name the upstream (`The circuit for https://10.0.0.7 is open`) and may carry what the
+ * runtime said about it, and the upstream's address is not the client's to know.
+ */
 function failureResponse(error: unknown): Response {
   const name = errorName(error) ?? "Error";
   const headers: Record<string, string> = { "content-type": "application/json", "staunch-error": name };
   if (error instanceof CircuitOpenError) {
-    headers["retry-after"] = String(Math.ceil(error.retryAfterMs / 1000));
-    return new Response(JSON.stringify({ error: name, message: error.message }), { status: 503, headers });
+    const seconds = Math.ceil(error.retryAfterMs / 1000);
+    headers["retry-after"] = String(seconds);
+    const message = `The upstream is failing: calls fail fast for ${seconds} s more.`;
+    return new Response(JSON.stringify({ error: name, message }), { status: 503, headers });
   }
-  const status = name === "TimeoutError" ? 504 : 502;
-  return new Response(JSON.stringify({ error: name, message: String((error as Error)?.message ?? error) }), {
-    status,
-    headers,
-  });
+  const timedOut = name === "TimeoutError";
+  const message = timedOut ? "The upstream did not answer in time." : "The upstream could not be reached.";
+  return new Response(JSON.stringify({ error: name, message }), { status: timedOut ? 504 : 502, headers });
 }
 
 /**

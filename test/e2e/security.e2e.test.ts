@@ -205,6 +205,24 @@ describe("attack 6: one client opening the circuit for everyone", () => {
   });
 });
 
+describe("attack 7: what a failure answer tells an anonymous client", () => {
+  it("neither a dropped connection's answer nor an open circuit's names the upstream", async () => {
+    const address = upstream.url.replace("http://", "");
+    upstream.set("/v1/gone/x", "down");
+    const dropped = await get(guarded, "/api/gone/x");
+    expect(dropped.status).toBe(502);
+    expect(dropped.body).not.toContain(address);
+    upstream.set("/v1/leaky/x", 503);
+    let failedFast: Answer | undefined;
+    for (let i = 0; i < 40 && failedFast === undefined; i++) {
+      const answer = await get(guarded, "/api/leaky/x");
+      if (answer.headers.get("staunch-error") === "CircuitOpenError") failedFast = answer;
+    }
+    expect(failedFast?.status).toBe(503);
+    expect(failedFast?.body).not.toContain(address);
+  });
+});
+
 describe("the Workers under attack", () => {
   it("handled every attack without an unhandled error", () => {
     expect(guarded.unhandledErrors()).toEqual([]);

@@ -186,6 +186,15 @@ describe("the sample Worker", () => {
     await withCookie.text();
   });
 
+  it("names the error of a failure but never quotes its message, which names the upstream", async () => {
+    for (let i = 0; i < 2; i++) await (await call(`${freshPath()}?down=1`)).text(); // opens /items' circuit
+    const res = await call(`${freshPath()}?down=1`);
+    expect(res.headers.get("staunch-error")).toBe("CircuitOpenError");
+    const body = await res.text();
+    expect(JSON.parse(body)).toMatchObject({ error: "CircuitOpenError" });
+    expect(body).not.toContain("demo.origin");
+  });
+
   it("takes the demo origin down for everyone on request", async () => {
     const path = freshPath();
     await (await call(path)).text();
