@@ -36,6 +36,7 @@ import { type Config, type Env, readConfig } from "./config.ts";
 import { controlAccess, controlsOn, refusal } from "./control.ts";
 import { dashboardHtml } from "./dashboard.ts";
 import { demoOrigin, FAILURE_PARAMS, outage } from "./demo-origin.ts";
+import { carriesCredential, climbsOut, forwardedHeaders } from "./forwarding.ts";
 import { type DashboardState, type RequestRecord, Timeline } from "./timeline.ts";
 
 // The Durable Object class must be exported by the Worker's main module for wrangler.toml to bind it.
@@ -111,15 +112,16 @@ function setUp(env: Env): IsolateState {
   const serve = staleIfError({
     cache: caches.default,
     maxStaleMs: config.maxStaleSeconds * 1000,
-    // The key is the full upstream URL (the default). Only the demo's failure switches are left out, so that
-    // /data?down=1 may get /data's copy: they choose how the demo fails, not what it answers.
-    cacheKey: demo
-      ? (request) => {
-          const url = new URL(request.url);
-          for (const name of FAILURE_PARAMS) url.searchParams.delete(name);
-          return url.href;
-        }
-      : undefined,
+    // The key is the full upstream URL. Only the demo's failure switches are left out, so that /data?down=1
+    // may get /data's copy: they choose how the demo fails, not what it answers. A request with a credential
+    // in a header of the upstream's own naming is kept from the cache, as the library keeps Authorization.
+    cacheKey: (request) => {
+      if (carriesCredential(request.headers)) return undefined;
+      if (!demo) return request.url;
+      const url = new URL(request.url);
+      for (const name of FAILURE_PARAMS) url.searchParams.delete(name);
+      return url.href;
+    },
   });
   return { config, demo, base, clients, serve, timeline, shared, upstreamOrigin };
 }
@@ -236,11 +238,11 @@ function shownPath(url: URL, demo: boolean): string {
 
 async function proxy(request: Request, state: IsolateState, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
+  if (climbsOut(url.pathname)) return new Response("Bad request: the path leaves the upstream's.\n", { status: 400 });
   const target = upstreamUrl(state.base, url);
   const client = state.clients.get(breakerKeyOf(state.base, target, state.config.breakerKey));
   const record = state.timeline.begin(request.method, shownPath(url, state.demo), Date.now());
-  const headers = new Headers(request.headers);
-  headers.delete("host");
+  const headers = forwardedHeaders(request.headers);
   // The cache decides on the client's request as sent, its Cookie included: a request with cookies is
   // neither stored nor answered from a copy. The Cookie itself stays here: the Worker's site's cookies are
   // not the upstream's business.

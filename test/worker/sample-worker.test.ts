@@ -195,6 +195,33 @@ describe("the sample Worker", () => {
     expect(body).not.toContain("demo.origin");
   });
 
+  it("never stores or answers from a copy a request with a credential in a header of the upstream's naming", async () => {
+    const path = freshPath();
+    const withKey = { headers: { "x-api-key": "alice" } };
+    await (await call(path, withKey)).text();
+    const own = await call(`${path}?down=1`);
+    expect(own.status).toBe(502); // alice's answer was not stored
+    await own.text();
+    await (await call(path)).text(); // stored by an anonymous request
+    const others = await call(`${path}?down=1`, { headers: { "x-auth-token": "bob" } });
+    expect(others.headers.has("staunch-fallback")).toBe(false);
+    await others.text();
+    const anonymous = await call(`${path}?down=1`);
+    expect(anonymous.headers.get("staunch-fallback")).toBe("stale"); // the copy exists
+    await anonymous.text();
+  });
+
+  it("refuses a path that leaves the upstream's base path once the upstream decodes it", async () => {
+    for (const path of ["/api/..%2f..%2fadmin", "/api/items/%2e%2e%5C%2e%2e%5Cadmin"]) {
+      const res = await call(path);
+      expect([path, res.status]).toEqual([path, 400]);
+      await res.text();
+    }
+    const encodedSlash = await call("/api/items/a%2Fb");
+    expect(encodedSlash.status).toBe(200); // an encoded slash inside a name is the upstream's to read
+    await encodedSlash.text();
+  });
+
   it("takes the demo origin down for everyone on request", async () => {
     const path = freshPath();
     await (await call(path)).text();
@@ -229,6 +256,28 @@ describe("the sample Worker deployed with the demo origin and no CONTROL_SECRET"
 });
 
 describe("the sample Worker's proxying", () => {
+  it("passes on the client's headers but for hop-by-hop ones, proxy credentials and forwarding claims", async () => {
+    const { forwardedHeaders } = await import("../../worker/forwarding.ts");
+    const incoming = new Headers({
+      accept: "application/json",
+      "x-api-key": "alice",
+      host: "evil.example",
+      connection: "keep-alive",
+      "keep-alive": "timeout=5",
+      upgrade: "websocket",
+      "proxy-authorization": "Basic YTpi",
+      forwarded: "for=10.0.0.1;host=evil.example",
+      "x-forwarded-for": "10.0.0.1",
+      "x-forwarded-host": "evil.example",
+      "x-real-ip": "10.0.0.1",
+      "x-http-method-override": "DELETE",
+    });
+    expect([...forwardedHeaders(incoming)]).toEqual([
+      ["accept", "application/json"],
+      ["x-api-key", "alice"],
+    ]);
+  });
+
   it("never sends a request to a host other than the upstream, whatever the path says", async () => {
     const { upstreamUrl } = await import("../../worker/index.ts");
     const base = "https://api.example.com/v1/";
