@@ -38,17 +38,19 @@ const CLIENT_CLAIMS = new Set([
   "x-method-override",
 ]);
 
+/** Header families dropped whole: forwarding claims, and the WebSocket handshake that goes with `Upgrade`. */
+const DROPPED_PREFIXES = ["x-forwarded-", "sec-websocket-"];
+
 /**
- * The client's headers as the upstream gets them: without `Host`, the hop-by-hop headers, and the claims of
- * {@link CLIENT_CLAIMS} and every `X-Forwarded-*`. (The headers a client's `Connection` names cannot be
- * dropped too: workerd takes `Connection` off the request before the Worker sees it.)
+ * The client's headers as the upstream gets them: without `Host`, the hop-by-hop headers, the claims of
+ * {@link CLIENT_CLAIMS} and the families of {@link DROPPED_PREFIXES}. (The headers a client's `Connection`
+ * names cannot be dropped too: workerd takes `Connection` off the request before the Worker sees it.)
  */
 export function forwardedHeaders(incoming: Headers): Headers {
   const headers = new Headers();
   for (const [name, value] of incoming) {
-    if (name === "host" || HOP_BY_HOP.has(name) || CLIENT_CLAIMS.has(name) || name.startsWith("x-forwarded-")) {
-      continue;
-    }
+    if (name === "host" || HOP_BY_HOP.has(name) || CLIENT_CLAIMS.has(name)) continue;
+    if (DROPPED_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
     headers.append(name, value);
   }
   return headers;

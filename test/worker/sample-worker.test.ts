@@ -265,6 +265,7 @@ describe("the sample Worker's proxying", () => {
       connection: "keep-alive",
       "keep-alive": "timeout=5",
       upgrade: "websocket",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
       "proxy-authorization": "Basic YTpi",
       forwarded: "for=10.0.0.1;host=evil.example",
       "x-forwarded-for": "10.0.0.1",
