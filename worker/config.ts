@@ -23,7 +23,8 @@ export interface Env {
   readonly BREAKER_MIN_THROUGHPUT?: string;
   /**
    * A `wrangler secret put CONTROL_SECRET`: `/__staunch/*` (state, reset, outage) then answer only to
-   * `Authorization: Bearer <secret>`. Unset: they are off with a real upstream, open with the demo origin.
+   * `Authorization: Bearer <secret>`. Unset: they are off, but for the demo origin asked on a loopback
+   * address (`npm start`).
    */
   readonly CONTROL_SECRET?: string;
   /**

@@ -61,7 +61,7 @@ const trace = new AsyncLocalStorage<RequestRecord>();
 interface IsolateState {
   readonly config: Config;
   readonly demo: boolean;
-  /** The upstream as given, or the demo origin's URL. */
+  /** The upstream without its credentials, or the demo origin's URL. */
   readonly base: string;
   /** One client per breaker key: each has its own breaker, and all share the retry budget. */
   readonly clients: KeyedRegistry<ResilientFetch>;
@@ -238,14 +238,17 @@ function shownPath(url: URL, demo: boolean): string {
 
 async function proxy(request: Request, state: IsolateState, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
-  if (climbsOut(url.pathname)) return new Response("Bad request: the path leaves the upstream's.\n", { status: 400 });
+  if (climbsOut(url.pathname)) {
+    return new Response("Bad request: decoded, the path would climb out of the upstream's base path.\n", {
+      status: 400,
+    });
+  }
   const target = upstreamUrl(state.base, url);
   const client = state.clients.get(breakerKeyOf(state.base, target, state.config.breakerKey));
   const record = state.timeline.begin(request.method, shownPath(url, state.demo), Date.now());
   const headers = forwardedHeaders(request.headers);
-  // The cache decides on the client's request as sent, its Cookie included: a request with cookies is
-  // neither stored nor answered from a copy. The Cookie itself stays here: the Worker's site's cookies are
-  // not the upstream's business.
+  // The cache decides on the request with its Cookie: a request with cookies is neither stored nor answered
+  // from a copy. The Cookie itself stays here: the Worker's site's cookies are not the upstream's business.
   const asked = new Request(target, {
     method: request.method,
     headers,
