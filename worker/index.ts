@@ -206,6 +206,13 @@ function failureResponse(error: unknown): Response {
   return new Response(JSON.stringify({ error: name, message }), { status: timedOut ? 504 : 502, headers });
 }
 
+/** The answer when the upstream sent a status above 599, which is no HTTP status. */
+function invalidStatusResponse(): Response {
+  const error = "InvalidStatus";
+  const message = "The upstream answered with an invalid status.";
+  return Response.json({ error, message }, { status: 502, headers: { "staunch-error": error } });
+}
+
 /**
  * The upstream URL for a proxied request: the upstream's origin with the path after `/api` and the query.
  * Set on a copy of the base, never resolved against it: `new URL("//other.host/x", base)` would send the
@@ -272,6 +279,12 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
     answer = await trace.run(record, () => state.serve(asked, origin, (p) => ctx.waitUntil(p)));
   } catch (error) {
     answer = failureResponse(error);
+  }
+  if (answer.status > 599) {
+    // workerd's fetch passes on any status an upstream sends, but no Response may be built with it: copied
+    // below, it would throw out of the handler.
+    await answer.body?.cancel();
+    answer = invalidStatusResponse();
   }
   // The reports this request started to the shared state finish after the response, not cut off by it.
   if (state.shared) ctx.waitUntil(state.shared.settled());

@@ -282,6 +282,16 @@ describe("attack 7: what a failure answer tells an anonymous client", () => {
   });
 });
 
+describe("attack 8: an upstream status no Response may have", () => {
+  it("a path answering 999 gets a 502 from the Worker, not an exception out of its handler", async () => {
+    upstream.set("/v1/odd/x", 999);
+    const answer = await get(guarded, "/api/odd/x");
+    expect(answer.status).toBe(502);
+    expect(answer.headers.get("staunch-error")).toBe("InvalidStatus");
+    expect((await get(guarded, "/api/odd/y")).status).toBe(200); // the route itself works
+  });
+});
+
 describe("the Workers under attack", () => {
   it("handled every attack without an unhandled error", () => {
     expect(guarded.unhandledErrors()).toEqual([]);
