@@ -368,7 +368,12 @@ export default {
       // The page holds no data: it reads the state with the secret given after `#secret=` in its address
       // (a fragment, which no request or log carries). Without a secret it is there only for the local demo.
       if (!controlsOn(request, env.CONTROL_SECRET, state.demo)) return refusal("off");
-      return new Response(dashboardHtml, { headers: { "content-type": "text/html; charset=utf-8" } });
+      // Never inside another site's frame, where a page could trick a click on reset or outage.
+      const headers = {
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy": "frame-ancestors 'none'",
+      };
+      return new Response(dashboardHtml, { headers });
     }
     if (url.pathname.startsWith("/__staunch/")) {
       const access = await controlAccess(request, env.CONTROL_SECRET, state.demo);

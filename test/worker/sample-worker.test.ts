@@ -42,6 +42,12 @@ describe("the sample Worker", () => {
     expect(await res.text()).toMatch("<h1>staunch at the edge</h1>");
   });
 
+  it("forbids other sites to frame the dashboard", async () => {
+    const res = await call("/");
+    expect(res.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
+    await res.text();
+  });
+
   it("proxies /api/* to the demo origin and answers fresh", async () => {
     const path = freshPath();
     const res = await call(path);
