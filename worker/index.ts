@@ -245,6 +245,9 @@ function shownPath(url: URL, demo: boolean): string {
 
 async function proxy(request: Request, state: IsolateState, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
+  // An upstream answers TRACE with the request it received: with any header this Worker adds (a credential
+  // of its own for the upstream, say) echoed back to the client.
+  if (request.method === "TRACE") return new Response("Method not allowed.\n", { status: 405 });
   if (climbsOut(url.pathname)) {
     return new Response("Bad request: decoded, the path would climb out of the upstream's base path.\n", {
       status: 400,

@@ -217,6 +217,13 @@ describe("the sample Worker", () => {
     await anonymous.text();
   });
 
+  it("refuses TRACE, which an upstream answers with the headers it received", async () => {
+    const res = await call(freshPath(), { method: "TRACE" });
+    expect(res.status).toBe(405);
+    await res.text();
+    expect((await state()).requests).toEqual([]); // never sent
+  });
+
   it("refuses a path that leaves the upstream's base path once the upstream decodes it", async () => {
     for (const path of ["/api/..%2f..%2fadmin", "/api/items/%2e%2e%5C%2e%2e%5Cadmin"]) {
       const res = await call(path);
