@@ -193,7 +193,7 @@ describe("the sample Worker", () => {
   });
 
   it("names the error of a failure but never quotes its message, which names the upstream", async () => {
-    for (let i = 0; i < 2; i++) await (await call(`${freshPath()}?down=1`)).text(); // opens /items' circuit
+    for (let i = 0; i < 5; i++) await (await call(`${freshPath()}?down=1`)).text(); // opens /items' circuit
     const res = await call(`${freshPath()}?down=1`);
     expect(res.headers.get("staunch-error")).toBe("CircuitOpenError");
     const body = await res.text();
