@@ -12,7 +12,7 @@ import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError } from "./errors.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
-import { errorName } from "./transient.ts";
+import { errorName, isPermanentFetchError } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -113,7 +113,9 @@ const NOT_DEPENDENCY_FAILURES = new Set([
   "RateLimitedError",
   "CircuitOpenError",
 ]);
-const isDependencyFailure = (error: unknown): boolean => !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "");
+// A redirect loop or a reply that is not HTTP fails the same way on every call to one path: the origin is not down.
+const isDependencyFailure = (error: unknown): boolean =>
+  !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "") && !isPermanentFetchError(error);
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;
