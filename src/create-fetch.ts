@@ -25,7 +25,7 @@ import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { isRequest, originOf, prepareSend, type Send, sendAsIs, summarize } from "./http/send.ts";
+import { isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
 import { decideServerDelay, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
 import {
   type CallTelemetry,
@@ -37,6 +37,7 @@ import {
 import type {
   DelaySource,
   FetchAttempt,
+  FetchBeforeRetry,
   FetchFallbackEvent,
   FetchFunction,
   FetchGiveUpEvent,
@@ -49,7 +50,7 @@ import { KeyedRegistry } from "./keyed-registry.ts";
 import { compose, type Policy, type PolicyContext } from "./policy.ts";
 import { type BackoffState, type RetryBudget, retryRunner, retrySettings } from "./retry.ts";
 import { timeout } from "./timeout.ts";
-import { isTransientError } from "./transient.ts";
+import { isNeverSentError, isTransientError } from "./transient.ts";
 import {
   optionalFunction,
   optionalSink,
@@ -64,6 +65,7 @@ import {
 export type {
   DelaySource,
   FetchAttempt,
+  FetchBeforeRetry,
   FetchEventBase,
   FetchFallbackEvent,
   FetchFunction,
@@ -131,13 +133,21 @@ export interface CreateFetchOptions {
   readonly totalTimeoutMs?: number;
   /** Statuses worth another attempt. Default 408, 429, 500, 502, 503, 504. */
   readonly retryStatuses?: Iterable<number>;
-  /** Retry POST, PATCH and other non-idempotent requests without an `Idempotency-Key`. Default `false`. */
+  /**
+   * Retry POST, PATCH and other non-idempotent requests without an `Idempotency-Key`. Default `false`: such a
+   * request is sent again only when the runtime says it never left (a refused connection, a failed DNS lookup,
+   * a TLS handshake that never completed: `isNeverSentError`), and only if its body can be sent again.
+   */
   readonly retryNonIdempotent?: boolean;
   /** Decides instead of the defaults; return `undefined` to keep the default decision for this attempt. */
   readonly shouldRetry?: (attempt: FetchAttempt) => boolean | undefined;
   /** The longest server-asked wait (`Retry-After`…) to honour; a longer one ends the call with that response. Default 60,000. */
   readonly maxRetryAfterMs?: number;
-  /** The largest streamed request body kept in memory to replay; a larger one is sent once, not retried. Default 1 MiB. */
+  /**
+   * The most bytes of a request body kept in memory to send it again: a `ReadableStream` (kept while the first
+   * attempt streams it) or a `Request`'s body (read before the first attempt). A larger one is sent once, not
+   * retried. Default 1 MiB.
+   */
   readonly maxBufferedBodyBytes?: number;
   /**
    * A circuit breaker per origin (`scheme://host:port`), or `false` for none. Default: `circuitBreaker`'s
@@ -159,6 +169,11 @@ export interface CreateFetchOptions {
    * retryable status. Its `response`, when there is one, has its body cancelled already.
    */
   readonly fallback?: (failure: FetchFailure) => Response | PromiseLike<Response>;
+  /**
+   * Called after each retry's wait, before the retry is sent, and awaited: change the request's `headers` (a
+   * refreshed token, a new signature). What it throws ends the call, unretried.
+   */
+  readonly beforeRetry?: (retry: FetchBeforeRetry) => void | PromiseLike<void>;
   /** Called before each retry's wait. */
   readonly onRetry?: (event: FetchRetryEvent) => void;
   /** Called once when a call ends on a retryable failure that no further attempt is allowed for. */
@@ -192,6 +207,7 @@ const OPTION_KEYS = [
   "budget",
   "bulkhead",
   "fallback",
+  "beforeRetry",
   "onRetry",
   "onGiveUp",
   "onBreakerStateChange",
@@ -228,6 +244,16 @@ interface FetchCall {
   delaySource: DelaySource;
   /** Whether the last delay decision refused a server-asked wait. */
   refusedServerDelay: boolean;
+  /** How attempts send the request; set before the first. */
+  send: Send | undefined;
+  /** Whether the request may be sent again after it left (idempotent, keyed, or the caller vouches for it). */
+  resendsAfterSending: boolean;
+  /** The previous attempt's outcome, for `beforeRetry`. */
+  previous: { readonly response: Response | undefined; readonly error: unknown } | undefined;
+  /** The headers a `beforeRetry` changed, sent by every later attempt. */
+  headers: Headers | undefined;
+  /** Set when `beforeRetry` threw: that error ends the call. */
+  hookFailed: boolean;
 }
 
 /** Looked up at each call, so that a test double or a binding installed later is used. */
@@ -268,6 +294,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     throw optionError(TypeError, owner, "retryNonIdempotent", "a boolean", retryNonIdempotent);
   }
   const customShouldRetry = optionalFunction<CreateFetchOptions["shouldRetry"]>(owner, "shouldRetry", o.shouldRetry);
+  const beforeRetry = optionalFunction<CreateFetchOptions["beforeRetry"]>(owner, "beforeRetry", o.beforeRetry);
   const maxRetryAfterMs = requireFiniteAtLeast(owner, "maxRetryAfterMs", o.maxRetryAfterMs ?? 60_000);
   if (maxRetryAfterMs > MAX_TIMER_DELAY_MS) {
     throw optionError(RangeError, owner, "maxRetryAfterMs", `at most ${MAX_TIMER_DELAY_MS} (2^31−1)`, maxRetryAfterMs);
@@ -312,11 +339,18 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
   );
 
   const decide = (attempt: FetchAttempt, byDefault: boolean): boolean => customShouldRetry?.(attempt) ?? byDefault;
+  // Safety first, then the decision: a request that may have reached the server is sent again only if that is
+  // safe, and only a body that can be sent again is.
+  const mayResend = (call: FetchCall, error?: unknown): boolean =>
+    (call.send as Send).resendable && (call.resendsAfterSending || (error !== undefined && isNeverSentError(error)));
   const runRetry = retryRunner<Response, FetchCall>({
     ...base,
     shouldRetry: (error, s, call) =>
+      !call.hookFailed &&
+      mayResend(call, error) &&
       decide({ request: call.request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
     shouldRetryResult: (response, s, call) =>
+      mayResend(call) &&
       decide(
         { request: call.request, response, error: undefined, attempt: s.attempt },
         retryStatuses.has(response.status),
@@ -334,12 +368,14 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     onRetry: (event, call) => {
       // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
       discardBody(event.result);
+      if (beforeRetry !== undefined) call.previous = { response: event.result, error: event.error };
       call.telemetry.retry(event, event.delayMs, call.delaySource);
     },
     onGiveUp: (event, call) =>
       call.telemetry.giveUp(event, event.reason === "delay" && call.refusedServerDelay ? "retry-after" : event.reason),
   });
   const timesAttempts = observers.metrics !== undefined;
+  const retries = base.attempts > 1;
 
   async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
@@ -350,15 +386,25 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     const origin = originOf(request.url);
     const state = origins.get(origin);
     const telemetry = callTelemetry(observers, request, origin, startedMs, env.now);
-    const call: FetchCall = { request, startedMs, telemetry, delaySource: "backoff", refusedServerDelay: false };
+    const call: FetchCall = {
+      request,
+      startedMs,
+      telemetry,
+      delaySource: "backoff",
+      refusedServerDelay: false,
+      send: undefined,
+      resendsAfterSending: false,
+      previous: undefined,
+      headers: undefined,
+      hookFailed: false,
+    };
     const fetchImpl = fetchOverride ?? globalFetch;
-    let send: Send | undefined;
 
     const attemptOnce = async (context: PolicyContext): Promise<Response> => {
       // The clock is read only for the metric that needs it.
       const attemptStartedMs = timesAttempts ? env.now() : 0;
       try {
-        const response = await (send as Send).call(fetchImpl, context.signal);
+        const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
         if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
         if (ORIGIN_PAUSE_STATUSES.has(response.status)) pauseOrigin(state, response);
         return response;
@@ -393,18 +439,21 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       }
       return env.sleep(waitMs, context.signal).then(() => guardedAttempt(context));
     };
-    const attempts = (prepared: Send, context: PolicyContext): Promise<Response> => {
-      send = prepared;
-      const retryable = prepared.replayable && (retryNonIdempotent || isIdempotentRequest(request));
-      return retryable ? runRetry(gatedAttempt, context, call) : gatedAttempt(context);
+    // Outside the breaker: a hook's failure says nothing about the origin.
+    const hookedAttempt = (context: PolicyContext): Promise<Response> =>
+      context.attempt === 1 ? gatedAttempt(context) : runBeforeRetry(call, context).then(() => gatedAttempt(context));
+    const attempts = (send: Send, context: PolicyContext): Promise<Response> => {
+      call.send = send;
+      if (!retries) return gatedAttempt(context);
+      return runRetry(beforeRetry === undefined ? gatedAttempt : hookedAttempt, context, call);
     };
     // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
     const run = (context: PolicyContext): Promise<Response> => {
-      const direct = sendAsIs(input, init);
-      if (direct !== undefined) return attempts(direct, context);
-      return prepareSend(input, init, maxBufferedBodyBytes, context.signal).then((prepared) =>
-        attempts(prepared, context),
-      );
+      call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(request));
+      // A request sent at most once after it left goes as the caller made it, its body unread.
+      if (!call.resendsAfterSending) return attempts(sendAsIs(input, init), context);
+      const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
+      return "then" in send ? send.then((ready) => attempts(ready, context)) : attempts(send, context);
     };
 
     try {
@@ -420,7 +469,24 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       telemetry.done(error, true);
       throw error;
     } finally {
-      send?.release();
+      call.send?.release();
+    }
+  }
+
+  async function runBeforeRetry(call: FetchCall, context: PolicyContext): Promise<void> {
+    call.headers ??= (call.send as Send).headers();
+    try {
+      await (beforeRetry as NonNullable<CreateFetchOptions["beforeRetry"]>)({
+        request: call.request,
+        attempt: context.attempt,
+        response: call.previous?.response,
+        error: call.previous?.error,
+        headers: call.headers,
+        signal: context.signal,
+      });
+    } catch (error) {
+      call.hookFailed = true;
+      throw error;
     }
   }
 
