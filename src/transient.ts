@@ -97,9 +97,10 @@ const PERMANENT_ERROR_CODE =
 
 /**
  * Codes (Node) that say the connection was never established, so no byte of the request went out: refused,
- * no route, the name did not resolve for now, the connect attempt timed out.
+ * no route, the name did not resolve (for good: ENOTFOUND, which is not transient; or for now), the connect
+ * attempt timed out.
  */
-const NEVER_SENT_ERROR_CODE = /^(?:ECONNREFUSED|ENETUNREACH|EHOSTUNREACH|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT)$/;
+const NEVER_SENT_ERROR_CODE = /^(?:ECONNREFUSED|ENOTFOUND|ENETUNREACH|EHOSTUNREACH|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT)$/;
 
 /**
  * Deno (hyper) marks a failure of its connector — TCP connect, DNS, TLS handshake — as "client error

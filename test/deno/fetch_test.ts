@@ -11,3 +11,4 @@ globalThis.addEventListener("unload", () => void server.close());
 await import("../fetch/create-fetch.test.ts");
 await import("../fetch/create-fetch-protection.test.ts");
 await import("../fetch/transparency.test.ts");
+await import("../fetch/transient-causes.test.ts");
