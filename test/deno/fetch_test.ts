@@ -12,3 +12,4 @@ await import("../fetch/create-fetch.test.ts");
 await import("../fetch/create-fetch-protection.test.ts");
 await import("../fetch/transparency.test.ts");
 await import("../fetch/transient-causes.test.ts");
+await import("../fetch/wrapped-fetch.test.ts");
