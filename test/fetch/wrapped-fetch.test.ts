@@ -14,10 +14,12 @@ const inBrowser = typeof (globalThis as { document?: unknown }).document !== "un
 
 /** A wrapper that reads each attempt's body, as a request-signing or logging wrapper does, then sends it. */
 function readingFetch() {
-  const seen: Array<{ body: string; init: RequestInit | undefined }> = [];
+  const seen: Array<{ body: string; init: RequestInit | undefined; inputUnread: boolean }> = [];
   const fetchImpl: FetchFunction = async (input, init) => {
+    // A test double often reads a Request it is given as it is: it must not have been read already.
+    const inputUnread = !(input instanceof Request && input.bodyUsed);
     const request = new Request(input, init);
-    seen.push({ body: await request.clone().text(), init });
+    seen.push({ body: await request.clone().text(), init, inputUnread });
     return globalThis.fetch(request);
   };
   return { fetchImpl, seen };
@@ -53,6 +55,7 @@ describe("the wrapped fetch", () => {
       expect(res.status).toBe(200);
       await res.arrayBuffer();
       expect(seen).toHaveLength(3);
+      expect(seen.map((attempt) => attempt.inputUnread)).toEqual([true, true, true]);
       expect(new Set(seen.map((attempt) => attempt.body)).size).toBe(1);
       expect(seen[0]?.body).toMatch(label === "URLSearchParams" ? "amount=42" : "42");
       const received = await s.received();
