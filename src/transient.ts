@@ -80,12 +80,12 @@ export function isAbortError(error: unknown): boolean {
  * - Node (undici), in `cause.message`: "redirect count exceeded", "unknown scheme", "bad port"
  * - Deno: "maximum number of redirects", "url scheme '…' not supported", "requests to port … are blocked",
  *   "can not redeliver a streaming request body", "invalid http …" (a reply that is not HTTP), "received corrupt
- *   message" (TLS)
+ *   message" and "invalid peer certificate" (TLS)
  * - workerd: "too many redirects", "fetch api cannot load", "one-time-use body"
  * - every runtime: "invalid url", "failed to parse url"
  */
 const PERMANENT_MESSAGE =
-  /redirect count exceeded|unknown scheme|^bad port$|maximum number of redirects|url scheme '[^']*' not supported|requests to port \d+ are blocked|can not redeliver a streaming request body|client error \(sendrequest\): invalid http|received corrupt message|too many redirects|fetch api cannot load|one-time-use body|invalid url|failed to parse url/;
+  /redirect count exceeded|unknown scheme|^bad port$|maximum number of redirects|url scheme '[^']*' not supported|requests to port \d+ are blocked|can not redeliver a streaming request body|client error \(sendrequest\): invalid http|received corrupt message|invalid peer certificate|too many redirects|fetch api cannot load|one-time-use body|invalid url|failed to parse url/;
 
 /**
  * Codes of the same kind (Node): llhttp's parse errors (`HPE_…`), undici's body/length mismatches and invalid
