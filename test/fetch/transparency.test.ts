@@ -132,6 +132,17 @@ const cases: Array<[string, Case, { form?: boolean; post?: boolean }]> = [
     { post: true },
   ],
   [
+    "a PUT Request whose body disagrees with its content-length (sent again if it could be)",
+    {
+      steps: ["200"],
+      request: (url) => [
+        new Request(url, { method: "PUT", body: "hello", headers: { "content-length": "0" } }),
+        undefined,
+      ],
+    },
+    { post: true },
+  ],
+  [
     "a server that answers before reading a large upload",
     { steps: ["200|early=1"], request: post(() => new Uint8Array(32_000).fill(120)) },
     { post: true },
@@ -161,7 +172,7 @@ describe("createFetch with attempts: 1 is the runtime's fetch", () => {
   }
 });
 
-describe("createFetch with its defaults, for a POST without an Idempotency-Key, is the runtime's fetch", () => {
+describe("createFetch with its defaults, for a POST without an Idempotency-Key (and a PUT that fails for good), is the runtime's fetch", () => {
   for (const [name, c, { form: isForm, post: isPost }] of cases) {
     if (isPost) it(name, () => expectSameAsFetch(defaults(), c, isForm), 30_000);
   }

@@ -6,7 +6,7 @@
  * that are not HTTP), then `|key=value` options: `ra` Retry-After, `rl` RateLimit, `xr` X-RateLimit-Reset,
  * `cc` Cache-Control, `loc` Location (`self`: this very URL, a redirect loop), `bytes` body size, `delay` ms
  * before answering, `early=1` answer on arrival, before reading the request body (which is still read and
- * logged). `GET /log/<id>` returns what <id> received: method, headers and the exact body bytes.
+ * logged), `cors=0` no CORS headers, `expose=0` CORS without `Access-Control-Expose-Headers`. `GET /log/<id>` returns what <id> received: method, headers and the exact body bytes.
  * Every answer carries CORS headers so Chromium can call it from the test page.
  *
  * `GET /port/<id>` reserves a loopback port where nothing listens yet (a closed port: connections are
@@ -112,8 +112,11 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
       }
       const size = Number(options.get("bytes") ?? 0);
       const payload = size > 0 ? Buffer.alloc(size, 97) : Buffer.from(`${what} #${arrival}`);
+      // `cors=0`: no CORS headers (a browser refuses the answer); `expose=0`: none of the headers exposed.
+      const { "access-control-expose-headers": _exposed, ...unexposed } = cors;
+      const corsHeaders = options.get("cors") === "0" ? {} : options.get("expose") === "0" ? unexposed : cors;
       res.writeHead(Number(what), {
-        ...cors,
+        ...corsHeaders,
         ...extra,
         "content-type": "text/plain",
         "content-length": payload.byteLength,
