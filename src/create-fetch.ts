@@ -349,12 +349,15 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       !call.hookFailed &&
       mayResend(call, error) &&
       decide({ request: call.request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
+    // Most results are successes: the status settles them before anything else is asked.
     shouldRetryResult: (response, s, call) =>
-      mayResend(call) &&
-      decide(
-        { request: call.request, response, error: undefined, attempt: s.attempt },
-        retryStatuses.has(response.status),
-      ),
+      customShouldRetry === undefined
+        ? retryStatuses.has(response.status) && mayResend(call)
+        : mayResend(call) &&
+          decide(
+            { request: call.request, response, error: undefined, attempt: s.attempt },
+            retryStatuses.has(response.status),
+          ),
     nextDelay: (s, call) => {
       const now = env.now();
       const decision = s.result
@@ -439,13 +442,14 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       }
       return env.sleep(waitMs, context.signal).then(() => guardedAttempt(context));
     };
-    // Outside the breaker: a hook's failure says nothing about the origin.
-    const hookedAttempt = (context: PolicyContext): Promise<Response> =>
-      context.attempt === 1 ? gatedAttempt(context) : runBeforeRetry(call, context).then(() => gatedAttempt(context));
     const attempts = (send: Send, context: PolicyContext): Promise<Response> => {
       call.send = send;
       if (!retries) return gatedAttempt(context);
-      return runRetry(beforeRetry === undefined ? gatedAttempt : hookedAttempt, context, call);
+      if (beforeRetry === undefined) return runRetry(gatedAttempt, context, call);
+      // Outside the breaker: a hook's failure says nothing about the origin.
+      const hookedAttempt = (next: PolicyContext): Promise<Response> =>
+        next.attempt === 1 ? gatedAttempt(next) : runBeforeRetry(call, next).then(() => gatedAttempt(next));
+      return runRetry(hookedAttempt, context, call);
     };
     // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
     const run = (context: PolicyContext): Promise<Response> => {

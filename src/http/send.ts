@@ -66,28 +66,45 @@ function bodyStream(input: RequestInfo | URL, init: RequestInit | undefined): Re
  * that `fetch` reads anew from `init`; a caller's stream or `Request` body is used up by the first attempt.
  */
 export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined): Send {
-  let taken = false;
-  return {
-    // Asked only after an attempt: reading a Request's `body` before it is sent turns it into a stream of
-    // unknown length in Deno, which then sends it chunked instead of with a content-length.
-    get resendable() {
-      const initBody = init?.body;
-      if (initBody != null) return isReusable(initBody);
-      return !isRequest(input) || (!input.bodyUsed && input.body === null);
-    },
-    call: (fetchImpl, signal, headers) => {
-      taken = true;
-      return fetchImpl(input, attemptInit(init, signal, headers && { headers }));
-    },
-    headers: () => headersOf(input, init),
-    // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
-    release: () => {
-      if (taken) return;
-      const stream = bodyStream(input, init);
-      if (stream === null || stream.locked) return;
-      void stream.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
-    },
-  };
+  return new SendAsIs(input, init);
+}
+
+/** A class, not an object of closures: most calls go this way, and its methods cost nothing per call. */
+class SendAsIs implements Send {
+  readonly #input: RequestInfo | URL;
+  readonly #init: RequestInit | undefined;
+  #taken = false;
+
+  constructor(input: RequestInfo | URL, init: RequestInit | undefined) {
+    this.#input = input;
+    this.#init = init;
+  }
+
+  // Asked only after an attempt: reading a Request's `body` before it is sent turns it into a stream of unknown
+  // length in Deno, which then sends it chunked instead of with a content-length.
+  get resendable(): boolean {
+    const input = this.#input;
+    const initBody = this.#init?.body;
+    if (initBody != null) return isReusable(initBody);
+    return !isRequest(input) || (!input.bodyUsed && input.body === null);
+  }
+
+  call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response> {
+    this.#taken = true;
+    return fetchImpl(this.#input, attemptInit(this.#init, signal, headers && { headers }));
+  }
+
+  headers(): Headers {
+    return headersOf(this.#input, this.#init);
+  }
+
+  // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
+  release(): void {
+    if (this.#taken) return;
+    const stream = bodyStream(this.#input, this.#init);
+    if (stream === null || stream.locked) return;
+    void stream.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
+  }
 }
 
 /**
