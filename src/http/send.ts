@@ -48,6 +48,8 @@ function attemptInit(
 ): RequestInit | undefined {
   // No signal to add: an init.signal of null must stay null (it drops the Request's own signal).
   if (signal === undefined) return overrides === undefined ? init : { ...init, ...overrides };
+  // Spelt out for the common shapes: a spread of nothing still costs a generic copy.
+  if (overrides === undefined) return init === undefined ? { signal } : { ...init, signal };
   return { ...init, ...overrides, signal };
 }
 
