@@ -178,7 +178,7 @@ describe("createFetch with its defaults, for a POST without an Idempotency-Key (
   }
 });
 
-describe("createFetch streams an upload it may not send again", () => {
+describe("createFetch streams an upload as the caller made it", () => {
   /** The pull under way of each slow stream: a test ends when none is, or Deno reports a leaked timer. */
   const pulling = new Set<Promise<unknown>>();
   /** 20 chunks, 30 ms apart: a stream that a read-it-all-first client would take 600 ms to send. */
@@ -195,9 +195,9 @@ describe("createFetch streams an upload it may not send again", () => {
       },
     });
   };
-  const slowUpload = (steps: string[]): Case => ({
+  const slowUpload = (steps: string[], method = "POST"): Case => ({
     steps,
-    request: (url) => [url, { method: "POST", body: slowStream(), duplex: "half" } as RequestInit],
+    request: (url) => [url, { method, body: slowStream(), duplex: "half" } as RequestInit],
   });
   const quiet = async () => {
     while (pulling.size > 0) await Promise.allSettled(pulling);
@@ -216,6 +216,25 @@ describe("createFetch streams an upload it may not send again", () => {
     "answered by a server that does not wait for the whole upload",
     async () => {
       await expectSameAsFetch(defaults(), slowUpload(["200|early=1"]));
+      await quiet();
+    },
+    30_000,
+  );
+
+  // A PUT may be sent again: its stream is copied as the first attempt sends it, never read ahead of it.
+  it.skipIf(inBrowser)(
+    "a PUT that may be sent again: chunked, as the caller made it",
+    async () => {
+      await expectSameAsFetch(defaults(), slowUpload(["200"], "PUT"));
+      await quiet();
+    },
+    30_000,
+  );
+
+  it.skipIf(inBrowser)(
+    "a PUT that may be sent again, answered before the upload ends",
+    async () => {
+      await expectSameAsFetch(defaults(), slowUpload(["200|early=1"], "PUT"));
       await quiet();
     },
     30_000,
