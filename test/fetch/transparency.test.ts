@@ -259,6 +259,24 @@ describe("a request that may be sent again is replayed byte for byte, redirects 
     });
   }
 
+  it.skipIf(inBrowser)("a ReadableStream cut off mid-upload: the retry sends the copy and then the rest", async () => {
+    const fetch = twoAttempts();
+    const s = scenario(server, "reset|early=1", "200");
+    let sent = 0;
+    const chunks = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (sent < 10) controller.enqueue(new TextEncoder().encode(`chunk ${sent++};`));
+        else controller.close();
+      },
+    });
+    const res = await fetch(s.url, { method: "PUT", body: chunks, duplex: "half" } as RequestInit);
+    expect([res.status, await res.text()]).toEqual([200, "200 #2"]);
+    const received = await s.received();
+    const whole = Array.from({ length: 10 }, (_, i) => `chunk ${i};`).join("");
+    expect(received.map((r) => atob(r.bodyBase64)).at(-1)).toBe(whole);
+  });
+
   it("a Request with a body: 503, then 307, then 200", async () => {
     const fetch = twoAttempts();
     const s = scenario(server, "503", "307|loc=self", "200");
