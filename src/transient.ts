@@ -96,11 +96,18 @@ const PERMANENT_ERROR_CODE =
   /^(?:HPE_[A-Z_]+|UND_ERR_REQ_CONTENT_LENGTH_MISMATCH|UND_ERR_RES_CONTENT_LENGTH_MISMATCH|UND_ERR_INVALID_ARG|UND_ERR_NOT_SUPPORTED|ERR_INVALID_URL|ERR_SSL_[A-Z0-9_]+|ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|CERT_HAS_EXPIRED|UNABLE_TO_VERIFY_LEAF_SIGNATURE)$/;
 
 /**
- * Codes (Node) that say the connection was never established, so no byte of the request went out: refused,
- * no route, the name did not resolve (for good: ENOTFOUND, which is not transient; or for now), the connect
- * attempt timed out.
+ * Codes (Node) that only a connection attempt or a name lookup gives, so no byte of the request went out:
+ * refused, the name did not resolve (for good: ENOTFOUND, which is not transient; or for now), undici's connect
+ * timeout.
  */
-const NEVER_SENT_ERROR_CODE = /^(?:ECONNREFUSED|ENOTFOUND|ENETUNREACH|EHOSTUNREACH|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT)$/;
+const NEVER_SENT_ERROR_CODE = /^(?:ECONNREFUSED|ENOTFOUND|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT)$/;
+
+/**
+ * Codes that mean "never sent" only when the failed system call was the `connect` itself: on a connection
+ * already open, Linux reports a host that became unreachable, or a peer that stopped answering, with the same
+ * codes after the request may have left.
+ */
+const CONNECT_ERROR_CODE = /^(?:ENETUNREACH|EHOSTUNREACH|ETIMEDOUT|EADDRNOTAVAIL)$/;
 
 /**
  * Deno (hyper) marks a failure of its connector — TCP connect, DNS, TLS handshake — as "client error
@@ -163,6 +170,9 @@ export function isNeverSentError(error: unknown): boolean {
   for (const link of chain(error)) {
     const code = codeOf(link);
     if (code !== undefined && NEVER_SENT_ERROR_CODE.test(code)) return true;
+    if (code !== undefined && CONNECT_ERROR_CODE.test(code) && (link as { syscall?: unknown }).syscall === "connect") {
+      return true;
+    }
     if (NEVER_SENT_MESSAGE.test(messageOf(link))) return true;
   }
   return false;

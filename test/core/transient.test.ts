@@ -183,8 +183,9 @@ describe("failures that no retry cures, and requests that never left", () => {
     ["Node: refused", new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } })],
     ["Node: no such host", new TypeError("fetch failed", { cause: { code: "ENOTFOUND" } })],
     ["Node: DNS for now", new TypeError("fetch failed", { cause: { code: "EAI_AGAIN" } })],
-    ["Node: no route", new TypeError("fetch failed", { cause: { code: "EHOSTUNREACH" } })],
-    ["Node: network down", new TypeError("fetch failed", { cause: { code: "ENETUNREACH" } })],
+    ["Node: no route", new TypeError("fetch failed", { cause: { code: "EHOSTUNREACH", syscall: "connect" } })],
+    ["Node: network down", new TypeError("fetch failed", { cause: { code: "ENETUNREACH", syscall: "connect" } })],
+    ["Node: connect timed out", new TypeError("fetch failed", { cause: { code: "ETIMEDOUT", syscall: "connect" } })],
     ["undici: connect timeout", new TypeError("fetch failed", { cause: { code: "UND_ERR_CONNECT_TIMEOUT" } })],
     [
       "Deno: refused",
@@ -197,10 +198,14 @@ describe("failures that no retry cures, and requests that never left", () => {
     it(`${label} never left`, () => expect(isNeverSentError(error)).toBe(true));
   }
 
-  it("a reset, a Workers or a Chromium failure may have left", () => {
+  it("a reset, a lost route on an open connection, a Workers or a Chromium failure may have left", () => {
     for (const error of [
       new TypeError("fetch failed", { cause: { code: "ECONNRESET" } }),
       new TypeError("fetch failed", { cause: { code: "UND_ERR_SOCKET" } }),
+      // An open connection whose host became unreachable: the request may have left.
+      new TypeError("fetch failed", { cause: { code: "EHOSTUNREACH", syscall: "read" } }),
+      new TypeError("fetch failed", { cause: { code: "ETIMEDOUT", syscall: "write" } }),
+      new TypeError("fetch failed", { cause: { code: "ENETUNREACH" } }),
       new Error("Network connection lost."),
       new TypeError("Failed to fetch"),
     ]) {
