@@ -37,6 +37,8 @@ const cors = {
 export async function startFaultServer(): Promise<{ url: string; close(): Promise<void> }> {
   const received = new Map<string, ReceivedRequest[]>();
   const arrivals = new Map<string, number>();
+  /** Requests of each id whose body has not ended yet. */
+  const inFlight = new Map<string, number>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const reserved = new Map<string, number>();
   const servers: http.Server[] = [];
@@ -52,7 +54,20 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     }
     const [, kind, id = ""] = url.pathname.split("/");
     if (kind === "log") {
-      res.writeHead(200, { ...cors, "content-type": "application/json" }).end(JSON.stringify(received.get(id) ?? []));
+      // A request answered early may still be uploading: its log entry comes when its body ends (at most 2 s).
+      const deadline = Date.now() + 2_000;
+      const answerLog = (): void => {
+        if ((inFlight.get(id) ?? 0) > 0 && Date.now() < deadline) {
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            answerLog();
+          }, 5);
+          timers.add(timer);
+          return;
+        }
+        res.writeHead(200, { ...cors, "content-type": "application/json" }).end(JSON.stringify(received.get(id) ?? []));
+      };
+      answerLog();
       return;
     }
     if (kind === "port" || kind === "open") {
@@ -69,6 +84,7 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     // The n-th request to arrive gets the n-th step, chosen on arrival: an early answer comes before the body.
     const arrival = (arrivals.get(id) ?? 0) + 1;
     arrivals.set(id, arrival);
+    inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
     const steps = url.searchParams.getAll("s");
     const step = steps[Math.min(arrival - 1, steps.length - 1)] ?? "200";
     const [what = "200", ...rawOptions] = step.split("|");
@@ -78,6 +94,7 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     const logBody = (): void => {
       if (logged) return;
       logged = true;
+      inFlight.set(id, (inFlight.get(id) ?? 1) - 1);
       const body = Buffer.concat(chunks);
       const log = received.get(id) ?? [];
       received.set(id, log);
