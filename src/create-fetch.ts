@@ -460,6 +460,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       return "then" in send ? send.then((ready) => attempts(ready, context)) : attempts(send, context);
     };
 
+    let answered = false;
     try {
       // Nothing is read or sent for a call cancelled before it starts.
       if (callerSignal?.aborted) throw callerSignal.reason;
@@ -467,13 +468,14 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       const response = await (outer === undefined
         ? run(callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 })
         : outer.execute(run, callerSignal));
+      answered = true;
       telemetry.done(response, false);
       return response;
     } catch (error) {
       telemetry.done(error, true);
       throw error;
     } finally {
-      call.send?.release();
+      call.send?.release(answered);
     }
   }
 

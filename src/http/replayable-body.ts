@@ -4,6 +4,7 @@
  */
 
 const superseded = (): DOMException => new DOMException("A later attempt sends the request body now", "AbortError");
+const cutShort = (): DOMException => new DOMException("The call is over: its request body was cancelled", "AbortError");
 
 /**
  * A caller's stream, sent as it is read while a copy of what was read is kept, up to `limitBytes`. The source
@@ -22,6 +23,12 @@ export class StreamCopy {
   #started = false;
   /** A chunk past the limit went to an attempt's stream that a later attempt had replaced. */
   #lost = false;
+  /** The latest attempt's fetch cancelled its body (it failed): nobody reads the source now. */
+  #liveCancelled = false;
+  /** The call is over: no attempt will follow. */
+  #released = false;
+  /** Cancelled by staunch: a read that then ends must fail the body, not end it short as if whole. */
+  #sourceCancelled = false;
   #generation = 0;
   /** Reads of the source, one at a time, in order, whichever attempt's stream asked. */
   #reading: Promise<unknown> = Promise.resolve();
@@ -40,6 +47,7 @@ export class StreamCopy {
   body(): ReadableStream<Uint8Array> | Blob {
     const generation = ++this.#generation;
     this.#started = true;
+    this.#liveCancelled = false;
     if (this.#done) return new Blob(this.#chunks);
     let index = 0;
     return new ReadableStream<Uint8Array>(
@@ -50,11 +58,13 @@ export class StreamCopy {
             // A copy of each kept chunk goes out: a runtime may take over the buffer it sends.
             if (index < this.#chunks.length) return controller.enqueue((this.#chunks[index++] as Uint8Array).slice());
             if (this.#done) return controller.close();
+            if (this.#sourceCancelled) return controller.error(cutShort());
             if (!this.#kept) {
               // Past the limit only one attempt can send the body, and it must have every chunk.
               if (this.#lost) return controller.error(superseded());
               const { done, value } = await this.#reader.read();
               if (!done) return controller.enqueue(value);
+              if (this.#sourceCancelled) return controller.error(cutShort());
               this.#done = true;
               return controller.close();
             }
@@ -66,8 +76,13 @@ export class StreamCopy {
             }
           }
         },
-        // A failed attempt's fetch cancels its body; the source must live on for the next attempt.
-        cancel: () => {},
+        // A failed attempt's fetch cancels its body; the source must live on for the next attempt, unless the
+        // call is over.
+        cancel: (reason) => {
+          if (generation !== this.#generation) return;
+          this.#liveCancelled = true;
+          if (this.#released) this.#cancelSource(reason);
+        },
       },
       { highWaterMark: 0 },
     );
@@ -79,7 +94,8 @@ export class StreamCopy {
       if (this.#done || !this.#kept) return undefined;
       const { done, value } = await this.#reader.read();
       if (done) {
-        this.#done = true;
+        // A cancelled source reads as ended: it is not, and no attempt may send it as if it were.
+        if (!this.#sourceCancelled) this.#done = true;
         return undefined;
       }
       this.#bytes += value.byteLength;
@@ -95,13 +111,26 @@ export class StreamCopy {
     return next;
   }
 
-  /** Cancels the source unless it was read whole: an upload nobody finished still holds the caller's stream. */
-  release(): void {
-    if (this.#done) return;
-    const reason = new DOMException(
-      this.#started ? "The request body was not sent whole" : "No attempt sent the request body",
-      "AbortError",
+  /**
+   * The call is over: cancels the source unless it was read whole or an attempt's fetch still sends it (then
+   * when that fetch cancels it). An upload nobody finishes still holds the caller's stream.
+   */
+  release(answered: boolean): void {
+    this.#released = true;
+    // The call's answer may have come before the upload ended: the fetch still sends the body, and cancels it
+    // or reads it to the end.
+    if (answered && this.#started && !this.#liveCancelled) return;
+    this.#cancelSource(
+      new DOMException(
+        this.#started ? "The request body was not sent whole" : "No attempt sent the request body",
+        "AbortError",
+      ),
     );
+  }
+
+  #cancelSource(reason: unknown): void {
+    if (this.#done || this.#sourceCancelled) return;
+    this.#sourceCancelled = true;
     void this.#reader.cancel(reason).catch(() => {});
   }
 }

@@ -19,8 +19,11 @@ export interface Send {
   call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response>;
   /** A copy of the headers the request goes with, for a hook to change. */
   headers(): Headers;
-  /** Lets go of a body no attempt took (an open circuit, an abort before the first attempt): it is cancelled. */
-  release(): void;
+  /**
+   * The call is over: lets go of a body no fetch still sends (none took it, or the call failed), cancelling
+   * it. `answered`: the call resolved with a response, whose fetch may still be sending the body.
+   */
+  release(answered: boolean): void;
 }
 
 /** A `Request`, told apart from a URL string or object without depending on one global class (realms, polyfills). */
@@ -185,7 +188,7 @@ function sendStream(input: RequestInfo | URL, init: RequestInit | undefined, cop
       return fetchImpl(input, attemptInit(init, signal, overrides as RequestInit));
     },
     headers: () => headersOf(input, init),
-    release: () => copy.release(),
+    release: (answered) => copy.release(answered),
   };
 }
 

@@ -5,8 +5,8 @@
  * A step is `<status>`, `reset` (destroy the socket), `stall` (never answer) or `garbage` (reply with bytes
  * that are not HTTP), then `|key=value` options: `ra` Retry-After, `rl` RateLimit, `xr` X-RateLimit-Reset,
  * `cc` Cache-Control, `loc` Location (`self`: this very URL, a redirect loop), `bytes` body size, `delay` ms
- * before answering, `early=1` answer on arrival, before reading the request body (which is still read and
- * logged), `cors=0` no CORS headers, `expose=0` CORS without `Access-Control-Expose-Headers`. `GET /log/<id>` returns what <id> received: method, headers and the exact body bytes.
+ * before answering, `early=1` answer on arrival, before reading the request body (the status and headers
+ * at once, the body once the upload has ended; `reset` and `garbage` at once), `cors=0` no CORS headers, `expose=0` CORS without `Access-Control-Expose-Headers`. `GET /log/<id>` returns what <id> received: method, headers and the exact body bytes.
  * Every answer carries CORS headers so Chromium can call it from the test page.
  *
  * `GET /port/<id>` reserves a loopback port where nothing listens yet (a closed port: connections are
@@ -90,6 +90,8 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     const [what = "200", ...rawOptions] = step.split("|");
     const options = new Map(rawOptions.map((o) => [o.slice(0, o.indexOf("=")), o.slice(o.indexOf("=") + 1)]));
     const chunks: Buffer[] = [];
+    const early = options.get("early") === "1";
+    let bodyEnded = false;
     let logged = false;
     const logBody = (): void => {
       if (logged) return;
@@ -138,7 +140,12 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
         "content-type": "text/plain",
         "content-length": payload.byteLength,
       });
-      res.end(payload);
+      // An early answer's head goes out at once, its body once the upload has ended: closing the connection
+      // under an upload would make the client's outcome a race (its answer, or a reset).
+      if (early && !bodyEnded) {
+        res.flushHeaders();
+        req.on("end", () => res.end(payload));
+      } else res.end(payload);
     };
     const answerInTime = (): void => {
       const delay = Number(options.get("delay") ?? 0);
@@ -161,10 +168,11 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     // What arrived is logged even when the client gave up mid-upload.
     req.on("close", logBody);
     req.on("end", () => {
+      bodyEnded = true;
       logBody();
-      if (options.get("early") !== "1") answerInTime();
+      if (!early) answerInTime();
     });
-    if (options.get("early") === "1") answerInTime();
+    if (early) answerInTime();
   };
 
   /** A port reserved closed (`port`), then opened (`open`) with the same routes. */
