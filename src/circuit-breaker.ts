@@ -12,7 +12,7 @@ import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError } from "./errors.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
-import { errorName } from "./transient.ts";
+import { errorName, isPermanentFetchError } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -121,8 +121,12 @@ const NOT_DEPENDENCY_FAILURES = new Set([
   "RateLimitedError",
   "CircuitOpenError",
 ]);
-/** The default `isFailure`: every error but a cancel and staunch's local refusals. */
-export const isDependencyFailure = (error: unknown): boolean => !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "");
+/**
+ * The default `isFailure`: every error but a cancel, staunch's local refusals, and a failure that is the same on
+ * every call to one path (a redirect loop, a reply that is not HTTP): the origin is not down.
+ */
+export const isDependencyFailure = (error: unknown): boolean =>
+  !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "") && !isPermanentFetchError(error);
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;

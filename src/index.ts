@@ -68,6 +68,7 @@ export {
   DEFAULT_RETRY_STATUSES,
   type DelaySource,
   type FetchAttempt,
+  type FetchBeforeRetry,
   type FetchBreakerOptions,
   type FetchEventBase,
   type FetchFailure,
@@ -155,4 +156,12 @@ export {
   type SharedRetryBudget,
 } from "./retry-budget.ts";
 export { type TimeoutOptions, timeout, timeoutReason } from "./timeout.ts";
-export { errorName, isAbortError, isNetworkError, isTimeoutError, isTransientError } from "./transient.ts";
+export {
+  errorName,
+  isAbortError,
+  isNetworkError,
+  isNeverSentError,
+  isPermanentFetchError,
+  isTimeoutError,
+  isTransientError,
+} from "./transient.ts";
