@@ -12,7 +12,7 @@ import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
 import type { CircuitLink, FleetCircuitLink } from "./fleet/links.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
-import { errorName } from "./transient.ts";
+import { errorName, isPermanentFetchError } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -113,12 +113,13 @@ const HALF_OPEN_BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multi
 >);
 
 /**
- * The default `isFailure`: every error but a cancel and a local policy's refusal to send the call (a full
- * bulkhead, a rate limit, another open circuit: any `ExecutionRejectedError`). Neither says anything about the
- * dependency, and counting refusals would let local saturation open the circuit.
+ * The default `isFailure`: every error but a cancel, a local policy's refusal to send the call (a full
+ * bulkhead, a rate limit, another open circuit: any `ExecutionRejectedError`), and a failure that is the same
+ * on every call to one path (a redirect loop, a reply that is not HTTP). None says the dependency is down, and
+ * counting refusals would let local saturation open the circuit.
  */
 export const isDependencyFailure = (error: unknown): boolean =>
-  errorName(error) !== "AbortError" && !isExecutionRejectedError(error);
+  errorName(error) !== "AbortError" && !isExecutionRejectedError(error) && !isPermanentFetchError(error);
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;

@@ -29,7 +29,7 @@ import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { isRequest, originOf, prepareSend, type Send, sendAsIs, summarize } from "./http/send.ts";
+import { isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
 import { decideServerDelay, jitteredServerDelayMs, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
 import {
   type CallTelemetry,
@@ -41,6 +41,7 @@ import {
 import type {
   DelaySource,
   FetchAttempt,
+  FetchBeforeRetry,
   FetchFallbackEvent,
   FetchFunction,
   FetchGiveUpEvent,
@@ -53,7 +54,7 @@ import { KeyedRegistry } from "./keyed-registry.ts";
 import type { Policy, PolicyContext } from "./policy.ts";
 import { type BackoffState, type RetryBudget, retryRunner, retrySettings } from "./retry.ts";
 import { timeout } from "./timeout.ts";
-import { isTransientError } from "./transient.ts";
+import { isNeverSentError, isTransientError } from "./transient.ts";
 import {
   optionalFunction,
   optionalSink,
@@ -68,6 +69,7 @@ import {
 export type {
   DelaySource,
   FetchAttempt,
+  FetchBeforeRetry,
   FetchEventBase,
   FetchFallbackEvent,
   FetchFunction,
@@ -135,13 +137,21 @@ export interface CreateFetchOptions {
   readonly totalTimeoutMs?: number;
   /** Statuses worth another attempt. Default 408, 429, 500, 502, 503, 504. */
   readonly retryStatuses?: Iterable<number>;
-  /** Retry POST, PATCH and other non-idempotent requests without an `Idempotency-Key`. Default `false`. */
+  /**
+   * Retry POST, PATCH and other non-idempotent requests without an `Idempotency-Key`. Default `false`: such a
+   * request is sent again only when the runtime says it never left (a refused connection, a failed DNS lookup,
+   * a TLS handshake that never completed: `isNeverSentError`), and only if its body can be sent again.
+   */
   readonly retryNonIdempotent?: boolean;
   /** Decides instead of the defaults; return `undefined` to keep the default decision for this attempt. */
   readonly shouldRetry?: (attempt: FetchAttempt) => boolean | undefined;
   /** The longest server-asked wait (`Retry-After`…) to honour; a longer one ends the call with that response. Default 60,000. */
   readonly maxRetryAfterMs?: number;
-  /** The largest streamed request body kept in memory to replay; a larger one is sent once, not retried. Default 1 MiB. */
+  /**
+   * The most bytes of a request body kept in memory to send it again: a `ReadableStream` (kept while the first
+   * attempt streams it) or a `Request`'s body (read before the first attempt). A larger one is sent once, not
+   * retried. Default 1 MiB.
+   */
   readonly maxBufferedBodyBytes?: number;
   /**
    * The circuit breaker that guards each origin (`scheme://host:port`). It counts calls, not attempts: a call
@@ -171,6 +181,11 @@ export interface CreateFetchOptions {
    * retryable status. Its `response`, when there is one, has its body cancelled already.
    */
   readonly fallback?: (failure: FetchFailure) => Response | PromiseLike<Response>;
+  /**
+   * Called after each retry's wait, before the retry is sent, and awaited: change the request's `headers` (a
+   * refreshed token, a new signature). What it throws ends the call, unretried.
+   */
+  readonly beforeRetry?: (retry: FetchBeforeRetry) => void | PromiseLike<void>;
   /** Called before each retry's wait. */
   readonly onRetry?: (event: FetchRetryEvent) => void;
   /** Called once when a call ends on a retryable failure that no further attempt is allowed for. */
@@ -204,6 +219,7 @@ const OPTION_KEYS = Object.keys({
   budget: true,
   bulkhead: true,
   fallback: true,
+  beforeRetry: true,
   onRetry: true,
   onGiveUp: true,
   onBreakerStateChange: true,
@@ -256,6 +272,16 @@ interface FetchCall {
   readonly breaker: CircuitBreaker | undefined;
   /** Whether retrying stopped because the circuit opened. */
   circuitOpened: boolean;
+  /** How attempts send the request; set before the first. */
+  send: Send | undefined;
+  /** Whether the request may be sent again after it left (idempotent, keyed, or the caller vouches for it). */
+  resendsAfterSending: boolean;
+  /** The previous attempt's outcome, for `beforeRetry`. */
+  previous: { readonly response: Response | undefined; readonly error: unknown } | undefined;
+  /** The headers a `beforeRetry` changed, sent by every later attempt. */
+  headers: Headers | undefined;
+  /** Set when `beforeRetry` threw: that error ends the call. */
+  hookFailed: boolean;
 }
 
 /** Looked up at each call, so that a test double or a binding installed later is used. */
@@ -291,6 +317,13 @@ function listenForOnline(): void {
     });
   }
 }
+
+/**
+ * What `beforeRetry` threw: the caller's own failure (a token that could not be refreshed), which ends the call
+ * but says nothing of the origin, so the breakers built here do not count it. Weak: an error is kept no longer
+ * than the caller keeps it.
+ */
+const thrownByHook = new WeakSet<object>();
 
 const isOpen = (state: CircuitState): boolean => state === "open" || state === "isolated";
 
@@ -337,6 +370,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     throw optionError(TypeError, owner, "retryNonIdempotent", "a boolean", retryNonIdempotent);
   }
   const customShouldRetry = optionalFunction<CreateFetchOptions["shouldRetry"]>(owner, "shouldRetry", o.shouldRetry);
+  const beforeRetry = optionalFunction<CreateFetchOptions["beforeRetry"]>(owner, "beforeRetry", o.beforeRetry);
   const maxRetryAfterMs = requireFiniteAtLeast(owner, "maxRetryAfterMs", o.maxRetryAfterMs ?? 60_000);
   if (maxRetryAfterMs > MAX_TIMER_DELAY_MS) {
     throw optionError(RangeError, owner, "maxRetryAfterMs", `at most ${MAX_TIMER_DELAY_MS} (2^31−1)`, maxRetryAfterMs);
@@ -384,15 +418,25 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
   );
 
   const decide = (attempt: FetchAttempt, byDefault: boolean): boolean => customShouldRetry?.(attempt) ?? byDefault;
+  // Safety first, then the decision: a request that may have reached the server is sent again only if that is
+  // safe, and only a body that can be sent again is.
+  const mayResend = (call: FetchCall, error?: unknown): boolean =>
+    (call.send as Send).resendable && (call.resendsAfterSending || (error !== undefined && isNeverSentError(error)));
   const runRetry = retryRunner<Response, FetchCall>({
     ...base,
     shouldRetry: (error, s, call) =>
+      !call.hookFailed &&
+      mayResend(call, error) &&
       decide({ request: call.request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
+    // Most results are successes: the status settles them before anything else is asked.
     shouldRetryResult: (response, s, call) =>
-      decide(
-        { request: call.request, response, error: undefined, attempt: s.attempt },
-        retryStatuses.has(response.status),
-      ),
+      customShouldRetry === undefined
+        ? retryStatuses.has(response.status) && mayResend(call)
+        : mayResend(call) &&
+          decide(
+            { request: call.request, response, error: undefined, attempt: s.attempt },
+            retryStatuses.has(response.status),
+          ),
     nextDelay: (s, call) => {
       // Other calls opened the circuit while this one ran: no retry into it, and the call keeps its answer.
       if (call.breaker !== undefined && isOpen(call.breaker.state)) {
@@ -411,6 +455,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     onRetry: (event, call) => {
       // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
       discardBody(event.result);
+      if (beforeRetry !== undefined) call.previous = { response: event.result, error: event.error };
       call.telemetry.retry(event, event.delayMs, call.delaySource);
     },
     onGiveUp: (event, call) =>
@@ -426,6 +471,7 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       ),
   });
   const timesAttempts = observers.metrics !== undefined;
+  const retries = base.attempts > 1;
 
   async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
@@ -445,15 +491,19 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       refusedServerDelay: false,
       breaker,
       circuitOpened: false,
+      send: undefined,
+      resendsAfterSending: false,
+      previous: undefined,
+      headers: undefined,
+      hookFailed: false,
     };
     const fetchImpl = fetchOverride ?? globalFetch;
-    let send: Send | undefined;
 
     const attemptOnce = async (context: PolicyContext): Promise<Response> => {
       // The clock is read only for the metric that needs it.
       const attemptStartedMs = timesAttempts ? env.now() : 0;
       try {
-        const response = await (send as Send).call(fetchImpl, context.signal);
+        const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
         if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
         if (ORIGIN_PAUSE_STATUSES.has(response.status)) pauseOrigin(state, response);
         return response;
@@ -487,18 +537,22 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       const jitteredMs = jitteredServerDelayMs(waitMs, env.random, (totalTimeoutMs - (now - startedMs) - waitMs) / 2);
       return env.sleep(jitteredMs, context.signal).then(() => guardedAttempt(context));
     };
-    const attempts = (prepared: Send, context: PolicyContext): Promise<Response> => {
-      send = prepared;
-      const retryable = prepared.replayable && (retryNonIdempotent || isIdempotentRequest(request));
-      return retryable ? runRetry(gatedAttempt, context, call) : gatedAttempt(context);
+    const attempts = (send: Send, context: PolicyContext): Promise<Response> => {
+      call.send = send;
+      if (!retries) return gatedAttempt(context);
+      if (beforeRetry === undefined) return runRetry(gatedAttempt, context, call);
+      // Outside the breaker: a hook's failure says nothing about the origin.
+      const hookedAttempt = (next: PolicyContext): Promise<Response> =>
+        next.attempt === 1 ? gatedAttempt(next) : runBeforeRetry(call, next).then(() => gatedAttempt(next));
+      return runRetry(hookedAttempt, context, call);
     };
     // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
     const run = (context: PolicyContext): Promise<Response> => {
-      const direct = sendAsIs(input, init);
-      if (direct !== undefined) return attempts(direct, context);
-      return prepareSend(input, init, maxBufferedBodyBytes, context.signal).then((prepared) =>
-        attempts(prepared, context),
-      );
+      call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(request));
+      // A request sent at most once after it left goes as the caller made it, its body unread.
+      if (!call.resendsAfterSending) return attempts(sendAsIs(input, init), context);
+      const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
+      return "then" in send ? send.then((ready) => attempts(ready, context)) : attempts(send, context);
     };
 
     const bounded = totalTimeout === undefined ? run : (context: PolicyContext) => totalTimeout.run(run, context);
@@ -512,20 +566,40 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       return breaker.run(bounded, context);
     };
 
+    let answered = false;
     try {
       // Nothing is read or sent for a call cancelled before it starts.
       if (callerSignal?.aborted) throw callerSignal.reason;
       const response = await (fallbackPolicy === undefined
         ? guardedCall(callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 })
         : fallbackPolicy(request).execute(guardedCall, callerSignal));
+      answered = true;
       telemetry.done(response, false);
       return response;
     } catch (error) {
       telemetry.done(error, true);
       throw error;
     } finally {
-      if (send !== undefined) send.release();
+      if (call.send !== undefined) call.send.release(answered);
       else cancelUnsentBody(input, init);
+    }
+  }
+
+  async function runBeforeRetry(call: FetchCall, context: PolicyContext): Promise<void> {
+    call.headers ??= (call.send as Send).headers();
+    try {
+      await (beforeRetry as NonNullable<CreateFetchOptions["beforeRetry"]>)({
+        request: call.request,
+        attempt: context.attempt,
+        response: call.previous?.response,
+        error: call.previous?.error,
+        headers: call.headers,
+        signal: context.signal,
+      });
+    } catch (error) {
+      call.hookFailed = true;
+      if (typeof error === "object" && error !== null) thrownByHook.add(error);
+      throw error;
     }
   }
 
@@ -641,7 +715,8 @@ function breakerFactory(
   const isFailureOnline =
     optionalFunction<(error: unknown) => boolean>(scope, "isFailure", isFailure) ?? isDependencyFailure;
   // Built once and shared by every origin's breaker: 10,000 origins should not cost 10,000 closures each.
-  const isFailureHere = (error: unknown): boolean => !isOffline() && isFailureOnline(error);
+  const isFailureHere = (error: unknown): boolean =>
+    !isOffline() && !(typeof error === "object" && error !== null && thrownByHook.has(error)) && isFailureOnline(error);
   const onStateChangeHere =
     userOnStateChange === undefined
       ? report

@@ -46,6 +46,7 @@ export {
   DEFAULT_RETRY_STATUSES,
   type DelaySource,
   type FetchAttempt,
+  type FetchBeforeRetry,
   type FetchBreakerOptions,
   type FetchEventBase,
   type FetchFailure,
@@ -139,4 +140,12 @@ export {
   type WindowedRetryBudget,
 } from "./retry-budget.ts";
 export { type TimeoutOptions, timeout, timeoutReason } from "./timeout.ts";
-export { errorName, isAbortError, isNetworkError, isTimeoutError, isTransientError } from "./transient.ts";
+export {
+  errorName,
+  isAbortError,
+  isNetworkError,
+  isNeverSentError,
+  isPermanentFetchError,
+  isTimeoutError,
+  isTransientError,
+} from "./transient.ts";

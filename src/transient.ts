@@ -72,8 +72,117 @@ export function isAbortError(error: unknown): boolean {
 }
 
 /**
+ * Failures that the same request meets again however often it is sent, as each runtime words them (measured
+ * on Node 22/undici, Deno 2.9, workerd and Chromium; see the README's table): a redirect loop, a URL or scheme
+ * fetch refuses, a blocked port, a reply that is not HTTP, a body that disagrees with its `content-length`, a
+ * streamed body that a redirect would have to send again, a TLS peer that does not speak TLS. Matched on the
+ * lower-cased message of the error and each `cause`.
+ * - Node (undici), in `cause.message`: "redirect count exceeded", "unknown scheme", "bad port"
+ * - Deno: "maximum number of redirects", "url scheme '…' not supported", "requests to port … are blocked",
+ *   "can not redeliver a streaming request body", "invalid http …" (a reply that is not HTTP), "received corrupt
+ *   message" and "invalid peer certificate" (TLS)
+ * - workerd: "too many redirects", "fetch api cannot load", "one-time-use body"
+ * - every runtime: "invalid url", "failed to parse url"
+ */
+const PERMANENT_MESSAGE =
+  /redirect count exceeded|unknown scheme|^bad port$|maximum number of redirects|url scheme '[^']*' not supported|requests to port \d+ are blocked|can not redeliver a streaming request body|client error \(sendrequest\): invalid http|received corrupt message|invalid peer certificate|too many redirects|fetch api cannot load|one-time-use body|invalid url|failed to parse url/;
+
+/**
+ * Codes of the same kind (Node): llhttp's parse errors (`HPE_…`), undici's body/length mismatches and invalid
+ * arguments, an invalid URL, and TLS failures that a retry cannot fix (a peer that speaks no TLS, a bad
+ * certificate).
+ */
+const PERMANENT_ERROR_CODE =
+  /^(?:HPE_[A-Z_]+|UND_ERR_REQ_CONTENT_LENGTH_MISMATCH|UND_ERR_RES_CONTENT_LENGTH_MISMATCH|UND_ERR_INVALID_ARG|UND_ERR_NOT_SUPPORTED|ERR_INVALID_URL|ERR_SSL_[A-Z0-9_]+|ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|CERT_HAS_EXPIRED|UNABLE_TO_VERIFY_LEAF_SIGNATURE)$/;
+
+/**
+ * Codes (Node) that only a connection attempt or a name lookup gives, so no byte of the request went out:
+ * refused, the name did not resolve (for good: ENOTFOUND, which is not transient; or for now), undici's connect
+ * timeout.
+ */
+const NEVER_SENT_ERROR_CODE = /^(?:ECONNREFUSED|ENOTFOUND|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT)$/;
+
+/**
+ * Codes that mean "never sent" only when the failed system call was the `connect` itself: on a connection
+ * already open, Linux reports a host that became unreachable, or a peer that stopped answering, with the same
+ * codes after the request may have left.
+ */
+const CONNECT_ERROR_CODE = /^(?:ENETUNREACH|EHOSTUNREACH|ETIMEDOUT|EADDRNOTAVAIL)$/;
+
+/**
+ * Deno (hyper) marks a failure of its connector — TCP connect, DNS, TLS handshake — as "client error
+ * (Connect)": the request was never written.
+ */
+const NEVER_SENT_MESSAGE = /client error \(connect\)/;
+
+/** The error and its causes, at most four deep. */
+function* chain(error: unknown): Generator<object> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    yield current;
+    current = (current as { cause?: unknown }).cause;
+  }
+}
+
+const codeOf = (link: object): string | undefined => {
+  const { code } = link as { code?: unknown };
+  return typeof code === "string" ? code : undefined;
+};
+
+const messageOf = (link: object): string => (link instanceof Error ? link.message.toLowerCase() : "");
+
+/**
+ * `true` when `error` is a fetch failure that sending the same request again cannot cure — a redirect loop,
+ * an unsupported scheme or invalid URL, a reply that is not HTTP, a body that disagrees with its length — as
+ * each runtime reports it. Such a failure is not transient, and it says nothing about the origin's health, so
+ * it does not count against the origin's circuit either. Chromium reports all of these as a bare "Failed to
+ * fetch", which cannot be told from a network failure: there this is `false`.
+ *
+ * @example
+ * ```ts
+ * const error = await fetch("http://example.com/loop").catch((e) => e); // redirects to itself
+ * isPermanentFetchError(error); // true in Node, Deno and Workers
+ * ```
+ */
+export function isPermanentFetchError(error: unknown): boolean {
+  for (const link of chain(error)) {
+    const code = codeOf(link);
+    if (code !== undefined && PERMANENT_ERROR_CODE.test(code)) return true;
+    if (PERMANENT_MESSAGE.test(messageOf(link))) return true;
+  }
+  return false;
+}
+
+/**
+ * `true` when the runtime says for certain that the request never left: the connection was refused or never
+ * established, the host name did not resolve, the TLS handshake never completed. The server cannot have seen
+ * such a request, so sending it again is safe whatever its method. Only Node (`cause.code`) and Deno ("client
+ * error (Connect)") say so; Workers' "Network connection lost." and Chromium's "Failed to fetch" are the same
+ * for a refused connection and one dropped mid-request, so there this is `false`.
+ *
+ * @example
+ * ```ts
+ * const error = await fetch("http://127.0.0.1:1/", { method: "POST", body }).catch((e) => e);
+ * isNeverSentError(error); // true in Node and Deno: the port is closed, nothing was sent
+ * ```
+ */
+export function isNeverSentError(error: unknown): boolean {
+  for (const link of chain(error)) {
+    const code = codeOf(link);
+    if (code !== undefined && NEVER_SENT_ERROR_CODE.test(code)) return true;
+    if (code !== undefined && CONNECT_ERROR_CODE.test(code) && (link as { syscall?: unknown }).syscall === "connect") {
+      return true;
+    }
+    if (NEVER_SENT_MESSAGE.test(messageOf(link))) return true;
+  }
+  return false;
+}
+
+/**
  * `true` when `error` is a failure of the network, recognised by each runtime's `fetch` message or by a
- * connection error code on the error or its `cause` (undici wraps the socket error in `cause`).
+ * connection error code on the error or its `cause` (undici wraps the socket error in `cause`). A failure
+ * that {@link isPermanentFetchError} recognises is not one, and neither is undici's "fetch failed" whose
+ * `cause` is not a network failure (a bug in a body source, say): undici says "fetch failed" for everything.
  *
  * @example
  * ```ts
@@ -82,15 +191,22 @@ export function isAbortError(error: unknown): boolean {
  * ```
  */
 export function isNetworkError(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    const { code } = current as { code?: unknown };
-    if (typeof code === "string" && TRANSIENT_ERROR_CODE.test(code)) return true;
-    if (current instanceof Error) {
-      const known = current instanceof TypeError ? NETWORK_ERROR_MESSAGE : NETWORK_ERROR_MESSAGE_ANY_CLASS;
-      if (known.test(current.message.toLowerCase())) return true;
+  if (isPermanentFetchError(error)) return false;
+  let undiciWrapper = false;
+  for (const link of chain(error)) {
+    const code = codeOf(link);
+    if (code !== undefined && TRANSIENT_ERROR_CODE.test(code)) return true;
+    if (link instanceof Error) {
+      const message = link.message.toLowerCase();
+      if (undiciWrapper) return NETWORK_ERROR_MESSAGE.test(message);
+      const known = link instanceof TypeError ? NETWORK_ERROR_MESSAGE : NETWORK_ERROR_MESSAGE_ANY_CLASS;
+      if (link instanceof TypeError && message === "fetch failed" && link.cause !== undefined) {
+        // Judged by its cause alone (Node's socket error, Deno's hyper error).
+        undiciWrapper = true;
+        continue;
+      }
+      if (known.test(message)) return true;
     }
-    current = (current as { cause?: unknown }).cause;
   }
   return false;
 }

@@ -7,7 +7,7 @@ export interface Env {
   /**
    * The upstream to proxy `/api/*` to (`https://api.example.com/v1`), or `"demo"` for the built-in demo
    * origin. Credentials in it (`https://user:pw@…`) are dropped (workerd's fetch would not send them) and
-   * never shown: give the upstream's credentials in a header of your own.
+   * never shown: set a header of the upstream's credentials in code (README, "Control endpoints").
    */
   readonly UPSTREAM_URL?: string;
   readonly ATTEMPTS?: string;
@@ -23,7 +23,8 @@ export interface Env {
   readonly BREAKER_MIN_THROUGHPUT?: string;
   /**
    * A `wrangler secret put CONTROL_SECRET`: `/__staunch/*` (state, reset, outage) then answer only to
-   * `Authorization: Bearer <secret>`. Unset: they are off with a real upstream, open with the demo origin.
+   * `Authorization: Bearer <secret>`. Unset: they are off, but for the demo origin asked on a loopback
+   * address (`npm start`).
    */
   readonly CONTROL_SECRET?: string;
   /**

@@ -2,8 +2,8 @@
  * Who may use the sample Worker's control endpoints (`/__staunch/*`: the state view, reset, the demo's
  * outage) and its dashboard. They can close the fleet's circuits and show what others asked for, so:
  * - with `CONTROL_SECRET` set (a `wrangler secret`), only a request with `Authorization: Bearer <secret>`;
- * - without it, nobody when the Worker proxies a real upstream, and anybody (on this machine, under
- *   `npm start`) with the built-in demo origin;
+ * - without it, nobody when the Worker proxies a real upstream; with the built-in demo origin, anybody who
+ *   asks it by a loopback address (`npm start` on this machine), and nobody once it is deployed;
  * - never a request sent by another site's page: a browser marks those (`Sec-Fetch-Site`, `Origin`).
  */
 
@@ -19,12 +19,24 @@ export async function controlAccess(
   secret: string | undefined,
   demo: boolean,
 ): Promise<ControlAccess> {
-  if (!secret && !demo) return "off";
+  if (!controlsOn(request, secret, demo)) return "off";
   if (isCrossSite(request)) return "cross-site";
   if (!secret) return "open";
   const presented = /^Bearer +(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
   return presented !== undefined && (await sameSecret(presented, secret)) ? "open" : "unauthorized";
 }
+
+/**
+ * Whether the control endpoints and the dashboard exist for this request: with a secret, or for the demo
+ * asked on this machine. A deployed Worker is asked by its own host names only, never `localhost`; and a page
+ * of another site that a DNS record points at 127.0.0.1 (DNS rebinding) is asked by that site's name.
+ */
+export function controlsOn(request: Request, secret: string | undefined, demo: boolean): boolean {
+  if (secret) return true;
+  return demo && LOOPBACK.test(new URL(request.url).hostname);
+}
+
+const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
 /** The answer to a request that may not use the control endpoints, by why. */
 export function refusal(access: Exclude<ControlAccess, "open">): Response {

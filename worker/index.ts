@@ -33,9 +33,10 @@ import {
 } from "../src/index.ts";
 import { KeyedRegistry } from "../src/keyed-registry.ts";
 import { type Config, type Env, readConfig } from "./config.ts";
-import { controlAccess, refusal } from "./control.ts";
+import { controlAccess, controlsOn, refusal } from "./control.ts";
 import { dashboardHtml } from "./dashboard.ts";
 import { demoOrigin, FAILURE_PARAMS, outage } from "./demo-origin.ts";
+import { carriesCredential, climbsOut, forwardedHeaders } from "./forwarding.ts";
 import { type DashboardState, type RequestRecord, Timeline } from "./timeline.ts";
 
 // The Durable Object class must be exported by the Worker's main module for wrangler.toml to bind it.
@@ -60,7 +61,7 @@ const trace = new AsyncLocalStorage<RequestRecord>();
 interface IsolateState {
   readonly config: Config;
   readonly demo: boolean;
-  /** The upstream as given, or the demo origin's URL. */
+  /** The upstream without its credentials, or the demo origin's URL. */
   readonly base: string;
   /** One client per breaker key: each has its own breaker, and all share the retry budget. */
   readonly clients: KeyedRegistry<ResilientFetch>;
@@ -111,15 +112,16 @@ function setUp(env: Env): IsolateState {
   const serve = staleIfError({
     cache: caches.default,
     maxStaleMs: config.maxStaleSeconds * 1000,
-    // The key is the full upstream URL (the default). Only the demo's failure switches are left out, so that
-    // /data?down=1 may get /data's copy: they choose how the demo fails, not what it answers.
-    cacheKey: demo
-      ? (request) => {
-          const url = new URL(request.url);
-          for (const name of FAILURE_PARAMS) url.searchParams.delete(name);
-          return url.href;
-        }
-      : undefined,
+    // The key is the full upstream URL. Only the demo's failure switches are left out, so that /data?down=1
+    // may get /data's copy: they choose how the demo fails, not what it answers. A request with a credential
+    // in a header of the upstream's own naming is kept from the cache, as the library keeps Authorization.
+    cacheKey: (request) => {
+      if (carriesCredential(request.headers)) return undefined;
+      if (!demo) return request.url;
+      const url = new URL(request.url);
+      for (const name of FAILURE_PARAMS) url.searchParams.delete(name);
+      return url.href;
+    },
   });
   return { config, demo, base, clients, serve, timeline, shared, upstreamOrigin };
 }
@@ -185,19 +187,30 @@ function withoutCredentials(upstream: string): string {
   return url.href;
 }
 
-/** The answer when the upstream failed and no copy was young enough. */
+/**
+ * The answer when the upstream failed and no copy was young enough. It names the error, never quotes its
+ * message: messages name the upstream (`The circuit for https://10.0.0.7 is open`) and may carry what the
+ * runtime said about it, and the upstream's address is not the client's to know.
+ */
 function failureResponse(error: unknown): Response {
   const name = errorName(error) ?? "Error";
   const headers: Record<string, string> = { "content-type": "application/json", "staunch-error": name };
   if (error instanceof CircuitOpenError) {
-    headers["retry-after"] = String(Math.ceil(error.retryAfterMs / 1000));
-    return new Response(JSON.stringify({ error: name, message: error.message }), { status: 503, headers });
+    const seconds = Math.ceil(error.retryAfterMs / 1000);
+    headers["retry-after"] = String(seconds);
+    const message = `The upstream is failing: calls fail fast for ${seconds} s more.`;
+    return new Response(JSON.stringify({ error: name, message }), { status: 503, headers });
   }
-  const status = name === "TimeoutError" ? 504 : 502;
-  return new Response(JSON.stringify({ error: name, message: String((error as Error)?.message ?? error) }), {
-    status,
-    headers,
-  });
+  const timedOut = name === "TimeoutError";
+  const message = timedOut ? "The upstream did not answer in time." : "The upstream could not be reached.";
+  return new Response(JSON.stringify({ error: name, message }), { status: timedOut ? 504 : 502, headers });
+}
+
+/** The answer when the upstream sent a status above 599, which is no HTTP status. */
+function invalidStatusResponse(): Response {
+  const error = "InvalidStatus";
+  const message = "The upstream answered with an invalid status.";
+  return Response.json({ error, message }, { status: 502, headers: { "staunch-error": error } });
 }
 
 /**
@@ -232,14 +245,20 @@ function shownPath(url: URL, demo: boolean): string {
 
 async function proxy(request: Request, state: IsolateState, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
+  // An upstream answers TRACE with the request it received: with any header this Worker adds (a credential
+  // of its own for the upstream, say) echoed back to the client.
+  if (request.method === "TRACE") return new Response("Method not allowed.\n", { status: 405 });
+  if (climbsOut(url.pathname)) {
+    return new Response("Bad request: decoded, the path would climb out of the upstream's base path.\n", {
+      status: 400,
+    });
+  }
   const target = upstreamUrl(state.base, url);
   const client = state.clients.get(breakerKeyOf(state.base, target, state.config.breakerKey));
   const record = state.timeline.begin(request.method, shownPath(url, state.demo), Date.now());
-  const headers = new Headers(request.headers);
-  headers.delete("host");
-  // The cache decides on the client's request as sent, its Cookie included: a request with cookies is
-  // neither stored nor answered from a copy. The Cookie itself stays here: the Worker's site's cookies are
-  // not the upstream's business.
+  const headers = forwardedHeaders(request.headers);
+  // The cache decides on the request with its Cookie: a request with cookies is neither stored nor answered
+  // from a copy. The Cookie itself stays here: the Worker's site's cookies are not the upstream's business.
   const asked = new Request(target, {
     method: request.method,
     headers,
@@ -263,6 +282,12 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
     answer = await trace.run(record, () => state.serve(asked, origin, (p) => ctx.waitUntil(p)));
   } catch (error) {
     answer = failureResponse(error);
+  }
+  if (answer.status > 599) {
+    // workerd's fetch passes on any status an upstream sends, but no Response may be built with it: copied
+    // below, it would throw out of the handler.
+    await answer.body?.cancel();
+    answer = invalidStatusResponse();
   }
   // The reports this request started to the shared state finish after the response, not cut off by it.
   if (state.shared) ctx.waitUntil(state.shared.settled());
@@ -344,9 +369,14 @@ export default {
     if (url.pathname.startsWith("/api/")) return proxy(request, state, ctx);
     if (url.pathname === "/" && request.method === "GET") {
       // The page holds no data: it reads the state with the secret given after `#secret=` in its address
-      // (a fragment, which no request or log carries). Without a secret it is there only for the demo.
-      if (!env.CONTROL_SECRET && !state.demo) return refusal("off");
-      return new Response(dashboardHtml, { headers: { "content-type": "text/html; charset=utf-8" } });
+      // (a fragment, which no request or log carries). Without a secret it is there only for the local demo.
+      if (!controlsOn(request, env.CONTROL_SECRET, state.demo)) return refusal("off");
+      // Never inside another site's frame, where a page could trick a click on reset or outage.
+      const headers = {
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy": "frame-ancestors 'none'",
+      };
+      return new Response(dashboardHtml, { headers });
     }
     if (url.pathname.startsWith("/__staunch/")) {
       const access = await controlAccess(request, env.CONTROL_SECRET, state.demo);

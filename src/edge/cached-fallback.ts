@@ -61,8 +61,9 @@ export interface CachedFallbackOptions {
    */
   readonly cacheKey?: (request: Request) => string | undefined;
   /**
-   * Requests carrying `Authorization` or `Cookie` are neither stored nor served (one user's copy must not
-   * reach another), whatever `cacheKey` returns. Set `true` only with a `cacheKey` that tells users apart (it
+   * Requests carrying `Authorization`, `Proxy-Authorization` or `Cookie` are neither stored nor served (one
+   * user's copy must not reach another), whatever `cacheKey` returns. A credential in a header of your own
+   * naming (`X-Api-Key`) is yours to name: return `undefined` from `cacheKey` for a request that has it. Set `true` only with a `cacheKey` that tells users apart (it
    * includes the user the credentials name): such requests are then stored and served under that key.
    * Default `false`.
    */
@@ -93,6 +94,9 @@ export interface CachedFallbackOptions {
 export const FALLBACK_HEADER = "staunch-fallback";
 const STORED_AT = "staunch-stored-at";
 const STALE_LIMIT = "staunch-stale-limit";
+
+/** The request headers that carry a user's credentials, by the standards (RFC 9110 §11.6.2, §11.7.2; RFC 6265). */
+const CREDENTIAL_HEADERS = ["authorization", "proxy-authorization", "cookie"];
 
 const defaultIsFailureStatus = (status: number): boolean => status >= 500 && status <= 599;
 
@@ -217,7 +221,7 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
   // Checked here, not left to the key function: a user's own Worker is safe without knowing the rule.
   const keyOf = (request: Request): string | undefined => {
     if (request.method !== "GET" && request.method !== "HEAD") return undefined;
-    if (!perUserKey && (request.headers.has("authorization") || request.headers.has("cookie"))) return undefined;
+    if (!perUserKey && CREDENTIAL_HEADERS.some((name) => request.headers.has(name))) return undefined;
     return customKey ? customKey(request) : request.url;
   };
 

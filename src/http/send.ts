@@ -1,96 +1,233 @@
 /**
- * How one call's request is sent, and sent again: worked out once per call, so that every attempt sends
- * exactly the same method, headers and bytes.
+ * How one call's request is sent, and sent again. A call that can send its request only once hands `fetch`
+ * the caller's own `input` and `init`, untouched but for the signal; a call that may send it again keeps what
+ * it needs to send exactly the same method, headers and bytes, and gives each attempt a request nobody has
+ * read.
  */
 
-import { bufferBody } from "./replayable-body.ts";
+import { bufferBody, StreamCopy } from "./replayable-body.ts";
 import type { FetchFunction, RequestSummary } from "./types.ts";
 
-/** How each attempt sends the request, and whether it may be sent more than once. */
+/** How each attempt sends the request. */
 export interface Send {
-  readonly replayable: boolean;
-  call(fetchImpl: FetchFunction, signal: AbortSignal | undefined): Promise<Response>;
-  /** Lets go of a body no attempt took (an open circuit, an abort before the first attempt): it is cancelled. */
-  release(): void;
+  /**
+   * Whether another attempt can send the request again, asked when a retry is considered: `false` for a body
+   * that the first attempt used up (a caller's stream or `Request` sent as it was, a stream past the limit).
+   */
+  readonly resendable: boolean;
+  /** Sends it, under the attempt's signal; `headers`, when given, replace the request's (a `beforeRetry`'s). */
+  call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response>;
+  /** A copy of the headers the request goes with, for a hook to change. */
+  headers(): Headers;
+  /**
+   * The call is over: lets go of a body no fetch still sends (none took it, or the call failed), cancelling
+   * it. `answered`: the call resolved with a response, whose fetch may still be sending the body.
+   */
+  release(answered: boolean): void;
 }
 
 /** A `Request`, told apart from a URL string or object without depending on one global class (realms, polyfills). */
 export const isRequest = (input: unknown): input is Request =>
   typeof input === "object" && input !== null && typeof (input as Request).clone === "function" && "method" in input;
 
-/** Body types that `fetch` can send twice with the same bytes. FormData cannot: its boundary is drawn anew. */
-const isResendable = (body: BodyInit): boolean =>
+/** Body types that `fetch` reads anew from `init` on every call, so that the same `init` can be sent again. */
+const isReusable = (body: BodyInit): boolean =>
   typeof body === "string" ||
   body instanceof ArrayBuffer ||
   ArrayBuffer.isView(body) ||
   body instanceof URLSearchParams ||
-  (typeof Blob !== "undefined" && body instanceof Blob);
-
-const NOTHING_TO_RELEASE = (): void => {};
+  (typeof Blob !== "undefined" && body instanceof Blob) ||
+  (typeof FormData !== "undefined" && body instanceof FormData);
 
 /**
- * How to send a request that needs no preparing, or `undefined` when its body must first be read (see
- * {@link prepareSend}). Most requests — no body, or a body that fetch can send twice — pass through untouched,
- * and synchronously: a GET should not wait a turn of the event loop for nothing.
+ * The caller's `init` with the attempt's signal (and a hook's headers, or a body to replay); the caller's own
+ * object when there is nothing to add. Every other field — known to staunch or not (`priority`, `cf`,
+ * `dispatcher`, `next`…) — goes through as the caller gave it.
  */
-export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined): Send | undefined {
-  const body = init?.body ?? (isRequest(input) ? input.body : null);
-  if (body != null && (init?.body == null || !isResendable(init.body))) return undefined;
+function attemptInit(
+  init: RequestInit | undefined,
+  signal: AbortSignal | undefined,
+  overrides?: RequestInit,
+): RequestInit | undefined {
+  // No signal to add: an init.signal of null must stay null (it drops the Request's own signal).
+  if (signal === undefined) return overrides === undefined ? init : { ...init, ...overrides };
+  // Spelt out for the common shapes: a spread of nothing still costs a generic copy.
+  if (overrides === undefined) return init === undefined ? { signal } : { ...init, signal };
+  return { ...init, ...overrides, signal };
+}
+
+const headersOf = (input: RequestInfo | URL, init: RequestInit | undefined): Headers =>
+  new Headers(init?.headers ?? (isRequest(input) ? input.headers : undefined));
+
+/** The stream the request's body comes from, when it is one: the caller's, in `init` or in a `Request`. */
+function bodyStream(input: RequestInfo | URL, init: RequestInit | undefined): ReadableStream | null {
+  if (init?.body != null) return init.body instanceof ReadableStream ? init.body : null;
+  return isRequest(input) ? input.body : null;
+}
+
+/**
+ * Hands `fetch` the caller's `input` and `init` as they are, the body unread: for a call that makes one
+ * attempt, or sends its request again only when it never left (see `isNeverSentError`). That needs a body
+ * that `fetch` reads anew from `init`; a caller's stream or `Request` body is used up by the first attempt.
+ */
+export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined): Send {
+  return new SendAsIs(input, init);
+}
+
+/** A class, not an object of closures: most calls go this way, and its methods cost nothing per call. */
+class SendAsIs implements Send {
+  readonly #input: RequestInfo | URL;
+  readonly #init: RequestInit | undefined;
+  #taken = false;
+
+  constructor(input: RequestInfo | URL, init: RequestInit | undefined) {
+    this.#input = input;
+    this.#init = init;
+  }
+
+  // Asked only after an attempt: reading a Request's `body` before it is sent turns it into a stream of unknown
+  // length in Deno, which then sends it chunked instead of with a content-length.
+  get resendable(): boolean {
+    const input = this.#input;
+    const initBody = this.#init?.body;
+    if (initBody != null) return isReusable(initBody);
+    return !isRequest(input) || (!input.bodyUsed && input.body === null);
+  }
+
+  call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response> {
+    this.#taken = true;
+    return fetchImpl(this.#input, attemptInit(this.#init, signal, headers && { headers }));
+  }
+
+  headers(): Headers {
+    return headersOf(this.#input, this.#init);
+  }
+
+  // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
+  release(): void {
+    if (this.#taken) return;
+    const stream = bodyStream(this.#input, this.#init);
+    if (stream === null || stream.locked) return;
+    void stream.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
+  }
+}
+
+/**
+ * How to send a request that may go out more than once. Bodies are replayed as something every runtime
+ * sends again on a 307/308 redirect: a string, `URLSearchParams` or `Blob` as given; bytes (`ArrayBuffer`,
+ * typed arrays, `DataView`) as a `Blob` of a copy made now (undici detaches a byte body it must redirect);
+ * `FormData` serialised once, so that every attempt has the same boundary; a `Request`'s body read first, up
+ * to `limitBytes`. A caller's `ReadableStream` is sent as it is read — the first attempt streams — while a copy
+ * is kept up to `limitBytes`; past the limit the copy is dropped and the request is not sent again.
+ */
+export function replayableSend(
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+  limitBytes: number,
+  signal: AbortSignal | undefined,
+): Send | Promise<Send> {
+  const initBody = init?.body;
+  if (initBody == null) {
+    const stream = bodyStream(input, init);
+    return stream === null ? sendAsIs(input, init) : sendRequestBody(input as Request, init, limitBytes, signal);
+  }
+  if (typeof initBody === "string" || initBody instanceof URLSearchParams) return sendAsIs(input, init);
+  if (typeof Blob !== "undefined" && initBody instanceof Blob) return sendAsIs(input, init);
+  if (initBody instanceof ArrayBuffer || ArrayBuffer.isView(initBody)) {
+    return sendWithBody(input, init, new Blob([initBody as BufferSource]), undefined);
+  }
+  if (typeof FormData !== "undefined" && initBody instanceof FormData) return sendForm(input, init, initBody);
+  if (initBody instanceof ReadableStream) return sendStream(input, init, new StreamCopy(initBody, limitBytes));
+  return sendAsIs(input, init); // a body type this runtime knows and staunch does not: fetch decides
+}
+
+/** Every attempt sends `body` (a Blob) in place of the caller's, with `headers` when the body needs its own. */
+function sendWithBody(
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+  body: Blob,
+  headers: Headers | undefined,
+): Send {
   return {
-    replayable: true,
-    call: (fetchImpl, attemptSignal) =>
-      fetchImpl(input, init ? { ...init, signal: attemptSignal } : { signal: attemptSignal }),
+    resendable: true,
+    call: (fetchImpl, signal, hookHeaders) =>
+      fetchImpl(
+        input,
+        attemptInit(init, signal, { body, ...((hookHeaders ?? headers) && { headers: hookHeaders ?? headers }) }),
+      ),
+    headers: () => new Headers(headers ?? headersOf(input, init)),
     release: NOTHING_TO_RELEASE,
   };
 }
 
+const NOTHING_TO_RELEASE = (): void => {};
+
+/** FormData draws a new boundary each time it is sent: serialised once, boundary and all. */
+async function sendForm(input: RequestInfo | URL, init: RequestInit | undefined, form: FormData): Promise<Send> {
+  const serialised = new Response(form);
+  const bytes = await serialised.arrayBuffer();
+  const headers = headersOf(input, init);
+  if (!headers.has("content-type")) headers.set("content-type", serialised.headers.get("content-type") ?? "");
+  // A Blob without a type: its type would be lower-cased into the content-type, and Chromium's boundary is not.
+  return sendWithBody(input, init, new Blob([bytes]), headers);
+}
+
+/** A caller's stream: each attempt gets a stream of the copy so far and then the rest; once read whole, a Blob. */
+function sendStream(input: RequestInfo | URL, init: RequestInit | undefined, copy: StreamCopy): Send {
+  return {
+    get resendable() {
+      return copy.resendable;
+    },
+    call: (fetchImpl, signal, headers) => {
+      const body = copy.body();
+      const overrides = {
+        body,
+        ...(body instanceof ReadableStream && { duplex: "half" }),
+        ...(headers && { headers }),
+      };
+      return fetchImpl(input, attemptInit(init, signal, overrides as RequestInit));
+    },
+    headers: () => headersOf(input, init),
+    release: (answered) => copy.release(answered),
+  };
+}
+
 /**
- * Works out how to send again a request that {@link sendAsIs} could not: FormData and streams are read once
- * into bytes, streams up to `limitBytes`; a larger stream is sent once, whole, and the request is not
- * replayable.
+ * A `Request` with a body: read first, up to the limit (it may carry its body's own source, which a redirect
+ * needs, and a stream made of it would not), and sent as a new `Request` of the same kind each attempt, so
+ * that a fetch wrapper can read it. Past the limit, the bytes read and the rest are sent once.
  */
-export async function prepareSend(
-  input: RequestInfo | URL,
+async function sendRequestBody(
+  request: Request,
   init: RequestInit | undefined,
   limitBytes: number,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<Send> {
-  // Request normalises every body type to one stream and fixes FormData's boundary in its content-type. The
-  // template never goes out (each attempt sets its own signal), so it does not take the caller's signal: a
-  // Request listens to its signal until it is collected, which piles listeners on a long-lived one.
-  const template = new Request(input, {
-    ...init,
-    signal: null,
-    ...(init?.body instanceof ReadableStream ? { duplex: "half" } : {}),
-  } as RequestInit);
-  const buffered =
-    typeof FormData !== "undefined" && init?.body instanceof FormData
-      ? { bytes: new Uint8Array(await template.arrayBuffer()) }
-      : await bufferBody(template.body as ReadableStream<Uint8Array>, limitBytes, signal);
+  const buffered = await bufferBody(request.body as ReadableStream<Uint8Array>, limitBytes, signal);
+  // Without the caller's signal: a Request listens to its signal until it is collected.
+  const fresh = (body: BodyInit): Request =>
+    new Request(request, { body, signal: null, duplex: "half" } as RequestInit);
   if ("bytes" in buffered) {
-    const { bytes } = buffered;
+    const blob = new Blob([buffered.bytes]);
     return {
-      replayable: true,
-      // The template and an init, not a Request made from them: fetch copies a Request it is given, and once
-      // that copy's source is collected the attempt's abort no longer reaches a body still being read (Node).
-      call: (fetchImpl, attemptSignal) => fetchImpl(template, { body: bytes, signal: attemptSignal }),
+      resendable: true,
+      call: (fetchImpl, signal, headers) => fetchImpl(fresh(blob), attemptInit(init, signal, headers && { headers })),
+      headers: () => new Headers(request.headers),
       release: NOTHING_TO_RELEASE,
     };
   }
   const { stream } = buffered;
   let taken = false;
   return {
-    replayable: false,
-    call: (fetchImpl, attemptSignal) => {
+    resendable: false,
+    call: (fetchImpl, signal, headers) => {
       taken = true;
-      return fetchImpl(template, { body: stream, signal: attemptSignal, duplex: "half" } as RequestInit);
+      return fetchImpl(fresh(stream), attemptInit(init, signal, headers && { headers }));
     },
-    // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
-    // The reason is built only here: a DOMException costs microseconds, and most calls have nothing to release.
+    headers: () => new Headers(request.headers),
     release: () => {
       if (taken) return;
-      const reason = new DOMException("No attempt sent the request body", "AbortError");
-      void stream.cancel(reason).catch(() => {});
+      void stream.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
     },
   };
 }

@@ -30,6 +30,24 @@ export interface FetchAttempt {
   readonly attempt: number;
 }
 
+/** What a createFetch `beforeRetry` hook sees, after the backoff sleep and before the retry is sent. */
+export interface FetchBeforeRetry {
+  readonly request: RequestSummary;
+  /** The attempt about to be sent: 2 for the first retry. */
+  readonly attempt: number;
+  /** The previous attempt's response (its body already cancelled), when it got one: a 401 to refresh on, say. */
+  readonly response: Response | undefined;
+  /** What the previous attempt threw, when it got no response. */
+  readonly error: unknown;
+  /**
+   * The headers this attempt and every later one are sent with, to change in place: a refreshed token, a new
+   * signature. The same object at each retry of a call.
+   */
+  readonly headers: Headers;
+  /** Aborted when the call is cancelled or out of time: hand it to the work the hook does (a token refresh). */
+  readonly signal: AbortSignal | undefined;
+}
+
 /** Where a chosen delay came from. */
 export type DelaySource = "backoff" | "retry-after";
 

@@ -10,3 +10,6 @@ provide("faultServer", server.url);
 globalThis.addEventListener("unload", () => void server.close());
 await import("../fetch/create-fetch.test.ts");
 await import("../fetch/create-fetch-protection.test.ts");
+await import("../fetch/transparency.test.ts");
+await import("../fetch/transient-causes.test.ts");
+await import("../fetch/wrapped-fetch.test.ts");

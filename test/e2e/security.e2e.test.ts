@@ -8,6 +8,7 @@
  * and `unguarded`, with an upstream and no secret.
  */
 
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DashboardState } from "../../worker/timeline.ts";
 import { startUpstream, type Upstream } from "./support/upstream.ts";
@@ -52,6 +53,22 @@ async function get(dev: WranglerDev, path: string, init?: RequestInit): Promise<
     body = `body cut off: ${String(error)}`;
   }
   return { status: res.status, headers: res.headers, body };
+}
+
+/**
+ * A GET sent with node:http, which, unlike fetch, sends any header asked for (`Connection`, `Upgrade`), as a
+ * hostile client can; resolves with the status once the body has been read.
+ */
+function rawGet(dev: WranglerDev, path: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(`${dev.url}${path}`, { headers, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("error", reject);
+    });
+    request.on("timeout", () => request.destroy(new Error(`GET ${path} timed out`)));
+    request.on("error", reject);
+  });
 }
 
 /**
@@ -173,6 +190,48 @@ describe("attack 5: internal headers reaching the upstream", () => {
   });
 });
 
+describe("attack 5b: a client's own headers and paths as orders to the upstream", () => {
+  it("hop-by-hop headers, proxy credentials and forwarding claims do not reach the upstream", async () => {
+    const hostile = {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "proxy-authorization": "Basic b3BlcmF0b3I6aHVudGVyMg==",
+      forwarded: "for=10.0.0.1;host=evil.example",
+      "x-forwarded-for": "10.0.0.1",
+      "x-forwarded-host": "evil.example",
+      "x-real-ip": "10.0.0.1",
+      "x-http-method-override": "DELETE",
+      "x-tenant": "acme", // an ordinary header: passed on
+    };
+    expect(await rawGet(guarded, "/api/headers/2", hostile)).toBe(200);
+    const sent = upstream.received.filter((r) => r.url === "/v1/headers/2");
+    expect(sent.map((r) => r.headers["x-tenant"])).toEqual(["acme"]);
+    const names = Object.keys(sent[0]?.headers ?? {});
+    for (const name of [...Object.keys(hostile).filter((name) => name !== "x-tenant"), "sec-websocket-key"]) {
+      expect([name, names.includes(name)]).toEqual([name, false]); // workerd adds the WebSocket key to an Upgrade
+    }
+  });
+
+  it("a path that climbs out of the upstream's base path once decoded is refused, not sent", async () => {
+    for (const path of ["/api/..%2f..%2fadmin", "/api/x/%2e%2e%5c%2e%2e%5cadmin"]) {
+      expect([path, (await get(guarded, path)).status]).toEqual([path, 400]);
+    }
+    expect(upstream.received.filter((r) => /admin/.test(r.url))).toEqual([]);
+    expect((await get(guarded, "/api/names/a%2Fb")).status).toBe(200); // an encoded slash in a name passes
+  });
+
+  it("a request with a credential in a header of the upstream's naming is neither stored nor served a copy", async () => {
+    expect((await get(guarded, "/api/me/1", { headers: { "x-api-key": "alice" } })).status).toBe(200);
+    expect((await get(guarded, "/api/me/2")).status).toBe(200); // anonymous: stored
+    upstream.set("/v1/me/1", "down");
+    upstream.set("/v1/me/2", "down");
+    expect((await untilStale(guarded, "/api/me/2")).headers.get("staunch-fallback")).toBe("stale");
+    expect((await get(guarded, "/api/me/1")).status).toBe(502); // alice's answer was not stored
+    const others = await get(guarded, "/api/me/2", { headers: { "x-api-key": "bob" } });
+    expect(others.headers.has("staunch-fallback")).toBe(false);
+  });
+});
+
 describe("attack 6: one client opening the circuit for everyone", () => {
   it("a path answering 500 opens no circuit, however often it is asked", async () => {
     upstream.set("/v1/broken/x", 500);
@@ -202,6 +261,34 @@ describe("attack 6: one client opening the circuit for everyone", () => {
     for (const route of ["catalog", "broken"]) {
       expect(parsed.breakers.find((b) => b.key === `${upstream.url}/v1/${route}`)?.circuit).toBe("closed");
     }
+  });
+});
+
+describe("attack 7: what a failure answer tells an anonymous client", () => {
+  it("neither a dropped connection's answer nor an open circuit's names the upstream", async () => {
+    const address = upstream.url.replace("http://", "");
+    upstream.set("/v1/gone/x", "down");
+    const dropped = await get(guarded, "/api/gone/x");
+    expect(dropped.status).toBe(502);
+    expect(dropped.body).not.toContain(address);
+    upstream.set("/v1/leaky/x", 503);
+    let failedFast: Answer | undefined;
+    for (let i = 0; i < 40 && failedFast === undefined; i++) {
+      const answer = await get(guarded, "/api/leaky/x");
+      if (answer.headers.get("staunch-error") === "CircuitOpenError") failedFast = answer;
+    }
+    expect(failedFast?.status).toBe(503);
+    expect(failedFast?.body).not.toContain(address);
+  });
+});
+
+describe("attack 8: an upstream status no Response may have", () => {
+  it("a path answering 999 gets a 502 from the Worker, not an exception out of its handler", async () => {
+    upstream.set("/v1/odd/x", 999);
+    const answer = await get(guarded, "/api/odd/x");
+    expect(answer.status).toBe(502);
+    expect(answer.headers.get("staunch-error")).toBe("InvalidStatus");
+    expect((await get(guarded, "/api/odd/y")).status).toBe(200); // the route itself works
   });
 });
 

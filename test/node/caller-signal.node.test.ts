@@ -99,6 +99,14 @@ describe("the caller's signal, followed after the call has returned", () => {
           expect(await within2s(reading)).toBe(reason);
         }
       }
+      // A Request's body is sent as a new Request each attempt: the caller's signal must still reach it.
+      for (const options of [{}, { totalTimeoutMs: 30_000 }]) {
+        const caller = new AbortController();
+        const request = new Request(url, { method: "PUT", body: "a Request's body", signal: caller.signal });
+        const reading = startReading(await createFetch(options)(request));
+        const reason = await abortAfterGc(caller, "the reader of a Request left");
+        expect(await within2s(reading)).toBe(reason);
+      }
     });
   }, 30_000);
 

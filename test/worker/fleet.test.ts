@@ -324,7 +324,7 @@ describe("the sample Worker", () => {
 
   async function call(path: string, workerEnv: Env, init?: RequestInit): Promise<Response> {
     const ctx = createExecutionContext();
-    const res = await worker.fetch(new Request(`https://demo.example${path}`, init), workerEnv, ctx);
+    const res = await worker.fetch(new Request(`http://127.0.0.1:8787${path}`, init), workerEnv, ctx);
     await waitOnExecutionContext(ctx);
     return res;
   }

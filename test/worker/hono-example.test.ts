@@ -12,9 +12,9 @@ let counter = 0;
 const freshId = () => `hono-example-${Date.now()}-${counter++}`;
 
 /** One request to the example; its answer with the body read, once the background work is done. */
-async function call(path: string): Promise<{ res: Response; text: string }> {
+async function call(path: string, init?: RequestInit): Promise<{ res: Response; text: string }> {
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`https://w.example${path}`), exampleEnv, ctx);
+  const res = await app.fetch(new Request(`https://w.example${path}`, init), exampleEnv, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx); // the copy is stored in ctx.waitUntil
   return { res, text };
@@ -25,6 +25,28 @@ describe("the Hono example", () => {
     const { res, text } = await call(`/api/s/${freshId()}?s=201`);
     expect(res.status).toBe(201); // the fault server read the step from the query: it arrived
     expect(text).toBe("201 #1");
+  });
+
+  it("passes on the headers the upstream needs, and none a client could speak for the Worker with", async () => {
+    const id = freshId();
+    const headers = {
+      accept: "application/json",
+      authorization: "Bearer alice",
+      cookie: "session=alice",
+      "x-forwarded-host": "evil.example",
+      "x-http-method-override": "DELETE",
+      "proxy-authorization": "Basic YTpi",
+      "x-api-key": "alice",
+    };
+    expect((await call(`/api/s/${id}?s=200`, { headers })).res.status).toBe(200);
+    const log = (await (await fetch(`${inject("faultServer")}/log/${id}`)).json()) as Array<{
+      headers: Record<string, string>;
+    }>;
+    const sent = log[0]?.headers ?? {};
+    expect(sent).toMatchObject({ accept: "application/json", authorization: "Bearer alice" });
+    for (const name of ["cookie", "x-forwarded-host", "x-http-method-override", "proxy-authorization", "x-api-key"]) {
+      expect([name, sent[name]]).toEqual([name, undefined]);
+    }
   });
 
   it("answers from the stored copy, marked stale, when the upstream fails", async () => {

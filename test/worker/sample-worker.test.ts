@@ -18,7 +18,7 @@ const testEnv: Env = {
 
 async function call(path: string, init?: RequestInit, workerEnv: Env = testEnv): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`https://demo.example${path}`, init), workerEnv, ctx);
+  const res = await worker.fetch(new Request(`http://127.0.0.1:8787${path}`, init), workerEnv, ctx);
   await waitOnExecutionContext(ctx); // the cache.put happens in ctx.waitUntil
   return res;
 }
@@ -40,6 +40,12 @@ describe("the sample Worker", () => {
     const res = await call("/");
     expect(res.headers.get("content-type")).toMatch("text/html");
     expect(await res.text()).toMatch("<h1>staunch at the edge</h1>");
+  });
+
+  it("forbids other sites to frame the dashboard", async () => {
+    const res = await call("/");
+    expect(res.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
+    await res.text();
   });
 
   it("proxies /api/* to the demo origin and answers fresh", async () => {
@@ -186,6 +192,49 @@ describe("the sample Worker", () => {
     await withCookie.text();
   });
 
+  it("names the error of a failure but never quotes its message, which names the upstream", async () => {
+    for (let i = 0; i < 5; i++) await (await call(`${freshPath()}?down=1`)).text(); // opens /items' circuit
+    const res = await call(`${freshPath()}?down=1`);
+    expect(res.headers.get("staunch-error")).toBe("CircuitOpenError");
+    const body = await res.text();
+    expect(JSON.parse(body)).toMatchObject({ error: "CircuitOpenError" });
+    expect(body).not.toContain("demo.origin");
+  });
+
+  it("never stores or answers from a copy a request with a credential in a header of the upstream's naming", async () => {
+    const path = freshPath();
+    const withKey = { headers: { "x-api-key": "alice" } };
+    await (await call(path, withKey)).text();
+    const own = await call(`${path}?down=1`);
+    expect(own.status).toBe(502); // alice's answer was not stored
+    await own.text();
+    await (await call(path)).text(); // stored by an anonymous request
+    const others = await call(`${path}?down=1`, { headers: { "x-auth-token": "bob" } });
+    expect(others.headers.has("staunch-fallback")).toBe(false);
+    await others.text();
+    const anonymous = await call(`${path}?down=1`);
+    expect(anonymous.headers.get("staunch-fallback")).toBe("stale"); // the copy exists
+    await anonymous.text();
+  });
+
+  it("refuses TRACE, which an upstream answers with the headers it received", async () => {
+    const res = await call(freshPath(), { method: "TRACE" });
+    expect(res.status).toBe(405);
+    await res.text();
+    expect((await state()).requests).toEqual([]); // never sent
+  });
+
+  it("refuses a path that leaves the upstream's base path once the upstream decodes it", async () => {
+    for (const path of ["/api/..%2f..%2fadmin", "/api/items/%2e%2e%5C%2e%2e%5Cadmin"]) {
+      const res = await call(path);
+      expect([path, res.status]).toEqual([path, 400]);
+      await res.text();
+    }
+    const encodedSlash = await call("/api/items/a%2Fb");
+    expect(encodedSlash.status).toBe(200); // an encoded slash inside a name is the upstream's to read
+    await encodedSlash.text();
+  });
+
   it("takes the demo origin down for everyone on request", async () => {
     const path = freshPath();
     await (await call(path)).text();
@@ -197,7 +246,52 @@ describe("the sample Worker", () => {
   });
 });
 
+describe("the sample Worker deployed with the demo origin and no CONTROL_SECRET", () => {
+  it("keeps the control endpoints and the dashboard off for any host but a loopback one", async () => {
+    for (const origin of ["https://staunch-demo.someone.workers.dev", "http://rebound.evil.example:8787"]) {
+      for (const [path, method] of [
+        ["/", "GET"],
+        ["/__staunch/state", "GET"],
+        ["/__staunch/reset", "POST"],
+        ["/__staunch/outage?seconds=600", "POST"],
+      ] as const) {
+        const ctx = createExecutionContext();
+        const res = await worker.fetch(new Request(`${origin}${path}`, { method }), testEnv, ctx);
+        await waitOnExecutionContext(ctx);
+        expect([origin, path, res.status]).toEqual([origin, path, 404]);
+        await res.text();
+      }
+    }
+    const local = await call("/__staunch/state"); // on this machine, they answer
+    expect(local.status).toBe(200);
+    await local.text();
+  });
+});
+
 describe("the sample Worker's proxying", () => {
+  it("passes on the client's headers but for hop-by-hop ones, proxy credentials and forwarding claims", async () => {
+    const { forwardedHeaders } = await import("../../worker/forwarding.ts");
+    const incoming = new Headers({
+      accept: "application/json",
+      "x-api-key": "alice",
+      host: "evil.example",
+      connection: "keep-alive",
+      "keep-alive": "timeout=5",
+      upgrade: "websocket",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "proxy-authorization": "Basic YTpi",
+      forwarded: "for=10.0.0.1;host=evil.example",
+      "x-forwarded-for": "10.0.0.1",
+      "x-forwarded-host": "evil.example",
+      "x-real-ip": "10.0.0.1",
+      "x-http-method-override": "DELETE",
+    });
+    expect([...forwardedHeaders(incoming)]).toEqual([
+      ["accept", "application/json"],
+      ["x-api-key", "alice"],
+    ]);
+  });
+
   it("never sends a request to a host other than the upstream, whatever the path says", async () => {
     const { upstreamUrl } = await import("../../worker/index.ts");
     const base = "https://api.example.com/v1/";

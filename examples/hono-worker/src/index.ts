@@ -43,6 +43,26 @@ function client(env: Env): ResilientFetch {
   return upstream;
 }
 
+/**
+ * The request headers the upstream gets: those it needs to answer, and no others. Passing every header on
+ * would let a client speak for this Worker: an `X-Forwarded-Host` the upstream builds links from (that
+ * answer is then stored and served to everyone), an `X-HTTP-Method-Override` that runs a GET as a DELETE
+ * (retried, and stored as the GET's copy), an `Upgrade`, or a credential of the upstream's own naming that
+ * the cache cannot know to keep apart (`X-Api-Key`: add it here, and return `undefined` from `cacheKey`
+ * when a request carries it). `Authorization` is passed on; the cache never stores a request that has it.
+ */
+const PASSED_ON = [
+  "accept",
+  "accept-language",
+  "authorization",
+  "content-type",
+  "if-match",
+  "if-modified-since",
+  "if-none-match",
+  "if-unmodified-since",
+  "user-agent",
+];
+
 const app = new Hono<{ Bindings: Env }>();
 
 app.use(
@@ -67,9 +87,11 @@ app.all("/api/*", async (c) => {
   const target = new URL(c.env.UPSTREAM_URL);
   target.pathname = `${target.pathname.replace(/\/$/, "")}${incoming.pathname.slice("/api".length)}`;
   target.search = incoming.search;
-  const headers = new Headers(c.req.raw.headers);
-  headers.delete("host");
-  headers.delete("cookie"); // this site's cookies are not the upstream's business
+  const headers = new Headers(); // no Host, and no Cookie: this site's cookies are not the upstream's business
+  for (const name of PASSED_ON) {
+    const value = c.req.header(name);
+    if (value !== undefined) headers.set(name, value);
+  }
   try {
     return await client(c.env)(target, { method: c.req.method, headers, body: c.req.raw.body });
   } finally {

@@ -15,8 +15,8 @@ export type PathMode =
   | "healthy"
   /** The connection is dropped before any answer. */
   | "down"
-  | 500
-  | 503
+  /** That status with a short text body: 500, 503, or one no Response may have (999). */
+  | number
   /** 200 promising 100,000 bytes; 1,000 are sent, then the connection is dropped. */
   | "truncated";
 
@@ -46,7 +46,7 @@ export async function startUpstream(port = 0): Promise<Upstream> {
     // For trying it by hand with curl: `POST /__mode?path=/v1/x&mode=down`, `GET /__received`.
     if (url.pathname === "/__mode" && req.method === "POST") {
       const mode = url.searchParams.get("mode") ?? "healthy";
-      modes.set(url.searchParams.get("path") ?? "/", /^\d+$/.test(mode) ? (Number(mode) as 500) : (mode as PathMode));
+      modes.set(url.searchParams.get("path") ?? "/", /^\d+$/.test(mode) ? Number(mode) : (mode as PathMode));
       res.writeHead(204).end();
       return;
     }
@@ -63,7 +63,7 @@ export async function startUpstream(port = 0): Promise<Upstream> {
       req.socket.destroy();
       return;
     }
-    if (mode === 500 || mode === 503) {
+    if (typeof mode === "number") {
       res.writeHead(mode, { "content-type": "text/plain" }).end(`upstream: ${mode}\n`);
       return;
     }
