@@ -55,7 +55,7 @@ export class ExecutionRejectedError extends Error {
  * ```
  */
 export const isExecutionRejectedError = (error: unknown): error is ExecutionRejectedError =>
-  typeof error === "object" && error !== null && (error as { [REJECTED]?: unknown })[REJECTED] === true;
+  (error as { [REJECTED]?: unknown } | null | undefined)?.[REJECTED] === true;
 
 /**
  * Thrown without calling the operation while a circuit breaker is open.
