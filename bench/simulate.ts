@@ -34,7 +34,7 @@ import {
   type RetryBudget,
   retry,
   retryBudget,
-  type SharedRetryBudget,
+  type WindowedRetryBudget,
 } from "../src/index.ts";
 import { lineChartSvg } from "./storm/chart.ts";
 import { flakyOrigin } from "./storm/flaky-origin.ts";
@@ -75,7 +75,7 @@ const DEFAULT_BUDGET_RULE = { ratio: 0.2, minRetriesPerSecond: 3, windowMs: 1_00
 interface Instruments {
   readonly env: Environment;
   /** Forwards to `budget`, logging each request recorded and each retry granted. */
-  readonly observeBudget: (budget: SharedRetryBudget) => RetryBudget;
+  readonly observeBudget: (budget: WindowedRetryBudget) => RetryBudget;
   readonly onBreakerChange: (change: CircuitStateChange) => void;
 }
 

@@ -7,9 +7,9 @@
  */
 
 import { type BreakerStrategy, defaultBreakerStrategy } from "./breaker-strategies.ts";
-import type { SharedCircuit } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
-import { CircuitOpenError } from "./errors.ts";
+import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
+import type { CircuitLink, FleetCircuitLink } from "./fleet/links.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
 import { errorName, isPermanentFetchError } from "./transient.ts";
@@ -58,8 +58,8 @@ export interface CircuitBreakerOptions {
   readonly halfOpenProbes?: number;
   /**
    * Whether a thrown error counts against the dependency. Default: every error except an `AbortError`, the
-   * caller's own abort, and staunch's local refusals (`BulkheadRejectedError`, `RateLimitedError`,
-   * `CircuitOpenError`): none of them is the dependency failing.
+   * caller's own abort, and a local refusal (any `ExecutionRejectedError`: `BulkheadRejectedError`,
+   * `RateLimitedError`, `CircuitOpenError`, or one of your own): none of them is the dependency failing.
    */
   readonly isFailure?: (error: unknown) => boolean;
   /**
@@ -74,10 +74,11 @@ export interface CircuitBreakerOptions {
   /** Names the breaker in errors and events. */
   readonly key?: string;
   /**
-   * Shares the circuit with other isolates through a coordinator (`coordinator(…).circuit(key)`): the fleet's
-   * outcomes open it, and its half-open probes are limited fleet-wide. Default: this breaker's memory only.
+   * Shares the circuit with the fleet of isolates, through a coordinator's link (`coordinator(…).circuit(key)`):
+   * the fleet's outcomes open it, and its half-open probes are limited fleet-wide. Default: this breaker's
+   * memory only.
    */
-  readonly shared?: SharedCircuit;
+  readonly shared?: FleetCircuitLink;
   readonly env?: Partial<Environment>;
 }
 
@@ -112,21 +113,13 @@ const HALF_OPEN_BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multi
 >);
 
 /**
- * Errors that say nothing about the dependency: a cancel, or a local policy refusing to send the call (a full
- * bulkhead, a rate limit, another open circuit). Counting them would let local saturation open the circuit.
- */
-const NOT_DEPENDENCY_FAILURES = new Set([
-  "AbortError",
-  "BulkheadRejectedError",
-  "RateLimitedError",
-  "CircuitOpenError",
-]);
-/**
- * The default `isFailure`: every error but a cancel, staunch's local refusals, and a failure that is the same on
- * every call to one path (a redirect loop, a reply that is not HTTP): the origin is not down.
+ * The default `isFailure`: every error but a cancel, a local policy's refusal to send the call (a full
+ * bulkhead, a rate limit, another open circuit: any `ExecutionRejectedError`), and a failure that is the same
+ * on every call to one path (a redirect loop, a reply that is not HTTP). None says the dependency is down, and
+ * counting refusals would let local saturation open the circuit.
  */
 export const isDependencyFailure = (error: unknown): boolean =>
-  !NOT_DEPENDENCY_FAILURES.has(errorName(error) ?? "") && !isPermanentFetchError(error);
+  errorName(error) !== "AbortError" && !isExecutionRejectedError(error) && !isPermanentFetchError(error);
 
 const defaultIsFailureResult = (result: unknown): boolean =>
   typeof Response !== "undefined" && result instanceof Response && result.status >= 500;
@@ -141,7 +134,7 @@ interface Settings {
   readonly isFailureResult: (result: unknown) => boolean;
   readonly onStateChange: ((change: CircuitStateChange) => void) | undefined;
   readonly key: string | undefined;
-  readonly shared: SharedCircuit | undefined;
+  readonly shared: CircuitLink | undefined;
   readonly env: Environment;
 }
 
@@ -179,8 +172,9 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
   if (o.snapshot !== undefined && (typeof o.snapshot !== "object" || o.snapshot === null)) {
     throw optionError(TypeError, owner, "snapshot", "an object from toJSON()", o.snapshot);
   }
-  if (o.shared !== undefined && typeof o.shared?.connect !== "function") {
-    throw optionError(TypeError, owner, "shared", "a shared circuit from coordinator(…).circuit(key)", o.shared);
+  const shared = o.shared as unknown as Partial<CircuitLink> | undefined;
+  if (shared !== undefined && typeof shared?.connect !== "function") {
+    throw optionError(TypeError, owner, "shared", "a fleet link from coordinator(…).circuit(key)", shared);
   }
   return {
     strategy,
@@ -194,7 +188,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
       defaultIsFailureResult,
     onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
     key: o.key,
-    shared: o.shared,
+    shared: shared as CircuitLink | undefined,
     env: resolveEnvironment(o.env, owner),
   };
 }
@@ -379,7 +373,9 @@ export class CircuitBreaker implements Policy {
     const from = this.#reported;
     if (state !== from) {
       this.#reported = state;
-      const change = { from, to: state, key: this.#s.key, openForMs: state === "open" ? this.#openForMs : undefined };
+      // Whole ms, as the logger prints them: a backoff's multiplier can make the period fractional.
+      const openForMs = state === "open" ? Math.round(this.#openForMs) : undefined;
+      const change = { from, to: state, key: this.#s.key, openForMs };
       this.#s.onStateChange?.(change);
       const listeners = watchers.get(this);
       if (listeners !== undefined) for (const listener of listeners) listener(change);

@@ -21,10 +21,10 @@ import {
   isDependencyFailure,
   watchBreaker,
 } from "./circuit-breaker.ts";
-import type { Coordinator } from "./coordination.ts";
 import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
 import { RateLimitedError } from "./errors.ts";
 import { type FallbackContext, fallback } from "./fallback.ts";
+import type { Coordinator } from "./fleet/coordinator.ts";
 import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";

@@ -1,12 +1,61 @@
 /**
- * The errors staunch's own policies throw. Each has a stable `name` (safe to compare across bundles and
- * realms, unlike `instanceof`), a message that says what happened and to what, and a type guard.
+ * The errors staunch's own policies throw when they refuse a call. Each has a stable `name` (safe to compare
+ * across bundles and realms, unlike `instanceof`), a message that says what happened and to what, and a type
+ * guard; all derive from {@link ExecutionRejectedError}, so "anything staunch refused" is one check.
  *
  * Fields set in a constructor are `declare`d: a plain declaration would also emit an ES2022 class field that
  * is defined as `undefined` and then assigned, which costs bytes in every bundle and changes nothing.
  */
 
 import { errorName } from "./transient.ts";
+
+/**
+ * The brand of a refusal. A registered symbol is the same in every realm and in every copy of staunch a
+ * bundle may hold, so the check holds where `instanceof` does not; and a subclass inherits it, so a new
+ * policy that refuses calls is known as a refusal without a list of names to keep.
+ */
+const REJECTED = Symbol.for("staunch.rejected");
+
+/**
+ * The base of every refusal staunch makes locally: the operation was not run (or not run again) because a
+ * policy said no — an open circuit, a full bulkhead, a rate limit. None of them says anything about the
+ * dependency, so a circuit breaker does not count them (see {@link isExecutionRejectedError}). Extend it for
+ * a policy of your own that refuses calls, and breakers will not count its refusals either.
+ *
+ * @example
+ * ```ts
+ * class QuotaExceededError extends ExecutionRejectedError {
+ *   override readonly name = "QuotaExceededError";
+ * }
+ * try {
+ *   await api("https://api.example.com/data");
+ * } catch (error) {
+ *   if (isExecutionRejectedError(error)) return new Response("busy, try again", { status: 503 });
+ *   throw error;
+ * }
+ * ```
+ */
+export class ExecutionRejectedError extends Error {
+  override readonly name: string = "ExecutionRejectedError";
+
+  /** On the prototype: a getter costs no field on each error and shows in no log. */
+  get [REJECTED](): true {
+    return true;
+  }
+}
+
+/**
+ * `true` for an {@link ExecutionRejectedError}: a call staunch refused locally (a {@link CircuitOpenError},
+ * {@link BulkheadRejectedError}, {@link RateLimitedError}, or a subclass of your own), from any copy of
+ * staunch and any realm.
+ *
+ * @example
+ * ```ts
+ * const res = await api(url).catch((e) => (isExecutionRejectedError(e) ? staleCopy : Promise.reject(e)));
+ * ```
+ */
+export const isExecutionRejectedError = (error: unknown): error is ExecutionRejectedError =>
+  (error as { [REJECTED]?: unknown } | null | undefined)?.[REJECTED] === true;
 
 /**
  * Thrown without calling the operation while a circuit breaker is open.
@@ -21,7 +70,7 @@ import { errorName } from "./transient.ts";
  * }
  * ```
  */
-export class CircuitOpenError extends Error {
+export class CircuitOpenError extends ExecutionRejectedError {
   override readonly name = "CircuitOpenError";
   /** Milliseconds until the breaker lets a probe call through (0 when half-open and probes are all in use). */
   declare readonly retryAfterMs: number;
@@ -51,13 +100,13 @@ export class CircuitOpenError extends Error {
  * }
  * ```
  */
-export class BulkheadRejectedError extends Error {
+export class BulkheadRejectedError extends ExecutionRejectedError {
   override readonly name = "BulkheadRejectedError";
   declare readonly limit: number;
   declare readonly queue: number;
 
-  constructor(limit: number, queue: number) {
-    super(`The bulkhead is full: ${limit} calls are running and ${queue} are queued`);
+  constructor(limit: number, queue: number, options?: ErrorOptions) {
+    super(`The bulkhead is full: ${limit} calls are running and ${queue} are queued`, options);
     this.limit = limit;
     this.queue = queue;
   }
@@ -74,13 +123,13 @@ export class BulkheadRejectedError extends Error {
  * });
  * ```
  */
-export class RateLimitedError extends Error {
+export class RateLimitedError extends ExecutionRejectedError {
   override readonly name = "RateLimitedError";
   /** Milliseconds until a call would be allowed (0 when it is a matter of chance, as with throttling). */
   declare readonly retryAfterMs: number;
 
-  constructor(message: string, retryAfterMs: number) {
-    super(message);
+  constructor(message: string, retryAfterMs: number, options?: ErrorOptions) {
+    super(message, options);
     this.retryAfterMs = retryAfterMs;
   }
 }

@@ -136,7 +136,7 @@ export function hedge(options: HedgeOptions): Policy {
             : undefined;
         if (trigger !== undefined) {
           try {
-            onHedge?.({ attempt, elapsedMs: env.now() - startedMs, trigger });
+            onHedge?.({ attempt, elapsedMs: Math.round(env.now() - startedMs), trigger });
           } catch (hookError) {
             // Thrown from a timer callback it would escape as an uncaught exception; the caller should see it.
             finish(() => reject(hookError));

@@ -41,28 +41,6 @@ export {
   type HalfOpenBackoff,
 } from "./circuit-breaker.ts";
 export {
-  type BudgetReport,
-  type CircuitReport,
-  type ConnectedCircuitSettings,
-  type CoordinationDegradedEvent,
-  type CoordinationRecoveredEvent,
-  type CoordinationStatus,
-  type CoordinationStore,
-  type Coordinator,
-  type CoordinatorOptions,
-  coordinator,
-  fleetKey,
-  type MemoryStoreOptions,
-  memoryStore,
-  type SharedBudget,
-  type SharedBudgetView,
-  type SharedCircuit,
-  type SharedCircuitSettings,
-  type SharedCircuitView,
-  type SyncMessage,
-  type SyncReply,
-} from "./coordination.ts";
-export {
   type CreateFetchOptions,
   createFetch,
   DEFAULT_RETRY_STATUSES,
@@ -113,8 +91,10 @@ export {
 export {
   BulkheadRejectedError,
   CircuitOpenError,
+  ExecutionRejectedError,
   isBulkheadRejectedError,
   isCircuitOpenError,
+  isExecutionRejectedError,
   isRateLimitedError,
   RateLimitedError,
 } from "./errors.ts";
@@ -126,6 +106,10 @@ export {
   type FallbackPolicy,
   fallback,
 } from "./fallback.ts";
+export type { FleetDegradedEvent, FleetLinkStatus, FleetRecoveredEvent } from "./fleet/channel.ts";
+export { type Coordinator, type CoordinatorOptions, coordinator, fleetKey } from "./fleet/coordinator.ts";
+export type { FleetBudgetLink, FleetCircuitLink } from "./fleet/links.ts";
+export { type FleetStore, type MemoryStoreOptions, memoryStore } from "./fleet/stores.ts";
 export { type HedgeEvent, type HedgeOptions, hedge } from "./hedge.ts";
 export { discardBody } from "./http/discard-body.ts";
 export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
@@ -153,7 +137,7 @@ export {
   type RetryBudgetOptions,
   type RetryBudgetState,
   retryBudget,
-  type SharedRetryBudget,
+  type WindowedRetryBudget,
 } from "./retry-budget.ts";
 export { type TimeoutOptions, timeout, timeoutReason } from "./timeout.ts";
 export {

@@ -5,8 +5,8 @@
  * Envoy's `retry_budget` and Finagle's `RetryBudget`).
  */
 
-import type { SharedBudget } from "./coordination.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
+import type { BudgetLink, FleetBudgetLink } from "./fleet/links.ts";
 import { guarded } from "./hooks.ts";
 import type { RetryBudget } from "./retry.ts";
 import { SlidingWindowCounter } from "./sliding-window.ts";
@@ -36,11 +36,11 @@ export interface RetryBudgetOptions {
   /** Called each time a retry is refused because the budget is spent. */
   readonly onExhausted?: (state: RetryBudgetState) => void;
   /**
-   * Counts the calls and retries of a whole fleet of isolates through a coordinator
-   * (`coordinator(…).budget(key)`), so that `ratio` and the `minRetriesPerSecond` floor hold fleet-wide.
-   * While the fleet's counts are not at hand, this isolate's own decide. Default: this budget's memory only.
+   * Shares the counts with the fleet of isolates, through a coordinator's link (`coordinator(…).budget(key)`),
+   * so that `ratio` and the `minRetriesPerSecond` floor hold fleet-wide. While the fleet's counts are not at
+   * hand, this isolate's own decide. Default: this budget's memory only.
    */
-  readonly shared?: SharedBudget;
+  readonly shared?: FleetBudgetLink;
   readonly env?: Partial<Environment>;
 }
 
@@ -52,8 +52,17 @@ export interface RetryBudgetState {
   readonly available: number;
 }
 
-/** A shared retry budget, with its counts in view. */
-export interface SharedRetryBudget extends RetryBudget {
+/**
+ * A retry budget counted over a sliding window, with its counts in view: what {@link retryBudget} makes, to
+ * give to any number of `retry` policies and `createFetch` clients.
+ *
+ * @example
+ * ```ts
+ * const budget: WindowedRetryBudget = retryBudget({ ratio: 0.1 });
+ * const { retries, available } = budget.state();
+ * ```
+ */
+export interface WindowedRetryBudget extends RetryBudget {
   /** The counts over the window now (the fleet's, when the budget is shared and its counts are at hand). */
   state(): RetryBudgetState;
 }
@@ -78,7 +87,7 @@ const BUDGET_KEYS = Object.keys({
  * const db = retry({ budget, shouldRetry: isTransientError });
  * ```
  */
-export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
+export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
   const owner = "retryBudget";
   const o = requireOptionsObject(owner, options) as RetryBudgetOptions;
   requireKnownKeys(owner, o, BUDGET_KEYS);
@@ -88,9 +97,9 @@ export function retryBudget(options?: RetryBudgetOptions): SharedRetryBudget {
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const onExhausted = guarded(optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted));
   const env = resolveEnvironment(o.env, owner);
-  const shared = o.shared;
-  if (shared !== undefined && typeof shared?.totals !== "function") {
-    throw optionError(TypeError, owner, "shared", "a shared budget from coordinator(…).budget(key)", shared);
+  const shared = o.shared as unknown as BudgetLink | undefined;
+  if (shared !== undefined && typeof (shared as Partial<BudgetLink> | null)?.totals !== "function") {
+    throw optionError(TypeError, owner, "shared", "a fleet link from coordinator(…).budget(key)", shared);
   }
   shared?.connect({ windowMs, buckets });
   // One counter: every call and every retry is an event; the retries are the marked ones.

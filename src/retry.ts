@@ -46,7 +46,7 @@ export interface BackoffState<T = unknown> extends RetryState<T> {
 
 /** Handed to `onRetry` just before the sleep that precedes the next attempt. */
 export interface RetryEvent<T = unknown> extends RetryState<T> {
-  /** How long it is about to sleep. */
+  /** How long it is about to sleep, rounded to whole ms. */
   readonly delayMs: number;
 }
 
@@ -258,7 +258,8 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
         if (state.threw) throw state.error;
         return state.result as unknown as R;
       }
-      onRetry?.({ ...state, delayMs }, scope);
+      // Whole ms in the event, as a log line prints them: a jittered 63.948199641890824 is noise to a reader.
+      onRetry?.({ ...state, delayMs: Math.round(delayMs) }, scope);
       await env.sleep(delayMs, signal);
       previousDelayMs = delayMs;
       const attempt = state.attempt + 1;

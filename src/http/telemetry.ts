@@ -87,7 +87,7 @@ class FetchCallTelemetry implements CallTelemetry {
       status: state.threw ? undefined : state.result?.status,
       errorName: state.threw ? errorName(state.error) : undefined,
       error: state.error,
-      elapsedMs: this.#now() - this.#startedMs,
+      elapsedMs: Math.round(this.#now() - this.#startedMs),
     };
   }
 

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { consecutiveFailures, countWindow, failureRate, timeWindow } from "../../src/breaker-strategies.ts";
 import { type CircuitStateChange, circuitBreaker } from "../../src/circuit-breaker.ts";
-import { CircuitOpenError, isCircuitOpenError } from "../../src/errors.ts";
+import {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  ExecutionRejectedError,
+  isCircuitOpenError,
+  isExecutionRejectedError,
+  RateLimitedError,
+} from "../../src/errors.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const boom = () => Promise.reject(new Error("dependency down"));
@@ -94,6 +101,22 @@ describe("circuit breaker", () => {
     expect(breaker.retryAfterMs).toBe(1_000); // a close resets the backoff
   });
 
+  it("reports a fractional open period in whole ms, as its log line prints it", async () => {
+    const clock = new FakeClock();
+    const changes: CircuitStateChange[] = [];
+    const breaker = circuitBreaker({
+      strategy: consecutiveFailures(1),
+      halfOpenAfterMs: { initialMs: 333, multiplier: 1.5 },
+      onStateChange: (change) => changes.push(change),
+      env: clock,
+    });
+    await fail(breaker, 1);
+    clock.nowMs += breaker.retryAfterMs;
+    await fail(breaker, 1); // the probe fails: open for 333 × 1.5 = 499.5 ms
+    expect(breaker.retryAfterMs).toBe(499.5);
+    expect(changes.filter((c) => c.to === "open").map((c) => c.openForMs)).toEqual([333, 500]);
+  });
+
   it("lets at most halfOpenProbes calls through at once while half-open", async () => {
     const clock = new FakeClock();
     const breaker = circuitBreaker({
@@ -139,6 +162,18 @@ describe("circuit breaker", () => {
     await breaker.execute(async () => new Response("nope", { status: 404 }));
     expect(breaker.state).toBe("closed");
     await breaker.execute(async () => new Response("down", { status: 503 }));
+    expect(breaker.state).toBe("open");
+  });
+
+  it("does not count a refusal of a policy it has never heard of: any ExecutionRejectedError", async () => {
+    class QuotaExceededError extends ExecutionRejectedError {
+      override readonly name = "QuotaExceededError";
+    }
+    const breaker = circuitBreaker({ strategy: consecutiveFailures(1), env: new FakeClock() });
+    const refused = await breaker.execute(() => Promise.reject(new QuotaExceededError("quota spent"))).catch((e) => e);
+    expect(refused).toBeInstanceOf(QuotaExceededError);
+    expect(breaker.state).toBe("closed");
+    await breaker.execute(boom).catch(() => {});
     expect(breaker.state).toBe("open");
   });
 
@@ -327,5 +362,39 @@ describe("failure-rate strategy", () => {
     expect(breaker.state).toBe("closed"); // 1 of 3
     await fail(breaker, 1);
     expect(breaker.state).toBe("open"); // 2 of 4
+  });
+});
+
+describe("refusals", () => {
+  it("every refusal staunch makes is an ExecutionRejectedError, told apart by name and guard", () => {
+    const refusals = [
+      new CircuitOpenError(1_000, "https://api.example.com"),
+      new BulkheadRejectedError(4, 0),
+      new RateLimitedError("The rate limit is reached", 250),
+    ];
+    for (const refusal of refusals) {
+      expect(refusal).toBeInstanceOf(ExecutionRejectedError);
+      expect(isExecutionRejectedError(refusal)).toBe(true);
+    }
+    expect(refusals.map((refusal) => refusal.name)).toEqual([
+      "CircuitOpenError",
+      "BulkheadRejectedError",
+      "RateLimitedError",
+    ]);
+    expect(isCircuitOpenError(refusals[0])).toBe(true);
+    expect(isCircuitOpenError(refusals[1])).toBe(false);
+  });
+
+  it("an error named like a refusal is not one, nor is a value that is not an error", () => {
+    const lookalike = Object.assign(new Error("full"), { name: "BulkheadRejectedError" });
+    for (const value of [lookalike, new Error("down"), "CircuitOpenError", null, undefined, 42]) {
+      expect(isExecutionRejectedError(value)).toBe(false);
+    }
+  });
+
+  it("keeps the cause it was given", () => {
+    const cause = new Error("the origin asked for a pause");
+    expect(new RateLimitedError("paused", 1_000, { cause }).cause).toBe(cause);
+    expect(new CircuitOpenError(1_000, undefined, { cause }).cause).toBe(cause);
   });
 });

@@ -142,6 +142,15 @@ describe("retry", () => {
     expect(events[0]?.error).toBe(first);
   });
 
+  it("hands onRetry the delay in whole ms, as a log line prints it, and sleeps the delay it chose", async () => {
+    const clock = new FakeClock({ random: () => 0.31974099820945412 });
+    const events: RetryEvent[] = [];
+    const policy = retry({ env: clock, backoff: { initialMs: 200, jitter: "full" }, onRetry: (e) => events.push(e) });
+    await clock.run(policy.execute(flaky(networkError())));
+    expect(clock.sleeps).toEqual([63.948199641890824]);
+    expect(events.map((e) => e.delayMs)).toEqual([64]);
+  });
+
   it("calls onGiveUp once when attempts run out, and not for a non-retryable error", async () => {
     const clock = new FakeClock();
     const onGiveUp = recorder<[GiveUpEvent]>();

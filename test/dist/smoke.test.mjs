@@ -52,15 +52,17 @@ test("the package's exports map resolves each entry point on Node 20, as an inst
       [
         'import { createFetch, retry } from "staunch";',
         'import { chaos } from "staunch/chaos";',
+        'import { parseSyncMessage, StaunchSharedState, SYNC_PROTOCOL_VERSION } from "staunch/durable";',
         'const policy = retry({ attempts: 3, backoff: { initialMs: 0 } });',
         'const flaky = chaos({ errorRate: 1, env: { random: () => 0 } });',
         'let n = 0;',
         'const value = await policy.execute(() => (n++ < 2 ? flaky.execute(() => "never") : "ok"));',
         'console.log(typeof createFetch, value, n);',
+        'console.log(typeof StaunchSharedState, parseSyncMessage({ version: SYNC_PROTOCOL_VERSION, key: "k" }).key);',
       ].join("\n"),
     );
     const out = execFileSync(process.execPath, ["main.js"], { cwd: app, encoding: "utf8" });
-    assert.equal(out.trim(), "function ok 3");
+    assert.equal(out.trim(), "function ok 3\nfunction k");
   } finally {
     rmSync(app, { recursive: true, force: true });
   }

@@ -423,6 +423,24 @@ describe("createFetch: observability", () => {
     expect(lines[1]).toMatch(/^error staunch: giving up on GET .* after status 503 \(attempt 2, attempts\)$/);
   });
 
+  it("reports a jittered delay in whole ms, the same number in the event and in the log line", async () => {
+    const lines: string[] = [];
+    const logger = { warn: (message: string) => lines.push(message), error: () => {} };
+    const clock = new FakeClock({ random: () => 0.31974099820945412 });
+    const retries: FetchRetryEvent[] = [];
+    const fetch = createFetch({
+      attempts: 2,
+      env: clock.instantSleep(),
+      backoff: { initialMs: 200, jitter: "full" },
+      onRetry: (e) => retries.push(e),
+      logger,
+    });
+    await statusOf(fetch(scenario(server, "503", "200").url));
+    expect(clock.sleeps).toEqual([63.948199641890824]);
+    expect(retries.map((e) => e.delayMs)).toEqual([64]);
+    expect(lines[0]).toContain(" in 64 ms ");
+  });
+
   it("counts attempts, retries and give-ups, and times attempts and calls", async () => {
     const counts: string[] = [];
     const timings: string[] = [];

@@ -41,11 +41,12 @@ describe("in Node", () => {
     expect(draws.every((d) => d >= 0 && d < 1)).toBe(true);
     expect(new Set(draws).size).toBeGreaterThan(290);
 
+    // The delays slept, not onRetry's (whole ms, as logged): the jitter itself must vary.
     const delays: number[] = [];
     const policy = retry({
       attempts: 40,
       backoff: { initialMs: 0.01, maxMs: 0.01 },
-      onRetry: (e) => delays.push(e.delayMs),
+      env: { sleep: async (ms) => void delays.push(ms) },
     });
     await expect(policy.execute(() => Promise.reject(new TypeError("fetch failed")))).rejects.toThrow();
     expect(new Set(delays).size).toBeGreaterThan(30);

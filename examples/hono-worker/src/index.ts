@@ -25,19 +25,19 @@ import { durableObjectStore } from "staunch/durable";
 export { StaunchSharedState } from "staunch/durable";
 
 /** One per isolate: the breakers, the budget and the link to the fleet live across requests. */
-let shared: Coordinator | undefined;
+let fleet: Coordinator | undefined;
 let upstream: ResilientFetch | undefined;
 
 function client(env: Env): ResilientFetch {
   if (upstream === undefined) {
     const origin = new URL(env.UPSTREAM_URL).origin;
-    shared = env.STAUNCH_STATE ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE) }) : undefined;
+    fleet = env.STAUNCH_STATE ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE) }) : undefined;
     upstream = createFetch({
       attemptTimeoutMs: 2_000,
       totalTimeoutMs: 8_000,
-      breaker: { shared },
+      breaker: { shared: fleet },
       // The budget's key is the breaker's (the upstream's origin): one exchange with the fleet carries both.
-      budget: retryBudget({ shared: shared?.budget(origin) }),
+      budget: retryBudget({ shared: fleet?.budget(origin) }),
     });
   }
   return upstream;
@@ -96,7 +96,7 @@ app.all("/api/*", async (c) => {
     return await client(c.env)(target, { method: c.req.method, headers, body: c.req.raw.body });
   } finally {
     // Reports to the fleet's state started by this request finish after the response.
-    if (shared) c.executionCtx.waitUntil(shared.settled());
+    if (fleet) c.executionCtx.waitUntil(fleet.settled());
   }
 });
 

@@ -20,12 +20,12 @@ import {
   type StaunchSharedState,
 } from "../../src/durable.ts";
 import {
-  type CoordinationDegradedEvent,
   type Coordinator,
   type CoordinatorOptions,
   consecutiveFailures,
   coordinator,
   createFetch,
+  type FleetDegradedEvent,
   type ResilientFetch,
   type RetryBudgetOptions,
   retryBudget,
@@ -46,7 +46,7 @@ interface Upstream {
 interface SimulatedIsolate {
   readonly shared: Coordinator;
   readonly client: ResilientFetch;
-  readonly degraded: CoordinationDegradedEvent[];
+  readonly degraded: FleetDegradedEvent[];
   /** Upstream calls this isolate made. */
   calls: number;
   /** One proxied request: its status, or the error's name; then this isolate's exchanges have landed. */
@@ -70,7 +70,7 @@ function simulateIsolate(
     readonly namespace?: DurableNamespaceLike;
   } = {},
 ): SimulatedIsolate {
-  const degraded: CoordinationDegradedEvent[] = [];
+  const degraded: FleetDegradedEvent[] = [];
   const shared = coordinator({
     store: durableObjectStore(options.namespace ?? namespace),
     onDegraded: (event) => degraded.push(event),

@@ -5,7 +5,7 @@
  * isolates share the real Durable Object; `Date` is faked so that a simulated minute takes a second, and each
  * isolate's exchange lands before its next request (a Durable Object round trip is a few ms; requests at
  * 1,000 a second per isolate would coalesce some exchanges, so these counts are upper bounds). The table is
- * printed and quoted in docs/shared-state.md.
+ * printed and quoted in docs/fleet.md.
  */
 
 import { env } from "cloudflare:test";

@@ -1,25 +1,20 @@
 /**
  * Shared breaker and budget state, on an in-process store and a fake clock: each "isolate" is its own
  * coordinator with its own breaker or budget, and they share one store, as Worker isolates share one Durable
- * Object. The same decisions run in the Durable Object (test/worker/shared-state.test.ts).
+ * Object. The same decisions run in the Durable Object (test/worker/fleet.test.ts).
  */
 
 import { describe, expect, it } from "vitest";
 import { consecutiveFailures, failureRate, strategyFromSpec } from "../../src/breaker-strategies.ts";
 import { type CircuitBreaker, type CircuitStateChange, circuitBreaker } from "../../src/circuit-breaker.ts";
-import {
-  type CoordinationDegradedEvent,
-  type CoordinationRecoveredEvent,
-  type CoordinationStore,
-  type Coordinator,
-  type CoordinatorOptions,
-  coordinator,
-  fleetKey,
-  memoryStore,
-} from "../../src/coordination.ts";
 import { createFetch } from "../../src/create-fetch.ts";
 import { CircuitOpenError } from "../../src/errors.ts";
-import { FleetCircuit, parseSyncMessage, parseSyncReply, type SyncMessage } from "../../src/fleet-state.ts";
+import type { FleetDegradedEvent, FleetRecoveredEvent } from "../../src/fleet/channel.ts";
+import { type Coordinator, type CoordinatorOptions, coordinator, fleetKey } from "../../src/fleet/coordinator.ts";
+import { FleetCircuit } from "../../src/fleet/decisions.ts";
+import { parseSyncMessage, parseSyncReply, type SyncMessage } from "../../src/fleet/protocol.ts";
+import { type FleetStore, memoryStore } from "../../src/fleet/stores.ts";
+import type * as Staunch from "../../src/index.ts";
 import { retryBudget } from "../../src/retry-budget.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
@@ -53,7 +48,7 @@ interface Isolate {
 function isolates(
   count: number,
   clock: FakeClock,
-  store: CoordinationStore,
+  store: FleetStore,
   breaker: { threshold?: number; probes?: number; halfOpenAfterMs?: number } = {},
   options: Partial<CoordinatorOptions> = {},
 ): Isolate[] {
@@ -222,7 +217,7 @@ describe("shared circuit", () => {
     const clock = new FakeClock();
     const inner = memoryStore({ env: clock });
     let hold: (() => void) | undefined;
-    const store: CoordinationStore = {
+    const store: FleetStore = {
       async exchange(message, signal) {
         const reply = await inner.exchange(message, signal);
         if (hold === undefined && !message.circuit?.opened) await new Promise<void>((resolve) => (hold = resolve));
@@ -274,7 +269,7 @@ describe("shared circuit", () => {
 });
 
 describe("shared retry budget", () => {
-  function budgets(count: number, clock: FakeClock, store: CoordinationStore, options = {}) {
+  function budgets(count: number, clock: FakeClock, store: FleetStore, options = {}) {
     return Array.from({ length: count }, () => {
       const shared = coordinator({ store, env: clock, maxBatch: 10 });
       return {
@@ -359,8 +354,8 @@ describe("when the store cannot be reached", () => {
     const clock = new FakeClock();
     const store = switchableStore(clock);
     store.mode = "down";
-    const degraded: CoordinationDegradedEvent[] = [];
-    const recovered: CoordinationRecoveredEvent[] = [];
+    const degraded: FleetDegradedEvent[] = [];
+    const recovered: FleetRecoveredEvent[] = [];
     const [a] = isolates(
       1,
       clock,
@@ -391,7 +386,7 @@ describe("when the store cannot be reached", () => {
   it("waits at most timeoutMs for a probe permit from a store that hangs, then probes locally", async () => {
     const clock = new FakeClock();
     const store = switchableStore(clock);
-    const degraded: CoordinationDegradedEvent[] = [];
+    const degraded: FleetDegradedEvent[] = [];
     const [a] = isolates(1, clock, store, {}, { timeoutMs: 200, onDegraded: (e) => degraded.push(e) }) as [Isolate];
     for (let i = 0; i < 5; i++) await call(a, boom);
     clock.nowMs += 10_000;
@@ -513,9 +508,22 @@ describe("keys", () => {
 });
 
 describe("options and messages", () => {
+  it("hands breakers and budgets opaque links, and keeps the wire format off the main entry", () => {
+    const fleet = coordinator({ store: memoryStore() });
+    const link = fleet.circuit("payments-db");
+    // @ts-expect-error a link is given to a breaker, not called: its members are the fleet layer's own
+    expect(typeof link.acquireProbe).toBe("function");
+    // @ts-expect-error the same for a budget's link
+    expect(typeof fleet.budget("payments-db").totals).toBe("function");
+    // @ts-expect-error the wire types come from staunch/durable, for a store of one's own
+    const message: Staunch.SyncMessage | undefined = undefined;
+    expect(message).toBeUndefined();
+    expect(circuitBreaker({ shared: link }).state).toBe("closed");
+  });
+
   it("refuses bad options by name", () => {
     const store = memoryStore();
-    expect(() => coordinator({ store: {} as CoordinationStore })).toThrow('coordinator: option "store"');
+    expect(() => coordinator({ store: {} as FleetStore })).toThrow('coordinator: option "store"');
     expect(() => coordinator({ store, syncIntervalMs: 0 })).toThrow('option "syncIntervalMs"');
     expect(() => coordinator({ store, typo: 1 } as CoordinatorOptions)).toThrow('unknown option "typo"');
     expect(() => coordinator({ store }).circuit("")).toThrow("non-empty string");
