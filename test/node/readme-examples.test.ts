@@ -195,7 +195,10 @@ const read = documents.map((document) => tsBlocks(document, readFileSync(join(re
 const snippets = read.flatMap((r) => r.snippets);
 const fileName = (snippet: Snippet) => `${snippet.where.replace(/[^\w]+/g, "_")}.ts`;
 
-/** A snippet that must not type-check (a misspelt option): proof that the check can fail. */
+/**
+ * A snippet that must not type-check (a misspelt option): proof that the check can fail. tsc reports no type
+ * errors at all while any file has a syntax error, so this fails too then, beside the block at fault.
+ */
 const wrong: Snippet = { where: "self-test:1", types: "dom", code: "retry({ atempts: 3 });" };
 
 let dir = "";
