@@ -7,7 +7,7 @@ export interface Env {
   /**
    * The upstream to proxy `/api/*` to (`https://api.example.com/v1`), or `"demo"` for the built-in demo
    * origin. Credentials in it (`https://user:pw@…`) are dropped (workerd's fetch would not send them) and
-   * never shown: set a header of the upstream's credentials in code (README, "Control endpoints").
+   * never shown: set a header of the upstream's credentials in code (worker/README.md, "Control endpoints").
    */
   readonly UPSTREAM_URL?: string;
   readonly ATTEMPTS?: string;

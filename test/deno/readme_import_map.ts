@@ -13,7 +13,7 @@ const repo = new URL("../../", import.meta.url);
 /** The first ```jsonc block of the README's Deno quick start, without its comment line. */
 async function readmeImportMap(): Promise<{ imports: Record<string, string> }> {
   const readme = await Deno.readTextFile(new URL("README.md", repo));
-  const deno = readme.slice(readme.indexOf("**Deno**"));
+  const deno = readme.slice(readme.indexOf("\n### Deno\n"));
   const block = /```jsonc\n([\s\S]*?)```/.exec(deno)?.[1];
   assert.ok(block, "the README's Deno section has a deno.json block");
   return JSON.parse(block.replace(/^\s*\/\/.*$/gm, ""));

@@ -4,7 +4,7 @@
  * also shows the mechanism it attacks still working for a legitimate client, so that it cannot pass by
  * accident (nothing stored at all, every endpoint down).
  *
- * Two Workers run: `guarded`, configured as the README's "Deploying it" says (an upstream, a CONTROL_SECRET),
+ * Two Workers run: `guarded`, configured as worker/README.md's "Deploying it" says (an upstream, a CONTROL_SECRET),
  * and `unguarded`, with an upstream and no secret.
  */
 
