@@ -65,10 +65,14 @@ export {
 export {
   type CreateFetchOptions,
   createFetch,
+  createLeanFetch,
   DEFAULT_RETRY_STATUSES,
   type DelaySource,
+  FETCH_PIPELINE,
   type FetchAttempt,
   type FetchBeforeRetry,
+  type FetchBreaker,
+  type FetchBreakerOption,
   type FetchBreakerOptions,
   type FetchEventBase,
   type FetchFailure,
@@ -126,6 +130,7 @@ export {
   type FallbackPolicy,
   fallback,
 } from "./fallback.ts";
+export { perOriginBreaker } from "./fetch-breaker.ts";
 export { type HedgeEvent, type HedgeOptions, hedge } from "./hedge.ts";
 export { discardBody } from "./http/discard-body.ts";
 export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
