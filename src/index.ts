@@ -130,7 +130,7 @@ export {
   type FallbackPolicy,
   fallback,
 } from "./fallback.ts";
-export { perOriginBreaker } from "./fetch-breaker.ts";
+export { type OriginBreaker, perOriginBreaker } from "./fetch-breaker.ts";
 export { type HedgeEvent, type HedgeOptions, hedge } from "./hedge.ts";
 export { discardBody } from "./http/discard-body.ts";
 export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
