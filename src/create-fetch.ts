@@ -265,7 +265,11 @@ interface OriginState extends PausedOrigin {
 
 /** One call's own state: the scope its retry decisions and hooks see. */
 interface FetchCall {
+  readonly input: RequestInfo | URL;
+  readonly init: RequestInit | undefined;
   readonly request: RequestSummary;
+  readonly origin: string;
+  readonly state: OriginState;
   readonly startedMs: number;
   readonly telemetry: CallTelemetry;
   /** Where the delay chosen for the coming retry came from. */
@@ -286,6 +290,15 @@ interface FetchCall {
   headers: Headers | undefined;
   /** Set when `beforeRetry` threw: that error ends the call. */
   hookFailed: boolean;
+}
+
+/** A step of the pipeline: runs one call from a layer inward. */
+type Step = (call: FetchCall, context: PolicyContext) => Promise<Response>;
+
+/** A layer of the pipeline, named as in {@link FETCH_PIPELINE}: given the step inside it, the step around it. */
+interface Layer {
+  readonly name: Exclude<(typeof FETCH_PIPELINE)[number], "fetch">;
+  readonly around: (inner: Step) => Step;
 }
 
 /** Looked up at each call, so that a test double or a binding installed later is used. */
@@ -463,6 +476,97 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   });
   const timesAttempts = observers.metrics !== undefined;
   const retries = base.attempts > 1;
+  const fetchImpl = fetchOverride ?? globalFetch;
+
+  // The pipeline, declared once per client in FETCH_PIPELINE's order, outermost first; a layer the client was
+  // not given is left out. Each layer wraps the step inside it; a call passes only its own state (`FetchCall`)
+  // through, and a policy that runs an operation (a timeout, the breaker, the bulkhead) gets one closure over it.
+  const layers: Layer[] = [];
+  if (answerFailure !== undefined) {
+    layers.push({
+      name: "fallback",
+      around: (inner) => (call, context) => withFallback(inner(call, context), context.signal, call, answerFailure),
+    });
+  }
+  if (guardOf !== undefined) {
+    // The breaker counts the call once, with the outcome it ends with; the total deadline's TimeoutError counts.
+    layers.push({
+      name: "breaker",
+      around: (inner) => (call, context) =>
+        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context),
+    });
+  }
+  if (totalTimeout !== undefined) {
+    layers.push({
+      name: "total timeout",
+      around: (inner) => (call, context) => totalTimeout.run((next) => inner(call, next), context),
+    });
+  }
+  layers.push({
+    name: "retry",
+    around: (inner) => {
+      const hooked = (call: FetchCall, next: PolicyContext): Promise<Response> =>
+        next.attempt === 1 ? inner(call, next) : runBeforeRetry(call, next).then(() => inner(call, next));
+      const attempts = (call: FetchCall, send: Send, context: PolicyContext): Promise<Response> => {
+        call.send = send;
+        if (!retries) return inner(call, context);
+        // The hook runs outside the breaker's count: its failure says nothing about the origin.
+        const attempt = beforeRetry === undefined ? inner : hooked;
+        return runRetry((next) => attempt(call, next), context, call);
+      };
+      // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
+      return (call, context) => {
+        const { input, init } = call;
+        call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(call.request));
+        // A request sent at most once after it left goes as the caller made it, its body unread.
+        if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init), context);
+        const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
+        return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);
+      };
+    },
+  });
+  layers.push({
+    name: "origin pause",
+    // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
+    around: (inner) => (call, context) => {
+      const { state } = call;
+      if (state.pausedUntilMs === 0) return inner(call, context);
+      let waitMs: number;
+      try {
+        waitMs = originPauseWaitMs(state, call.origin, env, totalTimeoutMs - (env.now() - call.startedMs));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return waitMs === 0 ? inner(call, context) : env.sleep(waitMs, context.signal).then(() => inner(call, context));
+    },
+  });
+  if (bulkheadOf !== undefined) {
+    layers.push({
+      name: "bulkhead",
+      around: (inner) => (call, context) => (call.state.bulkhead as Policy).run((next) => inner(call, next), context),
+    });
+  }
+  if (attemptTimeout !== undefined) {
+    layers.push({
+      name: "attempt timeout",
+      around: (inner) => (call, context) => attemptTimeout.run((next) => inner(call, next), context),
+    });
+  }
+  const fetchOnce: Step = async (call, context) => {
+    const { telemetry } = call;
+    // The clock is read only for the metric that needs it.
+    const attemptStartedMs = timesAttempts ? env.now() : 0;
+    try {
+      const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
+      if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
+      learnOriginPause(call.state, response, env, maxRetryAfterMs);
+      return response;
+    } catch (error) {
+      if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
+      throw error;
+    }
+  };
+  const runCall = layers.reduceRight<Step>((inner, layer) => layer.around(inner), fetchOnce);
 
   async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
@@ -472,15 +576,17 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     const request = summarize(input, init);
     const origin = originOf(request.url);
     const state = origins.get(origin);
-    const telemetry = callTelemetry(observers, request, origin, startedMs, env.now);
-    const { guard, bulkhead: originBulkhead } = state;
     const call: FetchCall = {
+      input,
+      init,
       request,
+      origin,
+      state,
       startedMs,
-      telemetry,
+      telemetry: callTelemetry(observers, request, origin, startedMs, env.now),
       delaySource: "backoff",
       refusedServerDelay: false,
-      breaker: guard?.breaker,
+      breaker: state.guard?.breaker,
       circuitOpened: false,
       send: undefined,
       resendsAfterSending: false,
@@ -488,76 +594,19 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       headers: undefined,
       hookFailed: false,
     };
-    const fetchImpl = fetchOverride ?? globalFetch;
-
-    // The layers, innermost first: fetch ← attempt timeout ← bulkhead ← origin pause ← retry ← total timeout ←
-    // breaker ← fallback (FETCH_PIPELINE read backwards). Composed by hand: `compose` would build a policy per call.
-    const attemptOnce = async (context: PolicyContext): Promise<Response> => {
-      // The clock is read only for the metric that needs it.
-      const attemptStartedMs = timesAttempts ? env.now() : 0;
-      try {
-        const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
-        if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
-        learnOriginPause(state, response, env, maxRetryAfterMs);
-        return response;
-      } catch (error) {
-        if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
-        throw error;
-      }
-    };
-    const timedAttempt =
-      attemptTimeout === undefined ? attemptOnce : (context: PolicyContext) => attemptTimeout.run(attemptOnce, context);
-    const guardedAttempt =
-      originBulkhead === undefined
-        ? timedAttempt
-        : (context: PolicyContext) => originBulkhead.run(timedAttempt, context);
-    // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
-    const pausedAttempt = (context: PolicyContext): Promise<Response> => {
-      if (state.pausedUntilMs === 0) return guardedAttempt(context);
-      let waitMs: number;
-      try {
-        waitMs = originPauseWaitMs(state, origin, env, totalTimeoutMs - (env.now() - startedMs));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return waitMs === 0
-        ? guardedAttempt(context)
-        : env.sleep(waitMs, context.signal).then(() => guardedAttempt(context));
-    };
-    const attempts = (send: Send, context: PolicyContext): Promise<Response> => {
-      call.send = send;
-      if (!retries) return pausedAttempt(context);
-      if (beforeRetry === undefined) return runRetry(pausedAttempt, context, call);
-      // Outside the breaker: a hook's failure says nothing about the origin.
-      const hookedAttempt = (next: PolicyContext): Promise<Response> =>
-        next.attempt === 1 ? pausedAttempt(next) : runBeforeRetry(call, next).then(() => pausedAttempt(next));
-      return runRetry(hookedAttempt, context, call);
-    };
-    // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
-    const run = (context: PolicyContext): Promise<Response> => {
-      call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(request));
-      // A request sent at most once after it left goes as the caller made it, its body unread.
-      if (!call.resendsAfterSending) return attempts(sendAsIs(input, init), context);
-      const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
-      return "then" in send ? send.then((ready) => attempts(ready, context)) : attempts(send, context);
-    };
-    const bounded = totalTimeout === undefined ? run : (context: PolicyContext) => totalTimeout.run(run, context);
-
     let answered = false;
     try {
       // Nothing is read or sent for a call cancelled before it starts.
       if (callerSignal?.aborted) throw callerSignal.reason;
-      const context = callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 };
-      // The breaker counts the call once, with the outcome it ends with; the total deadline's TimeoutError counts.
-      const guarded = guard === undefined ? bounded(context) : guard.run(bounded, context);
-      const response = await (answerFailure === undefined
-        ? guarded
-        : withFallback(guarded, callerSignal, request, answerFailure));
+      const response = await runCall(
+        call,
+        callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 },
+      );
       answered = true;
-      telemetry.done(response, false);
+      call.telemetry.done(response, false);
       return response;
     } catch (error) {
-      telemetry.done(error, true);
+      call.telemetry.done(error, true);
       throw error;
     } finally {
       if (call.send !== undefined) call.send.release(answered);
@@ -572,7 +621,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   async function withFallback(
     pending: Promise<Response>,
     signal: AbortSignal | undefined,
-    request: RequestSummary,
+    { request }: FetchCall,
     answer: NonNullable<CreateFetchOptions["fallback"]>,
   ): Promise<Response> {
     let failure: FetchFailure;
