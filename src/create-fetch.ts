@@ -3,34 +3,41 @@
  * `Retry-After`, bounds every attempt and the whole call in time, never sends a non-idempotent request twice
  * unless the caller made it safe, and protects each origin with a circuit breaker and shared backpressure.
  *
- * Per call, outermost first: fallback → breaker → total timeout → retry (with budget) → origin pause →
- * bulkhead → attempt timeout → fetch. The breaker sits outside the retry so that it counts calls, not attempts:
- * one call's own retries cannot open it, and a flaky origin whose retries succeed is not counted as failing. A
- * call that finds the circuit open fails fast; one already running when it opens sends no further retry and
- * ends with what it last received.
+ * The pipeline, per call, outermost first (FETCH_PIPELINE below; the README shows the same list, and a test
+ * holds them together):
+ *
+ *   fallback → breaker → total timeout → retry → origin pause → bulkhead → attempt timeout → fetch
+ *
+ * The breaker sits outside the retry so that it counts calls, not attempts: one call's own retries cannot open
+ * it, and a flaky origin whose retries succeed is not counted as failing. A call that finds the circuit open
+ * fails fast; one already running when it opens sends no further retry and ends with what it last received.
+ *
+ * Each layer is built once per client (the breaker, bulkhead and pause once per origin); a call passes only its
+ * own state through them. The breaker and the bulkhead are values the user passes in (`perOriginBreaker(…)`,
+ * `bulkhead(…)`), so `createLeanFetch` bundles neither unless asked; `createFetch` is `createLeanFetch` with
+ * the default breaker.
  */
 
+import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
-import type { BreakerStrategy } from "./breaker-strategies.ts";
-import { type BulkheadOptions, type BulkheadPolicy, bulkhead } from "./bulkhead.ts";
+import type { BulkheadPolicy } from "./bulkhead.ts";
+import type { CircuitBreaker, CircuitState, CircuitStateChange } from "./circuit-breaker.ts";
+import type { Environment } from "./environment.ts";
+import { MAX_TIMER_DELAY_MS } from "./environment.ts";
 import {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  type CircuitState,
-  type CircuitStateChange,
-  isDependencyFailure,
-  watchBreaker,
-} from "./circuit-breaker.ts";
-import { type Environment, MAX_TIMER_DELAY_MS } from "./environment.ts";
-import { RateLimitedError } from "./errors.ts";
-import { type FallbackContext, fallback } from "./fallback.ts";
-import type { Coordinator } from "./fleet/coordinator.ts";
-import { guarded, guardedSink } from "./hooks.ts";
+  type FetchBreaker,
+  type FetchBreakerOption,
+  isFetchBreaker,
+  type OriginBreaker,
+  perOriginBreaker,
+} from "./fetch-breaker.ts";
+import { guarded, guardedSink, thrownByHook } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
+import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
-import { decideServerDelay, jitteredServerDelayMs, ORIGIN_PAUSE_STATUSES, originPauseMs } from "./http/server-delay.ts";
+import { decideServerDelay } from "./http/server-delay.ts";
 import {
   type CallTelemetry,
   callTelemetry,
@@ -66,6 +73,7 @@ import {
   requireOptionsObject,
 } from "./validate.ts";
 
+export type { FetchBreaker, FetchBreakerOption, FetchBreakerOptions } from "./fetch-breaker.ts";
 export type {
   DelaySource,
   FetchAttempt,
@@ -81,17 +89,25 @@ export type {
   RequestSummary,
 } from "./http/types.ts";
 
-/** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
-export interface FetchBreakerOptions
-  extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot" | "shared"> {
-  /** Makes each origin's strategy (one per origin). Default `() => defaultBreakerStrategy()`. */
-  readonly strategy?: () => BreakerStrategy;
-  /**
-   * Shares each origin's circuit with other isolates: a `coordinator(…)`, asked for one link per origin.
-   * Default: each breaker's own memory.
-   */
-  readonly shared?: Pick<Coordinator, "circuit">;
-}
+/**
+ * The layers of a createFetch call, outermost first: the one list the code follows, the header above and the
+ * README show.
+ *
+ * @example
+ * ```ts
+ * console.log(FETCH_PIPELINE.join(" → ")); // fallback → breaker → … → fetch
+ * ```
+ */
+export const FETCH_PIPELINE = [
+  "fallback",
+  "breaker",
+  "total timeout",
+  "retry",
+  "origin pause",
+  "bulkhead",
+  "attempt timeout",
+  "fetch",
+] as const;
 
 /** What a createFetch `fallback` receives. */
 export interface FetchFailure {
@@ -105,7 +121,7 @@ export interface FetchFailure {
 /** One origin's shared state. */
 export interface OriginStatus {
   readonly origin: string;
-  /** The breaker's state, `undefined` with `breaker: false`. */
+  /** The breaker's state, `undefined` without a breaker. */
   readonly circuit: CircuitState | undefined;
   /** Milliseconds until the breaker probes again (0 when closed). */
   readonly circuitRetryAfterMs: number;
@@ -121,7 +137,7 @@ export interface ResilientFetch extends FetchFunction {
   breaker(origin: string): CircuitBreaker | undefined;
 }
 
-/** Options of {@link createFetch}. */
+/** Options of {@link createFetch} and {@link createLeanFetch}. */
 export interface CreateFetchOptions {
   /** The fetch to call. Default: `globalThis.fetch`, looked up at each call. */
   readonly fetch?: FetchFunction;
@@ -155,27 +171,28 @@ export interface CreateFetchOptions {
   readonly maxBufferedBodyBytes?: number;
   /**
    * The circuit breaker that guards each origin (`scheme://host:port`). It counts calls, not attempts: a call
-   * counts once, with the outcome it ends with after its retries. Accepts:
+   * counts once, with the outcome it ends with after its retries. In `createFetch`, accepts:
    * - options (or nothing): one breaker per origin with these options. Default: `circuitBreaker`'s defaults
    *   (open when half the calls of the last 5 s failed, once there were 10; probe after 10 s). A `strategy`
    *   is given as a function that makes one per origin, e.g. `() => failureRate({ windowMs: 60_000 })`;
    * - a function `(origin) => circuitBreaker(…)`: your breaker per origin, called once for each new origin;
    * - a `CircuitBreaker`: that one breaker for every origin of this client (a client of one origin, or a
    *   circuit you also watch elsewhere); its `key` names it in errors;
+   * - a `perOriginBreaker(…)`, the form `createLeanFetch` takes (where the default is no breaker);
    * - `false`: no breaker.
    */
-  readonly breaker?: FetchBreakerOptions | ((origin: string) => CircuitBreaker) | CircuitBreaker | false;
+  readonly breaker?: FetchBreakerOption | FetchBreaker | false;
   /** The most origins whose state (breaker, pause) is kept; the least recently used beyond it is dropped. Default 1,000. */
   readonly maxOrigins?: number;
   /** A retry budget shared with other clients and policies (see `retryBudget`). */
   readonly budget?: RetryBudget;
   /**
-   * At most `limit` attempts in flight per origin, `queue` more waiting; beyond that an attempt fails at once
-   * with `BulkheadRejectedError`. The wait in the queue does not count against `attemptTimeoutMs`. A
-   * `bulkhead(…)` instead of options is one bulkhead for every origin of this client (a cap on the client's
-   * attempts in flight, whatever the origin).
+   * Caps the attempts in flight: a function `(origin) => bulkhead({ limit, queue })` makes one per origin
+   * (called once now, to check it, then once for each new origin); a `bulkhead(…)` is one for every origin of
+   * this client. Beyond it an attempt fails at once with `BulkheadRejectedError`; the wait in the queue does
+   * not count against `attemptTimeoutMs`.
    */
-  readonly bulkhead?: BulkheadOptions | BulkheadPolicy;
+  readonly bulkhead?: BulkheadPolicy | ((origin: string) => BulkheadPolicy);
   /**
    * The fail-safe answer when the call fails: it rejected (but for the caller's abort), or ended with a
    * retryable status. Its `response`, when there is one, has its body cancelled already.
@@ -230,16 +247,6 @@ const OPTION_KEYS = Object.keys({
   env: true,
 } satisfies Record<keyof CreateFetchOptions, true>);
 
-const BREAKER_KEYS = Object.keys({
-  strategy: true,
-  halfOpenAfterMs: true,
-  halfOpenProbes: true,
-  isFailure: true,
-  isFailureResult: true,
-  onStateChange: true,
-  shared: true,
-} satisfies Record<keyof FetchBreakerOptions, true>);
-
 /**
  * The statuses retried by default: a timeout, rate limiting and the gateway/overload 5xx family.
  *
@@ -250,23 +257,24 @@ const BREAKER_KEYS = Object.keys({
  */
 export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
 
-interface OriginState {
-  readonly breaker: CircuitBreaker | undefined;
-  /** The `online` events this origin's breaker has been told of (see {@link onlineEvents}). */
-  onlineSeen: number;
+/** One origin's state: its breaker and bulkhead (when the client has them) and its pause. */
+interface OriginState extends PausedOrigin {
+  readonly guard: OriginBreaker | undefined;
   readonly bulkhead: Policy | undefined;
-  /** Epoch ms before which no attempt to this origin starts; 0 when not paused. */
-  pausedUntilMs: number;
 }
 
 /** One call's own state: the scope its retry decisions and hooks see. */
 interface FetchCall {
+  readonly input: RequestInfo | URL;
+  readonly init: RequestInit | undefined;
   readonly request: RequestSummary;
+  readonly origin: string;
+  readonly state: OriginState;
   readonly startedMs: number;
   readonly telemetry: CallTelemetry;
   /** Where the delay chosen for the coming retry came from. */
   delaySource: DelaySource;
-  /** Whether the last delay decision refused a server-asked wait. */
+  /** Whether retrying stopped because the server asked for a wait longer than allowed. */
   refusedServerDelay: boolean;
   /** The origin's breaker: a circuit it opens while this call runs ends the call's retrying. */
   readonly breaker: CircuitBreaker | undefined;
@@ -284,46 +292,19 @@ interface FetchCall {
   hookFailed: boolean;
 }
 
+/** A step of the pipeline: runs one call from a layer inward. */
+type Step = (call: FetchCall, context: PolicyContext) => Promise<Response>;
+
+/** A layer of the pipeline, named as in {@link FETCH_PIPELINE}: given the step inside it, the step around it. */
+interface Layer {
+  readonly name: Exclude<(typeof FETCH_PIPELINE)[number], "fetch">;
+  readonly around: (inner: Step) => Step;
+}
+
 /** Looked up at each call, so that a test double or a binding installed later is used. */
 const globalFetch: FetchFunction = (input, init) => globalThis.fetch(input, init);
 
 const UNCANCELLABLE: PolicyContext = Object.freeze({ signal: undefined, attempt: 1 });
-
-/**
- * `true` where the runtime knows it has no network at all (a browser's `navigator.onLine`); never elsewhere.
- * Failures then are the device's, not the origin's: they must not open its circuit, nor hide the network
- * error a page shows as "you are offline" behind a `CircuitOpenError`.
- */
-const isOffline = (): boolean => (globalThis as { navigator?: { onLine?: unknown } }).navigator?.onLine === false;
-
-/**
- * `online` events seen since the first createFetch. An origin whose breaker has seen fewer lets its open
- * circuit probe at once: the failures that opened it may have been the network's. A count read at each call,
- * not a listener per client, so that a client dropped is collected.
- */
-let onlineEvents = 0;
-let listeningForOnline = false;
-
-function listenForOnline(): void {
-  if (listeningForOnline) return;
-  listeningForOnline = true;
-  const g = globalThis as {
-    navigator?: { onLine?: unknown };
-    addEventListener?: (type: string, listener: () => void) => void;
-  };
-  if (typeof g.navigator?.onLine === "boolean" && typeof g.addEventListener === "function") {
-    g.addEventListener("online", () => {
-      onlineEvents++;
-    });
-  }
-}
-
-/**
- * What `beforeRetry` threw: the caller's own failure (a token that could not be refreshed), which ends the call
- * but says nothing of the origin, so the breakers built here do not count it. Weak: an error is kept no longer
- * than the caller keeps it.
- */
-const thrownByHook = new WeakSet<object>();
 
 const isOpen = (state: CircuitState): boolean => state === "open" || state === "isolated";
 
@@ -341,7 +322,7 @@ function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | undefine
  * Creates a `fetch` with retries, timeouts, `Retry-After` support and a circuit breaker per origin. Use it
  * exactly like `fetch`: it resolves with the final `Response` (a retryable status after the last attempt is
  * returned, not thrown) and rejects with the last error — or with `CircuitOpenError` while the origin's
- * circuit is open.
+ * circuit is open. For a smaller bundle without the breaker, see {@link createLeanFetch}.
  *
  * @example
  * ```ts
@@ -353,7 +334,34 @@ function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | undefine
  * ```
  */
 export function createFetch(options?: CreateFetchOptions): ResilientFetch {
-  const owner = "createFetch";
+  const o = requireOptionsObject("createFetch", options) as CreateFetchOptions;
+  const breaker = o.breaker;
+  // `null` is left to the common option check, which refuses it as it does for every option.
+  const layer =
+    breaker === false || breaker === null || isFetchBreaker(breaker)
+      ? breaker
+      : perOriginBreaker(breaker, "createFetch");
+  return pipeline({ ...o, breaker: layer }, "createFetch");
+}
+
+/**
+ * `createFetch` that bundles only what it is given: retries, timeouts, `Retry-After`, the origin pause and
+ * body replay always; a circuit breaker only with `breaker: perOriginBreaker(…)` (no breaker by default), a
+ * bulkhead only with `bulkhead`. The same options and behaviour as `createFetch` otherwise.
+ *
+ * @example
+ * ```ts
+ * // A frontend's fetch: about 5 KB less than createFetch, without the breaker.
+ * const fetch = createLeanFetch({ attempts: 4, attemptTimeoutMs: 8_000 });
+ * // The same, with the breaker: what createFetch() is.
+ * const guarded = createLeanFetch({ breaker: perOriginBreaker() });
+ * ```
+ */
+export function createLeanFetch(options?: CreateFetchOptions): ResilientFetch {
+  return pipeline(options, "createLeanFetch");
+}
+
+function pipeline(options: CreateFetchOptions | undefined, owner: string): ResilientFetch {
   const o = requireOptionsObject(owner, options) as CreateFetchOptions;
   requireKnownKeys(owner, o, OPTION_KEYS);
   const base = retrySettings<Response>(
@@ -362,9 +370,9 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
   );
   const env = base.env;
   const fetchOverride = optionalFunction<FetchFunction>(owner, "fetch", o.fetch);
-  const attemptTimeoutMs = validTimeout("attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
-  const totalTimeoutMs = validTimeout("totalTimeoutMs", o.totalTimeoutMs, Infinity);
-  const retryStatuses = statusSet(o.retryStatuses);
+  const attemptTimeoutMs = validTimeout(owner, "attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
+  const totalTimeoutMs = validTimeout(owner, "totalTimeoutMs", o.totalTimeoutMs, Infinity);
+  const retryStatuses = statusSet(owner, o.retryStatuses);
   const retryNonIdempotent = o.retryNonIdempotent ?? false;
   if (typeof retryNonIdempotent !== "boolean") {
     throw optionError(TypeError, owner, "retryNonIdempotent", "a boolean", retryNonIdempotent);
@@ -399,22 +407,18 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
         : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl),
     attempts: base.attempts,
   };
-  const makeBreaker = breakerFactory(o.breaker, env, observers);
-  if (makeBreaker !== undefined) listenForOnline();
-  const makeBulkhead = bulkheadFactory(o.bulkhead);
-  const fallbackPolicy = fallbackLayer(o.fallback, retryStatuses, observers);
+  const guardOf = breakerLayer(owner, o.breaker)?.forClient(env, (change: CircuitStateChange) =>
+    reportBreakerChange(observers, change),
+  );
+  const bulkheadOf = bulkheadLayer(owner, o.bulkhead);
+  const answerFailure = optionalFunction<NonNullable<CreateFetchOptions["fallback"]>>(owner, "fallback", o.fallback);
   // Built once per client or per origin: a call only adds closures over its own state.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
   const totalTimeout = Number.isFinite(totalTimeoutMs) ? timeout(totalTimeoutMs, { env }) : undefined;
   const origins = new KeyedRegistry<OriginState>(
     requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
     // Only state here, no composed policy: 10,000 origins should cost 10,000 breakers, not also their closures.
-    (origin) => ({
-      breaker: makeBreaker?.(origin),
-      onlineSeen: onlineEvents,
-      bulkhead: makeBulkhead?.(),
-      pausedUntilMs: 0,
-    }),
+    (origin) => ({ guard: guardOf?.(origin), bulkhead: bulkheadOf?.(origin), pausedUntilMs: 0 }),
   );
 
   const decide = (attempt: FetchAttempt, byDefault: boolean): boolean => customShouldRetry?.(attempt) ?? byDefault;
@@ -472,6 +476,97 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
   });
   const timesAttempts = observers.metrics !== undefined;
   const retries = base.attempts > 1;
+  const fetchImpl = fetchOverride ?? globalFetch;
+
+  // The pipeline, declared once per client in FETCH_PIPELINE's order, outermost first; a layer the client was
+  // not given is left out. Each layer wraps the step inside it; a call passes only its own state (`FetchCall`)
+  // through, and a policy that runs an operation (a timeout, the breaker, the bulkhead) gets one closure over it.
+  const layers: Layer[] = [];
+  if (answerFailure !== undefined) {
+    layers.push({
+      name: "fallback",
+      around: (inner) => (call, context) => withFallback(inner(call, context), context.signal, call, answerFailure),
+    });
+  }
+  if (guardOf !== undefined) {
+    // The breaker counts the call once, with the outcome it ends with; the total deadline's TimeoutError counts.
+    layers.push({
+      name: "breaker",
+      around: (inner) => (call, context) =>
+        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context),
+    });
+  }
+  if (totalTimeout !== undefined) {
+    layers.push({
+      name: "total timeout",
+      around: (inner) => (call, context) => totalTimeout.run((next) => inner(call, next), context),
+    });
+  }
+  layers.push({
+    name: "retry",
+    around: (inner) => {
+      const hooked = (call: FetchCall, next: PolicyContext): Promise<Response> =>
+        next.attempt === 1 ? inner(call, next) : runBeforeRetry(call, next).then(() => inner(call, next));
+      const attempts = (call: FetchCall, send: Send, context: PolicyContext): Promise<Response> => {
+        call.send = send;
+        if (!retries) return inner(call, context);
+        // The hook runs outside the breaker's count: its failure says nothing about the origin.
+        const attempt = beforeRetry === undefined ? inner : hooked;
+        return runRetry((next) => attempt(call, next), context, call);
+      };
+      // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
+      return (call, context) => {
+        const { input, init } = call;
+        call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(call.request));
+        // A request sent at most once after it left goes as the caller made it, its body unread.
+        if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init), context);
+        const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
+        return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);
+      };
+    },
+  });
+  layers.push({
+    name: "origin pause",
+    // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
+    around: (inner) => (call, context) => {
+      const { state } = call;
+      if (state.pausedUntilMs === 0) return inner(call, context);
+      let waitMs: number;
+      try {
+        waitMs = originPauseWaitMs(state, call.origin, env, totalTimeoutMs - (env.now() - call.startedMs));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return waitMs === 0 ? inner(call, context) : env.sleep(waitMs, context.signal).then(() => inner(call, context));
+    },
+  });
+  if (bulkheadOf !== undefined) {
+    layers.push({
+      name: "bulkhead",
+      around: (inner) => (call, context) => (call.state.bulkhead as Policy).run((next) => inner(call, next), context),
+    });
+  }
+  if (attemptTimeout !== undefined) {
+    layers.push({
+      name: "attempt timeout",
+      around: (inner) => (call, context) => attemptTimeout.run((next) => inner(call, next), context),
+    });
+  }
+  const fetchOnce: Step = async (call, context) => {
+    const { telemetry } = call;
+    // The clock is read only for the metric that needs it.
+    const attemptStartedMs = timesAttempts ? env.now() : 0;
+    try {
+      const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
+      if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
+      learnOriginPause(call.state, response, env, maxRetryAfterMs);
+      return response;
+    } catch (error) {
+      if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
+      throw error;
+    }
+  };
+  const runCall = layers.reduceRight<Step>((inner, layer) => layer.around(inner), fetchOnce);
 
   async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
@@ -481,15 +576,17 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     const request = summarize(input, init);
     const origin = originOf(request.url);
     const state = origins.get(origin);
-    const telemetry = callTelemetry(observers, request, origin, startedMs, env.now);
-    const { breaker, bulkhead: originBulkhead } = state;
     const call: FetchCall = {
+      input,
+      init,
       request,
+      origin,
+      state,
       startedMs,
-      telemetry,
+      telemetry: callTelemetry(observers, request, origin, startedMs, env.now),
       delaySource: "backoff",
       refusedServerDelay: false,
-      breaker,
+      breaker: state.guard?.breaker,
       circuitOpened: false,
       send: undefined,
       resendsAfterSending: false,
@@ -497,91 +594,58 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
       headers: undefined,
       hookFailed: false,
     };
-    const fetchImpl = fetchOverride ?? globalFetch;
-
-    const attemptOnce = async (context: PolicyContext): Promise<Response> => {
-      // The clock is read only for the metric that needs it.
-      const attemptStartedMs = timesAttempts ? env.now() : 0;
-      try {
-        const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
-        if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
-        if (ORIGIN_PAUSE_STATUSES.has(response.status)) pauseOrigin(state, response);
-        return response;
-      } catch (error) {
-        if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
-        throw error;
-      }
-    };
-    // bulkhead → attempt timeout → fetch, composed by hand: `compose` would build a policy per call.
-    const timedAttempt =
-      attemptTimeout === undefined ? attemptOnce : (context: PolicyContext) => attemptTimeout.run(attemptOnce, context);
-    const guardedAttempt =
-      originBulkhead === undefined
-        ? timedAttempt
-        : (context: PolicyContext) => originBulkhead.run(timedAttempt, context);
-    // Honours a pause another call learnt from this origin's Retry-After before starting the attempt.
-    const gatedAttempt = (context: PolicyContext): Promise<Response> => {
-      if (state.pausedUntilMs === 0) return guardedAttempt(context);
-      const now = env.now();
-      const waitMs = state.pausedUntilMs - now;
-      if (waitMs <= 0) {
-        state.pausedUntilMs = 0; // over: later calls need not read the clock
-        return guardedAttempt(context);
-      }
-      // Waiting out a pause that ends past this call's deadline would only end in a timeout: say so now.
-      if (waitMs >= totalTimeoutMs - (now - startedMs)) {
-        const message = `${origin} asked for a pause of ${Math.ceil(waitMs)} ms more, past this call's deadline`;
-        return Promise.reject(new RateLimitedError(message, waitMs));
-      }
-      // Every call waiting on the pause would wake at the same instant: each adds its own jitter.
-      const jitteredMs = jitteredServerDelayMs(waitMs, env.random, (totalTimeoutMs - (now - startedMs) - waitMs) / 2);
-      return env.sleep(jitteredMs, context.signal).then(() => guardedAttempt(context));
-    };
-    const attempts = (send: Send, context: PolicyContext): Promise<Response> => {
-      call.send = send;
-      if (!retries) return gatedAttempt(context);
-      if (beforeRetry === undefined) return runRetry(gatedAttempt, context, call);
-      // Outside the breaker: a hook's failure says nothing about the origin.
-      const hookedAttempt = (next: PolicyContext): Promise<Response> =>
-        next.attempt === 1 ? gatedAttempt(next) : runBeforeRetry(call, next).then(() => gatedAttempt(next));
-      return runRetry(hookedAttempt, context, call);
-    };
-    // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
-    const run = (context: PolicyContext): Promise<Response> => {
-      call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(request));
-      // A request sent at most once after it left goes as the caller made it, its body unread.
-      if (!call.resendsAfterSending) return attempts(sendAsIs(input, init), context);
-      const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
-      return "then" in send ? send.then((ready) => attempts(ready, context)) : attempts(send, context);
-    };
-
-    const bounded = totalTimeout === undefined ? run : (context: PolicyContext) => totalTimeout.run(run, context);
-    // The breaker counts the call once, with the outcome it ends with; the total deadline's TimeoutError counts.
-    const guardedCall = (context: PolicyContext): Promise<Response> => {
-      if (breaker === undefined || isOffline()) return bounded(context);
-      if (state.onlineSeen !== onlineEvents) {
-        state.onlineSeen = onlineEvents;
-        breaker.halfOpenNow();
-      }
-      return breaker.run(bounded, context);
-    };
-
     let answered = false;
     try {
       // Nothing is read or sent for a call cancelled before it starts.
       if (callerSignal?.aborted) throw callerSignal.reason;
-      const response = await (fallbackPolicy === undefined
-        ? guardedCall(callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 })
-        : fallbackPolicy(request).execute(guardedCall, callerSignal));
+      const response = await runCall(
+        call,
+        callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 },
+      );
       answered = true;
-      telemetry.done(response, false);
+      call.telemetry.done(response, false);
       return response;
     } catch (error) {
-      telemetry.done(error, true);
+      call.telemetry.done(error, true);
       throw error;
     } finally {
       if (call.send !== undefined) call.send.release(answered);
       else cancelUnsentBody(input, init);
+    }
+  }
+
+  /**
+   * The outermost layer: the fail-safe answer when the call rejected (but for the caller's abort) or ended with
+   * a retryable status, whose body is cancelled first.
+   */
+  async function withFallback(
+    pending: Promise<Response>,
+    signal: AbortSignal | undefined,
+    { request }: FetchCall,
+    answer: NonNullable<CreateFetchOptions["fallback"]>,
+  ): Promise<Response> {
+    let failure: FetchFailure;
+    try {
+      const response = await raceAbort(pending, signal);
+      if (!retryStatuses.has(response.status)) return response;
+      discardBody(response);
+      failure = { request, error: undefined, response };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      failure = { request, error, response: undefined };
+    }
+    reportFallback(observers, request, failure.error, failure.response);
+    const { logger } = observers;
+    logger?.warn(`staunch: falling back after ${describeFailure(failure)}`, { ...failure });
+    try {
+      return await raceAbort(answer(failure), signal);
+    } catch (answerError) {
+      if (signal?.aborted) throw signal.reason;
+      logger?.error(`staunch: the fallback failed too: ${describeError(answerError)}`, {
+        ...failure,
+        fallbackError: answerError,
+      });
+      throw answerError;
     }
   }
 
@@ -603,181 +667,79 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
     }
   }
 
-  // A 429 or 503 with a delay the client would honour pauses every call to the origin, not just this one:
-  // the server is overloaded or limiting this client, and concurrent calls need not each rediscover it.
-  function pauseOrigin(origin: OriginState, response: Response): void {
-    const now = env.now();
-    const pauseMs = originPauseMs(response, now, maxRetryAfterMs);
-    if (pauseMs !== undefined) origin.pausedUntilMs = Math.max(origin.pausedUntilMs, now + pauseMs);
-  }
-
   return Object.assign(resilientFetch, {
     origins: (): OriginStatus[] => {
       const now = env.now();
       return Array.from(origins.entries(), ([origin, s]) => ({
         origin,
-        circuit: s.breaker?.state,
-        circuitRetryAfterMs: s.breaker?.retryAfterMs ?? 0,
+        circuit: s.guard?.breaker.state,
+        circuitRetryAfterMs: s.guard?.breaker.retryAfterMs ?? 0,
         pausedForMs: Math.max(0, s.pausedUntilMs - now),
       }));
     },
-    breaker: (origin: string) => origins.get(originOf(origin)).breaker,
+    breaker: (origin: string) => origins.get(originOf(origin)).guard?.breaker,
   });
 }
 
-/** The outermost layer: a fallback that knows the call's request. */
-function fallbackLayer(
-  handler: CreateFetchOptions["fallback"],
-  retryStatuses: ReadonlySet<number>,
-  observers: Observers,
-): ((request: RequestSummary) => Policy) | undefined {
-  const answer = optionalFunction<NonNullable<CreateFetchOptions["fallback"]>>("createFetch", "fallback", handler);
-  if (answer === undefined) return undefined;
-  return (request) =>
-    fallback(
-      (error: unknown, context: FallbackContext) =>
-        answer({ request, error, response: context.result as Response | undefined }),
-      {
-        shouldFallbackResult: (response: Response) => retryStatuses.has(response.status),
-        logger: observers.logger,
-        onFallback: (event) => reportFallback(observers, request, event.error, event.result as Response | undefined),
-      },
-    );
+function describeError(error: unknown): string {
+  if (typeof error === "object" && error !== null && "message" in error) {
+    const { name, message } = error as { name?: unknown; message?: unknown };
+    return `${String(name ?? "Error")}: ${String(message)}`;
+  }
+  return String(error);
 }
 
-/**
- * Turns the `breaker` option into a maker of each origin's breaker (or none), checking it once. Breakers built
- * here count the failures of an offline device as no failure; the user's own ones are skipped while offline.
- */
-function breakerFactory(
-  option: CreateFetchOptions["breaker"],
-  env: Environment,
-  observers: Observers,
-): ((origin: string) => CircuitBreaker) | undefined {
-  const owner = "createFetch";
-  if (option === false) return undefined;
-  const report = (change: CircuitStateChange): void => reportBreakerChange(observers, change);
-  const watched = new WeakSet<CircuitBreaker>();
-  const watch = (breaker: CircuitBreaker): CircuitBreaker => {
-    if (!watched.has(breaker)) {
-      watched.add(breaker);
-      watchBreaker(breaker, report);
+function describeFailure(failure: FetchFailure): string {
+  return failure.response === undefined
+    ? describeError(failure.error)
+    : `a result with status ${failure.response.status}`;
+}
+
+/** The `breaker` option of the pipeline: a breaker layer, or none. */
+function breakerLayer(owner: string, option: CreateFetchOptions["breaker"]): FetchBreaker | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (isFetchBreaker(option)) return option;
+  throw optionError(TypeError, owner, "breaker", "a perOriginBreaker(…) or false", option);
+}
+
+/** One bulkhead per origin from a function, or the one given for all origins; checked now. */
+function bulkheadLayer(
+  owner: string,
+  option: CreateFetchOptions["bulkhead"],
+): ((origin: string) => Policy) | undefined {
+  if (option === undefined) return undefined;
+  const requirement = "a bulkhead(…), or a function (origin) => bulkhead(…)";
+  const check = (value: unknown): BulkheadPolicy => {
+    const given = value as Partial<BulkheadPolicy> | null;
+    if (typeof given?.run !== "function" || typeof given.running !== "number" || typeof given.queued !== "number") {
+      throw optionError(TypeError, owner, "bulkhead", requirement, value);
     }
-    return breaker;
+    return value as BulkheadPolicy;
   };
-  if (option instanceof CircuitBreaker) {
-    watch(option);
+  if (typeof option !== "function") {
+    check(option);
     return () => option;
   }
-  if (typeof option === "function") {
-    return (origin) => {
-      const breaker: unknown = option(origin);
-      if (!(breaker instanceof CircuitBreaker)) {
-        throw optionError(
-          TypeError,
-          owner,
-          "breaker",
-          "a function that returns a circuitBreaker(…) for each origin",
-          breaker,
-        );
-      }
-      return watch(breaker);
-    };
-  }
-  if (typeof (option as { run?: unknown } | null)?.run === "function") {
-    throw optionError(
-      TypeError,
-      owner,
-      "breaker",
-      "breaker options, a circuitBreaker(…), a function (origin) => circuitBreaker(…), or false",
-      option,
-    );
-  }
-  const scope = `${owner}.breaker`;
-  const o = requireOptionsObject(scope, option) as FetchBreakerOptions;
-  requireKnownKeys(scope, o, BREAKER_KEYS);
-  if (o.strategy !== undefined && typeof o.strategy !== "function") {
-    throw optionError(
-      TypeError,
-      scope,
-      "strategy",
-      "a function that makes a strategy per origin, e.g. () => failureRate({ windowMs: 60_000 })",
-      o.strategy,
-    );
-  }
-  const { strategy, onStateChange, shared, isFailure, ...rest } = o;
-  if (shared !== undefined && typeof shared?.circuit !== "function") {
-    throw optionError(TypeError, scope, "shared", "a coordinator(…)", shared);
-  }
-  const userOnStateChange = guarded(
-    optionalFunction<(change: CircuitStateChange) => void>(scope, "onStateChange", onStateChange),
-  );
-  const isFailureOnline =
-    optionalFunction<(error: unknown) => boolean>(scope, "isFailure", isFailure) ?? isDependencyFailure;
-  // Built once and shared by every origin's breaker: 10,000 origins should not cost 10,000 closures each.
-  const isFailureHere = (error: unknown): boolean =>
-    !isOffline() && !(typeof error === "object" && error !== null && thrownByHook.has(error)) && isFailureOnline(error);
-  const onStateChangeHere =
-    userOnStateChange === undefined
-      ? report
-      : (change: CircuitStateChange) => {
-          userOnStateChange(change);
-          report(change);
-        };
-  const make = (origin: string, check = false): CircuitBreaker =>
-    new CircuitBreaker(
-      {
-        ...rest,
-        strategy: strategy?.(),
-        isFailure: isFailureHere,
-        key: origin,
-        shared: check ? undefined : shared?.circuit(origin),
-        env,
-        onStateChange: onStateChangeHere,
-      },
-      scope,
-    );
-  make("https://options.check", true); // throws now, at construction, on bad options
-  return make;
+  check(option("https://options.check")); // throws now, at construction, on bad options
+  return (origin) => check(option(origin));
 }
 
-/** One bulkhead per origin from options, or the one given for all origins; checked now. */
-function bulkheadFactory(option: CreateFetchOptions["bulkhead"]): (() => Policy) | undefined {
-  if (option === undefined) return undefined;
-  const given = option as Partial<BulkheadPolicy> | null;
-  if (typeof given?.run === "function") {
-    if (typeof given.running !== "number" || typeof given.queued !== "number") {
-      throw optionError(
-        TypeError,
-        "createFetch",
-        "bulkhead",
-        "bulkhead options ({ limit, queue }) or a bulkhead(…)",
-        option,
-      );
-    }
-    return () => option as BulkheadPolicy;
-  }
-  const make = (): Policy => bulkhead(option as BulkheadOptions, "createFetch.bulkhead");
-  make(); // throws now, at construction, on bad options
-  return make;
-}
-
-function validTimeout(name: string, value: unknown, fallback: number): number {
-  const ms = requireLimitAtLeast("createFetch", name, value ?? fallback);
-  if (ms === 0) throw optionError(RangeError, "createFetch", name, "a number > 0 (Infinity for none)", value);
+function validTimeout(owner: string, name: string, value: unknown, fallback: number): number {
+  const ms = requireLimitAtLeast(owner, name, value ?? fallback);
+  if (ms === 0) throw optionError(RangeError, owner, name, "a number > 0 (Infinity for none)", value);
   return ms;
 }
 
-function statusSet(statuses: Iterable<number> | undefined): ReadonlySet<number> {
+function statusSet(owner: string, statuses: Iterable<number> | undefined): ReadonlySet<number> {
   if (statuses === undefined) return new Set(DEFAULT_RETRY_STATUSES);
   // A string is iterable too, and "503" would be read as the statuses "5", "0" and "3".
   if (typeof statuses === "string" || typeof (statuses as Iterable<number> | null)?.[Symbol.iterator] !== "function") {
-    throw optionError(TypeError, "createFetch", "retryStatuses", "an iterable of status codes", statuses);
+    throw optionError(TypeError, owner, "retryStatuses", "an iterable of status codes", statuses);
   }
   const set = new Set<number>();
   for (const status of statuses) {
     if (!Number.isInteger(status) || status < 100 || status > 599) {
-      throw optionError(RangeError, "createFetch", "retryStatuses", "status codes from 100 to 599", status);
+      throw optionError(RangeError, owner, "retryStatuses", "status codes from 100 to 599", status);
     }
     set.add(status);
   }

@@ -43,10 +43,14 @@ export {
 export {
   type CreateFetchOptions,
   createFetch,
+  createLeanFetch,
   DEFAULT_RETRY_STATUSES,
   type DelaySource,
+  FETCH_PIPELINE,
   type FetchAttempt,
   type FetchBeforeRetry,
+  type FetchBreaker,
+  type FetchBreakerOption,
   type FetchBreakerOptions,
   type FetchEventBase,
   type FetchFailure,
@@ -106,6 +110,7 @@ export {
   type FallbackPolicy,
   fallback,
 } from "./fallback.ts";
+export { type OriginBreaker, perOriginBreaker } from "./fetch-breaker.ts";
 export type { FleetDegradedEvent, FleetLinkStatus, FleetRecoveredEvent } from "./fleet/channel.ts";
 export { type Coordinator, type CoordinatorOptions, coordinator, fleetKey } from "./fleet/coordinator.ts";
 export type { FleetBudgetLink, FleetCircuitLink } from "./fleet/links.ts";

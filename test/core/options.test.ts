@@ -202,8 +202,8 @@ const factories: Factory[] = [
     options: { initialMs: [-1], maxMs: [-1], multiplier: [0.5], jitter: ["partial"] },
   },
   {
-    owner: "createFetch.bulkhead",
-    make: (o) => createFetch({ bulkhead: { limit: 1, ...o } as never }),
+    owner: "bulkhead",
+    make: (o) => createFetch({ bulkhead: () => bulkhead({ limit: 1, ...o } as never) }),
     options: { limit: [0], queue: [-1] },
   },
   {

@@ -13,3 +13,4 @@ await import("../fetch/create-fetch-protection.test.ts");
 await import("../fetch/transparency.test.ts");
 await import("../fetch/transient-causes.test.ts");
 await import("../fetch/wrapped-fetch.test.ts");
+await import("../fetch/lean-fetch.test.ts");

@@ -315,7 +315,7 @@ describe("createFetch: bulkhead per origin", () => {
   it("rejects an attempt beyond limit + queue at once, and that rejection does not open the circuit", async () => {
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
-      bulkhead: { limit: 1, queue: 0 },
+      bulkhead: () => bulkhead({ limit: 1, queue: 0 }),
       breaker: { strategy: () => consecutiveFailures(1) },
     });
     const slow = scenario(server, "200|delay=200");
@@ -328,7 +328,11 @@ describe("createFetch: bulkhead per origin", () => {
   });
 
   it("queues inside the attempt timeout's reach: time spent waiting for a slot is not an attempt's time", async () => {
-    const fetch = createFetch({ attemptTimeoutMs: 350, bulkhead: { limit: 1, queue: 1 }, breaker: false });
+    const fetch = createFetch({
+      attemptTimeoutMs: 350,
+      bulkhead: () => bulkhead({ limit: 1, queue: 1 }),
+      breaker: false,
+    });
     const s = scenario(server, "200|delay=200");
     const [a, b] = await Promise.all([statusOf(fetch(s.url)), statusOf(fetch(s.url))]);
     // b waited ~200 ms for a's slot, then took ~200 ms itself: 400 ms > 350 ms, yet no attempt timed out.

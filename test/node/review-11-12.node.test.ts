@@ -11,6 +11,7 @@
 import ky from "ky";
 import { describe, expect, inject, it } from "vitest";
 import {
+  bulkhead,
   circuitBreaker,
   consecutiveFailures,
   createFetch,
@@ -74,7 +75,12 @@ describe("review 11/12: the breaker counts only what says the origin is failing"
     // BulkheadRejectedError is not counted ("local saturation"), but a call whose total deadline ends while
     // it waits in the queue counts its TimeoutError against the origin: 19 calls that never reached it.
     const clock = new FakeClock();
-    const client = createFetch({ fetch: stalled, env: clock, bulkhead: { limit: 1, queue: 100 }, totalTimeoutMs: 100 });
+    const client = createFetch({
+      fetch: stalled,
+      env: clock,
+      bulkhead: () => bulkhead({ limit: 1, queue: 100 }),
+      totalTimeoutMs: 100,
+    });
     const calls = Array.from({ length: 20 }, () => client("https://api.test/items").catch((e: unknown) => e));
     await clock.advance(150);
     await Promise.all(calls);

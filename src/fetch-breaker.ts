@@ -1,0 +1,220 @@
+/**
+ * The breaker layer of createFetch: one circuit breaker per origin, counting calls (not attempts), made blind
+ * to the failures of a device that is offline. A value the user passes (`breaker: perOriginBreaker(…)`) to
+ * `createLeanFetch`, so that a client without a breaker does not bundle one; `createFetch` includes it by
+ * default.
+ */
+
+import type { BreakerStrategy } from "./breaker-strategies.ts";
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitStateChange,
+  isDependencyFailure,
+  watchBreaker,
+} from "./circuit-breaker.ts";
+import type { Environment } from "./environment.ts";
+import type { Coordinator } from "./fleet/coordinator.ts";
+import { guarded, thrownByHook } from "./hooks.ts";
+import type { Operation, PolicyContext } from "./policy.ts";
+import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
+
+/** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
+export interface FetchBreakerOptions
+  extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot" | "shared"> {
+  /** Makes each origin's strategy (one per origin). Default `() => defaultBreakerStrategy()`. */
+  readonly strategy?: () => BreakerStrategy;
+  /**
+   * Shares each origin's circuit with other isolates: a `coordinator(…)`, asked for one link per origin.
+   * Default: each breaker's own memory.
+   */
+  readonly shared?: Pick<Coordinator, "circuit">;
+}
+
+/** What `perOriginBreaker` accepts: breaker options, a breaker per origin, or one breaker for every origin. */
+export type FetchBreakerOption = FetchBreakerOptions | ((origin: string) => CircuitBreaker) | CircuitBreaker;
+
+/** One origin's breaker, as a createFetch client runs its calls through it. */
+export interface OriginBreaker {
+  readonly breaker: CircuitBreaker;
+  /** Runs one call (its retries included) under the breaker, unless the device is offline. */
+  run(call: Operation<Response>, context: PolicyContext): Promise<Response>;
+}
+
+/**
+ * The breaker layer: a value handed to `createLeanFetch({ breaker })` (or `createFetch`). Opaque: a client
+ * binds it to its own clock and telemetry.
+ */
+export interface FetchBreaker {
+  /** Binds the layer to one client: its clock, and where its breakers' transitions are reported. */
+  forClient(env: Environment, report: (change: CircuitStateChange) => void): (origin: string) => OriginBreaker;
+}
+
+const BREAKER_KEYS = Object.keys({
+  strategy: true,
+  halfOpenAfterMs: true,
+  halfOpenProbes: true,
+  isFailure: true,
+  isFailureResult: true,
+  onStateChange: true,
+  shared: true,
+} satisfies Record<keyof FetchBreakerOptions, true>);
+
+/**
+ * `true` where the runtime knows it has no network at all (a browser's `navigator.onLine`); never elsewhere.
+ * Failures then are the device's, not the origin's: they must not open its circuit, nor hide the network
+ * error a page shows as "you are offline" behind a `CircuitOpenError`.
+ */
+const isOffline = (): boolean => (globalThis as { navigator?: { onLine?: unknown } }).navigator?.onLine === false;
+
+/**
+ * `online` events seen since the first breaker layer was bound. An origin whose breaker has seen fewer lets its
+ * open circuit probe at once: the failures that opened it may have been the network's. A count read at each
+ * call, not a listener per client, so that a client dropped is collected.
+ */
+let onlineEvents = 0;
+let listeningForOnline = false;
+
+function listenForOnline(): void {
+  if (listeningForOnline) return;
+  listeningForOnline = true;
+  const g = globalThis as {
+    navigator?: { onLine?: unknown };
+    addEventListener?: (type: string, listener: () => void) => void;
+  };
+  if (typeof g.navigator?.onLine === "boolean" && typeof g.addEventListener === "function") {
+    g.addEventListener("online", () => {
+      onlineEvents++;
+    });
+  }
+}
+
+/** Whether a value is a breaker layer (made by {@link perOriginBreaker}). */
+export const isFetchBreaker = (value: unknown): value is FetchBreaker =>
+  typeof (value as Partial<FetchBreaker> | null)?.forClient === "function";
+
+/**
+ * The breaker layer for `createLeanFetch`: a circuit breaker per origin (`scheme://host:port`) that counts
+ * calls, not attempts — a call counts once, with the outcome it ends with after its retries. Accepts what
+ * createFetch's `breaker` option does: options (or nothing: `circuitBreaker`'s defaults, open when half the
+ * calls of the last 5 s failed, once there were 10), a function `(origin) => circuitBreaker(…)`, or one
+ * `CircuitBreaker` for every origin. Checks its options now.
+ *
+ * @example
+ * ```ts
+ * const fetch = createLeanFetch({ breaker: perOriginBreaker({ halfOpenAfterMs: 30_000 }) });
+ * ```
+ */
+export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOriginBreaker"): FetchBreaker {
+  if (option instanceof CircuitBreaker) return layer(() => option);
+  if (typeof option === "function") {
+    return layer((origin) => {
+      const breaker: unknown = option(origin);
+      if (!(breaker instanceof CircuitBreaker)) {
+        throw optionError(
+          TypeError,
+          owner,
+          "breaker",
+          "a function that returns a circuitBreaker(…) for each origin",
+          breaker,
+        );
+      }
+      return breaker;
+    });
+  }
+  if (typeof (option as { run?: unknown } | null | undefined)?.run === "function") {
+    throw optionError(
+      TypeError,
+      owner,
+      "breaker",
+      "breaker options, a circuitBreaker(…), a function (origin) => circuitBreaker(…), or false",
+      option,
+    );
+  }
+  const scope = owner === "perOriginBreaker" ? owner : `${owner}.breaker`;
+  const o = requireOptionsObject(scope, option) as FetchBreakerOptions;
+  requireKnownKeys(scope, o, BREAKER_KEYS);
+  if (o.strategy !== undefined && typeof o.strategy !== "function") {
+    throw optionError(
+      TypeError,
+      scope,
+      "strategy",
+      "a function that makes a strategy per origin, e.g. () => failureRate({ windowMs: 60_000 })",
+      o.strategy,
+    );
+  }
+  const { strategy, onStateChange, shared, isFailure, ...rest } = o;
+  if (shared !== undefined && typeof shared?.circuit !== "function") {
+    throw optionError(TypeError, scope, "shared", "a coordinator(…)", shared);
+  }
+  const userOnStateChange = guarded(
+    optionalFunction<(change: CircuitStateChange) => void>(scope, "onStateChange", onStateChange),
+  );
+  const isFailureOnline =
+    optionalFunction<(error: unknown) => boolean>(scope, "isFailure", isFailure) ?? isDependencyFailure;
+  // Shared by every origin's breaker: 10,000 origins should not cost 10,000 closures each.
+  const isFailureHere = (error: unknown): boolean =>
+    !isOffline() && !(typeof error === "object" && error !== null && thrownByHook.has(error)) && isFailureOnline(error);
+  const make = (origin: string, env?: Environment, report?: (change: CircuitStateChange) => void): CircuitBreaker =>
+    new CircuitBreaker(
+      {
+        ...rest,
+        strategy: strategy?.(),
+        isFailure: isFailureHere,
+        key: origin,
+        shared: env === undefined ? undefined : shared?.circuit(origin),
+        env,
+        onStateChange:
+          userOnStateChange === undefined || report === undefined
+            ? report
+            : (change: CircuitStateChange) => {
+                userOnStateChange(change);
+                report(change);
+              },
+      },
+      scope,
+    );
+  make("https://options.check"); // throws now, at construction, on bad options
+  return {
+    forClient: (env, report) => {
+      listenForOnline();
+      return originBreaker((origin) => make(origin, env, report));
+    },
+  };
+}
+
+/** A layer of breakers the user built: watched for the client's telemetry, skipped while offline. */
+function layer(breakerOf: (origin: string) => CircuitBreaker): FetchBreaker {
+  return {
+    forClient: (_env, report) => {
+      listenForOnline();
+      const watched = new WeakSet<CircuitBreaker>();
+      return originBreaker((origin) => {
+        const breaker = breakerOf(origin);
+        if (!watched.has(breaker)) {
+          watched.add(breaker);
+          watchBreaker(breaker, report);
+        }
+        return breaker;
+      });
+    },
+  };
+}
+
+function originBreaker(make: (origin: string) => CircuitBreaker): (origin: string) => OriginBreaker {
+  return (origin) => {
+    const breaker = make(origin);
+    let onlineSeen = onlineEvents;
+    return {
+      breaker,
+      run: (call, context) => {
+        if (isOffline()) return Promise.resolve(call(context));
+        if (onlineSeen !== onlineEvents) {
+          onlineSeen = onlineEvents;
+          breaker.halfOpenNow();
+        }
+        return breaker.run(call, context);
+      },
+    };
+  };
+}
