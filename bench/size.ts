@@ -57,7 +57,7 @@ const entries: Entry[] = [
       import { createFetch } from "../src/index.ts";
       export const resilientFetch = createFetch();
     `,
-    budgetBytes: 13_450,
+    budgetBytes: 13_500, // 13,474 once the refusal base class (issue 15) joined the pipeline work (issue 14)
     targetBytes: 7680,
   },
   {
