@@ -21,7 +21,7 @@
 import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
-import type { CircuitBreaker, CircuitState, CircuitStateChange } from "./circuit-breaker.ts";
+import type { CircuitBreaker, CircuitState, CircuitStateChange, CountedAs } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
 import { MAX_TIMER_DELAY_MS } from "./environment.ts";
 import {
@@ -31,7 +31,7 @@ import {
   type OriginBreaker,
   perOriginBreaker,
 } from "./fetch-breaker.ts";
-import { guarded, guardedSink, thrownByHook } from "./hooks.ts";
+import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
@@ -59,7 +59,7 @@ import type {
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import type { Policy, PolicyContext } from "./policy.ts";
-import { type BackoffState, type RetryBudget, retryRunner, retrySettings } from "./retry.ts";
+import { type BackoffState, type RetryBudget, type RetrySettings, retryRunner, retrySettings } from "./retry.ts";
 import { timeout } from "./timeout.ts";
 import { isNeverSentError, isTransientError } from "./transient.ts";
 import {
@@ -288,8 +288,17 @@ interface FetchCall {
   previous: { readonly response: Response | undefined; readonly error: unknown } | undefined;
   /** The headers a `beforeRetry` changed, sent by every later attempt. */
   headers: Headers | undefined;
-  /** Set when `beforeRetry` threw: that error ends the call. */
+  /**
+   * Set when the caller's own code threw (`beforeRetry`, `shouldRetry`, a backoff function): that error ends the
+   * call, and says nothing of the origin, so the breaker does not count it.
+   */
   hookFailed: boolean;
+  /** Whether the call is its breaker's half-open probe: then it is one attempt, so that the probe is short. */
+  probe: boolean;
+  /** What the last attempt that ended on its own (not cut short by a deadline) ended with. */
+  lastAttempt: CountedAs | undefined;
+  /** When the attempt in flight, or the last one, if a deadline or an abort cut it short, started. */
+  attemptSinceMs: number | undefined;
 }
 
 /** A step of the pipeline: runs one call from a layer inward. */
@@ -415,6 +424,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   // Built once per client or per origin: a call only adds closures over its own state.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
   const totalTimeout = Number.isFinite(totalTimeoutMs) ? timeout(totalTimeoutMs, { env }) : undefined;
+  // An attempt a deadline cuts short counts against the origin if it had at least half the time one may take.
+  const fairAttemptMs = Math.min(attemptTimeoutMs, totalTimeoutMs) / 2;
   const origins = new KeyedRegistry<OriginState>(
     requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
     // Only state here, no composed policy: 10,000 origins should cost 10,000 breakers, not also their closures.
@@ -426,7 +437,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   // safe, and only a body that can be sent again is.
   const mayResend = (call: FetchCall, error?: unknown): boolean =>
     (call.send as Send).resendable && (call.resendsAfterSending || (error !== undefined && isNeverSentError(error)));
-  const runRetry = retryRunner<Response, FetchCall>({
+  const retryDecisions: RetrySettings<Response, FetchCall> = {
     ...base,
     shouldRetry: (error, s, call) =>
       !call.hookFailed &&
@@ -473,7 +484,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
               ? "retry-after"
               : event.reason,
       ),
-  });
+  };
+  const runRetry = retryRunner(blamingHooks(retryDecisions));
   const timesAttempts = observers.metrics !== undefined;
   const retries = base.attempts > 1;
   const fetchImpl = fetchOverride ?? globalFetch;
@@ -489,11 +501,18 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     });
   }
   if (guardOf !== undefined) {
-    // The breaker counts the call once, with the outcome it ends with; the total deadline's TimeoutError counts.
+    // The breaker counts the call once, with the outcome it ends with, unless that is no news of the origin.
     layers.push({
       name: "breaker",
       around: (inner) => (call, context) =>
-        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context),
+        (call.state.guard as OriginBreaker).run(
+          (next, probe) => {
+            call.probe = probe;
+            return inner(call, next);
+          },
+          context,
+          (error) => countedAs(call, error, env.now(), fairAttemptMs),
+        ),
     });
   }
   if (totalTimeout !== undefined) {
@@ -509,7 +528,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         next.attempt === 1 ? inner(call, next) : runBeforeRetry(call, next).then(() => inner(call, next));
       const attempts = (call: FetchCall, send: Send, context: PolicyContext): Promise<Response> => {
         call.send = send;
-        if (!retries) return inner(call, context);
+        if (!retries || call.probe) return inner(call, context);
         // The hook runs outside the breaker's count: its failure says nothing about the origin.
         const attempt = beforeRetry === undefined ? inner : hooked;
         return runRetry((next) => attempt(call, next), context, call);
@@ -555,14 +574,22 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   const fetchOnce: Step = async (call, context) => {
     const { telemetry } = call;
     // The clock is read only for the metric that needs it.
-    const attemptStartedMs = timesAttempts ? env.now() : 0;
+    const attemptStartedMs = env.now();
+    call.attemptSinceMs = attemptStartedMs;
     try {
       const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
       if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
+      call.attemptSinceMs = undefined;
+      call.lastAttempt = { result: response };
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
       if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
+      // Cut short by a deadline or an abort: the breaker judges it by how long it had (see countedAs).
+      if (!context.signal?.aborted) {
+        call.attemptSinceMs = undefined;
+        call.lastAttempt = { error };
+      }
       throw error;
     }
   };
@@ -593,6 +620,9 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       previous: undefined,
       headers: undefined,
       hookFailed: false,
+      probe: false,
+      lastAttempt: undefined,
+      attemptSinceMs: undefined,
     };
     let answered = false;
     try {
@@ -662,7 +692,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       });
     } catch (error) {
       call.hookFailed = true;
-      if (typeof error === "object" && error !== null) thrownByHook.add(error);
       throw error;
     }
   }
@@ -679,6 +708,42 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     },
     breaker: (origin: string) => origins.get(originOf(origin)).guard?.breaker,
   });
+}
+
+/**
+ * What a failed call counts as for its breaker. Its own error when a deadline cut short an attempt that had
+ * been out for `fairAttemptMs` at least: the origin is slow. Otherwise what its last attempt ended with, or
+ * nothing if it made none: a call that ran out of time in the bulkhead's queue, an origin pause or a backoff,
+ * or whose attempt left the queue just before the deadline, says nothing of the origin (counting it lets a
+ * client's own saturation open a healthy origin's circuit). Nothing either when the caller's own code threw.
+ */
+function countedAs(call: FetchCall, error: unknown, now: number, fairAttemptMs: number): CountedAs {
+  if (call.hookFailed) return null;
+  const since = call.attemptSinceMs;
+  return since !== undefined && now - since >= fairAttemptMs ? { error } : (call.lastAttempt ?? null);
+}
+
+/**
+ * The retry's decisions run the caller's code (`shouldRetry`, a backoff function): what they throw ends the
+ * call but is the caller's failure, so the call is marked for its breaker not to count it.
+ */
+function blamingHooks(settings: RetrySettings<Response, FetchCall>): RetrySettings<Response, FetchCall> {
+  const { shouldRetry, shouldRetryResult, nextDelay } = settings;
+  const blamed = <R>(call: FetchCall, decide: () => R): R => {
+    try {
+      return decide();
+    } catch (error) {
+      call.hookFailed = true;
+      throw error;
+    }
+  };
+  return {
+    ...settings,
+    shouldRetry: (error, s, call) => blamed(call, () => shouldRetry(error, s, call)),
+    shouldRetryResult:
+      shouldRetryResult && ((result, s, call) => blamed(call, () => shouldRetryResult(result, s, call))),
+    nextDelay: (s, call) => blamed(call, () => nextDelay(s, call)),
+  };
 }
 
 function describeError(error: unknown): string {

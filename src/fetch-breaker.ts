@@ -10,13 +10,15 @@ import {
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitStateChange,
+  type CountedAs,
   isDependencyFailure,
+  runCounting,
   watchBreaker,
 } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
 import type { Coordinator } from "./fleet/coordinator.ts";
-import { guarded, thrownByHook } from "./hooks.ts";
-import type { Operation, PolicyContext } from "./policy.ts";
+import { guarded } from "./hooks.ts";
+import type { PolicyContext } from "./policy.ts";
 import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
@@ -37,8 +39,15 @@ export type FetchBreakerOption = FetchBreakerOptions | ((origin: string) => Circ
 /** One origin's breaker, as a createFetch client runs its calls through it. */
 export interface OriginBreaker {
   readonly breaker: CircuitBreaker;
-  /** Runs one call (its retries included) under the breaker, unless the device is offline. */
-  run(call: Operation<Response>, context: PolicyContext): Promise<Response>;
+  /**
+   * Runs one call (its retries included) under the breaker, unless the device is offline; tells the call
+   * whether it is the half-open probe, and counts its error as `countedAs` says.
+   */
+  run(
+    call: (context: PolicyContext, probe: boolean) => Promise<Response>,
+    context: PolicyContext,
+    countedAs: (error: unknown) => CountedAs,
+  ): Promise<Response>;
 }
 
 /**
@@ -108,19 +117,22 @@ export const isFetchBreaker = (value: unknown): value is FetchBreaker =>
 export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOriginBreaker"): FetchBreaker {
   if (option instanceof CircuitBreaker) return layer(() => option);
   if (typeof option === "function") {
-    return layer((origin) => {
+    const requirement = "a function that returns a circuitBreaker(…) for each origin";
+    const breakerOf = (origin: string): CircuitBreaker => {
       const breaker: unknown = option(origin);
-      if (!(breaker instanceof CircuitBreaker)) {
-        throw optionError(
-          TypeError,
-          owner,
-          "breaker",
-          "a function that returns a circuitBreaker(…) for each origin",
-          breaker,
-        );
-      }
+      if (!(breaker instanceof CircuitBreaker)) throw optionError(TypeError, owner, "breaker", requirement, breaker);
       return breaker;
-    });
+    };
+    // Called once now, as the bulkhead option is, so that a slip (`breaker: circuitBreaker`, the factory itself,
+    // which refuses an origin as its options) fails here, named, and not on every call.
+    try {
+      breakerOf("https://options.check");
+    } catch (error) {
+      throw error instanceof TypeError && error.message.startsWith(owner)
+        ? error
+        : optionError(TypeError, owner, "breaker", requirement, option);
+    }
+    return layer(breakerOf);
   }
   if (typeof (option as { run?: unknown } | null | undefined)?.run === "function") {
     throw optionError(
@@ -144,6 +156,8 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
     );
   }
   const { strategy, onStateChange, shared, isFailure, ...rest } = o;
+  // What `circuit` returns is checked at the first call, by the breaker it is made for: asking a coordinator for a
+  // link now would open a channel for a made-up origin, which its status and store would show.
   if (shared !== undefined && typeof shared?.circuit !== "function") {
     throw optionError(TypeError, scope, "shared", "a coordinator(…)", shared);
   }
@@ -153,8 +167,7 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
   const isFailureOnline =
     optionalFunction<(error: unknown) => boolean>(scope, "isFailure", isFailure) ?? isDependencyFailure;
   // Shared by every origin's breaker: 10,000 origins should not cost 10,000 closures each.
-  const isFailureHere = (error: unknown): boolean =>
-    !isOffline() && !(typeof error === "object" && error !== null && thrownByHook.has(error)) && isFailureOnline(error);
+  const isFailureHere = (error: unknown): boolean => !isOffline() && isFailureOnline(error);
   const make = (origin: string, env?: Environment, report?: (change: CircuitStateChange) => void): CircuitBreaker =>
     new CircuitBreaker(
       {
@@ -207,13 +220,13 @@ function originBreaker(make: (origin: string) => CircuitBreaker): (origin: strin
     let onlineSeen = onlineEvents;
     return {
       breaker,
-      run: (call, context) => {
-        if (isOffline()) return Promise.resolve(call(context));
+      run: (call, context, countedAs) => {
+        if (isOffline()) return call(context, false);
         if (onlineSeen !== onlineEvents) {
           onlineSeen = onlineEvents;
           breaker.halfOpenNow();
         }
-        return breaker.run(call, context);
+        return runCounting(breaker, call, context, countedAs);
       },
     };
   };
