@@ -57,9 +57,11 @@ export interface CircuitBreakerOptions {
   /** Probe calls let through at once while half-open. Default 1. */
   readonly halfOpenProbes?: number;
   /**
-   * Whether a thrown error counts against the dependency. Default: every error except an `AbortError`, the
-   * caller's own abort, and a local refusal (any `ExecutionRejectedError`: `BulkheadRejectedError`,
-   * `RateLimitedError`, `CircuitOpenError`, or one of your own): none of them is the dependency failing.
+   * Whether a thrown error counts against the dependency. Default ({@link isDependencyFailure}): every error
+   * except an `AbortError`, the caller's own abort, a local refusal (any `ExecutionRejectedError`:
+   * `BulkheadRejectedError`, `RateLimitedError`, `CircuitOpenError`, or one of your own), and a fetch failure
+   * that is the same on every call to one path (`isPermanentFetchError`: a redirect loop, a reply that is not
+   * HTTP): none of them is the dependency failing.
    */
   readonly isFailure?: (error: unknown) => boolean;
   /**
@@ -470,7 +472,7 @@ export function watchBreaker(breaker: CircuitBreaker, listener: (change: Circuit
   // Amortised: listeners of clients long gone are dropped even if the breaker never changes state.
   if (w.refs.size >= 2 * w.swept) {
     for (const ref of w.refs) notify(w, ref);
-    w.swept = w.refs.size;
+    w.swept = Math.max(1, w.refs.size);
   }
 }
 

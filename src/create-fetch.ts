@@ -175,7 +175,8 @@ export interface CreateFetchOptions {
    * - options (or nothing): one breaker per origin with these options. Default: `circuitBreaker`'s defaults
    *   (open when half the calls of the last 5 s failed, once there were 10; probe after 10 s). A `strategy`
    *   is given as a function that makes one per origin, e.g. `() => failureRate({ windowMs: 60_000 })`;
-   * - a function `(origin) => circuitBreaker(…)`: your breaker per origin, called once for each new origin;
+   * - a function `(origin) => circuitBreaker(…)`: your breaker per origin, called once now to check it, then
+   *   once for each new origin;
    * - a `CircuitBreaker`: that one breaker for every origin of this client (a client of one origin, or a
    *   circuit you also watch elsewhere); its `key` names it in errors;
    * - a `perOriginBreaker(…)`, the form `createLeanFetch` takes (where the default is no breaker);
