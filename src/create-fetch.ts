@@ -21,10 +21,11 @@
 import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
-import type { CircuitBreaker, CircuitState, CircuitStateChange, CountedAs } from "./circuit-breaker.ts";
+import type { CircuitBreaker, CircuitState, CircuitStateChange } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
 import { MAX_TIMER_DELAY_MS } from "./environment.ts";
 import {
+  type CountedCall,
   type FetchBreaker,
   type FetchBreakerOption,
   isFetchBreaker,
@@ -264,8 +265,8 @@ interface OriginState extends PausedOrigin {
   readonly bulkhead: Policy | undefined;
 }
 
-/** One call's own state: the scope its retry decisions and hooks see. */
-interface FetchCall {
+/** One call's own state: the scope its retry decisions and hooks see, and what its breaker counts it by. */
+interface FetchCall extends CountedCall {
   readonly input: RequestInfo | URL;
   readonly init: RequestInit | undefined;
   readonly request: RequestSummary;
@@ -289,17 +290,6 @@ interface FetchCall {
   previous: { readonly response: Response | undefined; readonly error: unknown } | undefined;
   /** The headers a `beforeRetry` changed, sent by every later attempt. */
   headers: Headers | undefined;
-  /**
-   * Set when the caller's own code threw (`beforeRetry`, `shouldRetry`, a backoff function): that error ends the
-   * call, and says nothing of the origin, so the breaker does not count it.
-   */
-  hookFailed: boolean;
-  /** Whether the call is its breaker's half-open probe: then it is one attempt, so that the probe is short. */
-  probe: boolean;
-  /** What the last attempt that ended on its own (not cut short by a deadline) ended with. */
-  lastAttempt: CountedAs | undefined;
-  /** When the attempt in flight, or the last one, if a deadline or an abort cut it short, started. */
-  attemptSinceMs: number | undefined;
 }
 
 /** A step of the pipeline: runs one call from a layer inward. */
@@ -417,16 +407,17 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl),
     attempts: base.attempts,
   };
-  const guardOf = breakerLayer(owner, o.breaker)?.forClient(env, (change: CircuitStateChange) =>
-    reportBreakerChange(observers, change),
+  const guardOf = breakerLayer(owner, o.breaker)?.forClient(
+    env,
+    (change: CircuitStateChange) => reportBreakerChange(observers, change),
+    // An attempt a deadline cuts short counts against the origin if it had at least half the time one may take.
+    Math.min(attemptTimeoutMs, totalTimeoutMs) / 2,
   );
   const bulkheadOf = bulkheadLayer(owner, o.bulkhead);
   const answerFailure = optionalFunction<NonNullable<CreateFetchOptions["fallback"]>>(owner, "fallback", o.fallback);
   // Built once per client or per origin: a call only adds closures over its own state.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
   const totalTimeout = Number.isFinite(totalTimeoutMs) ? timeout(totalTimeoutMs, { env }) : undefined;
-  // An attempt a deadline cuts short counts against the origin if it had at least half the time one may take.
-  const fairAttemptMs = Math.min(attemptTimeoutMs, totalTimeoutMs) / 2;
   const origins = new KeyedRegistry<OriginState>(
     requireIntegerAtLeast(owner, "maxOrigins", o.maxOrigins ?? 1_000, 1),
     // Only state here, no composed policy: 10,000 origins should cost 10,000 breakers, not also their closures.
@@ -506,14 +497,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     layers.push({
       name: "breaker",
       around: (inner) => (call, context) =>
-        (call.state.guard as OriginBreaker).run(
-          (next, probe) => {
-            call.probe = probe;
-            return inner(call, next);
-          },
-          context,
-          (error) => countedAs(call, error, env.now(), fairAttemptMs),
-        ),
+        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context, call),
     });
   }
   if (totalTimeout !== undefined) {
@@ -586,7 +570,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       return response;
     } catch (error) {
       if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
-      // Cut short by a deadline or an abort: the breaker judges it by how long it had (see countedAs).
+      // Cut short by a deadline or an abort: the breaker judges it by how long it had.
       if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
         call.lastAttempt = { error };
@@ -621,9 +605,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       previous: undefined,
       headers: undefined,
       hookFailed: false,
-      probe: false,
-      lastAttempt: undefined,
-      attemptSinceMs: undefined,
     };
     let answered = false;
     try {
@@ -712,38 +693,25 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
 }
 
 /**
- * What a failed call counts as for its breaker. Its own error when a deadline cut short an attempt that had
- * been out for `fairAttemptMs` at least: the origin is slow. Otherwise what its last attempt ended with, or
- * nothing if it made none: a call that ran out of time in the bulkhead's queue, an origin pause or a backoff,
- * or whose attempt left the queue just before the deadline, says nothing of the origin (counting it lets a
- * client's own saturation open a healthy origin's circuit). Nothing either when the caller's own code threw.
- */
-function countedAs(call: FetchCall, error: unknown, now: number, fairAttemptMs: number): CountedAs {
-  if (call.hookFailed) return null;
-  const since = call.attemptSinceMs;
-  return since !== undefined && now - since >= fairAttemptMs ? { error } : (call.lastAttempt ?? null);
-}
-
-/**
  * The retry's decisions run the caller's code (`shouldRetry`, a backoff function): what they throw ends the
  * call but is the caller's failure, so the call is marked for its breaker not to count it.
  */
 function blamingHooks(settings: RetrySettings<Response, FetchCall>): RetrySettings<Response, FetchCall> {
-  const { shouldRetry, shouldRetryResult, nextDelay } = settings;
-  const blamed = <R>(call: FetchCall, decide: () => R): R => {
-    try {
-      return decide();
-    } catch (error) {
-      call.hookFailed = true;
-      throw error;
-    }
-  };
+  const blamed = <F extends (...args: never[]) => unknown>(decide: F): F =>
+    ((...args: unknown[]) => {
+      try {
+        return (decide as unknown as (...args: unknown[]) => unknown)(...args);
+      } catch (error) {
+        (args[args.length - 1] as FetchCall).hookFailed = true;
+        throw error;
+      }
+    }) as unknown as F;
+  const { shouldRetryResult } = settings;
   return {
     ...settings,
-    shouldRetry: (error, s, call) => blamed(call, () => shouldRetry(error, s, call)),
-    shouldRetryResult:
-      shouldRetryResult && ((result, s, call) => blamed(call, () => shouldRetryResult(result, s, call))),
-    nextDelay: (s, call) => blamed(call, () => nextDelay(s, call)),
+    shouldRetry: blamed(settings.shouldRetry),
+    shouldRetryResult: shouldRetryResult && blamed(shouldRetryResult),
+    nextDelay: blamed(settings.nextDelay),
   };
 }
 

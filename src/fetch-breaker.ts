@@ -18,7 +18,7 @@ import {
 import type { Environment } from "./environment.ts";
 import type { Coordinator } from "./fleet/coordinator.ts";
 import { guarded } from "./hooks.ts";
-import type { PolicyContext } from "./policy.ts";
+import type { Operation, PolicyContext } from "./policy.ts";
 import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
@@ -36,18 +36,26 @@ export interface FetchBreakerOptions
 /** What `perOriginBreaker` accepts: breaker options, a breaker per origin, or one breaker for every origin. */
 export type FetchBreakerOption = FetchBreakerOptions | ((origin: string) => CircuitBreaker) | CircuitBreaker;
 
+/** What a createFetch call records for its breaker, which counts the call by it. */
+export interface CountedCall {
+  /** Set by the breaker: whether the call is the half-open probe, then sent once, so that the probe is short. */
+  probe?: boolean;
+  /**
+   * Set when the caller's own code threw (`beforeRetry`, `shouldRetry`, a backoff function): that error ends the
+   * call, and says nothing of the origin.
+   */
+  hookFailed: boolean;
+  /** What the last attempt that ended on its own (not cut short by a deadline or an abort) ended with. */
+  lastAttempt?: CountedAs;
+  /** When the attempt in flight, or the last one if a deadline or an abort cut it short, started. */
+  attemptSinceMs?: number | undefined;
+}
+
 /** One origin's breaker, as a createFetch client runs its calls through it. */
 export interface OriginBreaker {
   readonly breaker: CircuitBreaker;
-  /**
-   * Runs one call (its retries included) under the breaker, unless the device is offline; tells the call
-   * whether it is the half-open probe, and counts its error as `countedAs` says.
-   */
-  run(
-    call: (context: PolicyContext, probe: boolean) => Promise<Response>,
-    context: PolicyContext,
-    countedAs: (error: unknown) => CountedAs,
-  ): Promise<Response>;
+  /** Runs one call (its retries included) under the breaker, unless the device is offline. */
+  run(operation: Operation<Response>, context: PolicyContext, call: CountedCall): Promise<Response>;
 }
 
 /**
@@ -55,8 +63,15 @@ export interface OriginBreaker {
  * binds it to its own clock and telemetry.
  */
 export interface FetchBreaker {
-  /** Binds the layer to one client: its clock, and where its breakers' transitions are reported. */
-  forClient(env: Environment, report: (change: CircuitStateChange) => void): (origin: string) => OriginBreaker;
+  /**
+   * Binds the layer to one client: its clock, where its breakers' transitions are reported, and how long an
+   * attempt must have been out for a deadline that cuts it short to count against the origin.
+   */
+  forClient(
+    env: Environment,
+    report: (change: CircuitStateChange) => void,
+    fairAttemptMs: number,
+  ): (origin: string) => OriginBreaker;
 }
 
 const BREAKER_KEYS = Object.keys({
@@ -189,9 +204,9 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
     );
   make("https://options.check"); // throws now, at construction, on bad options
   return {
-    forClient: (env, report) => {
+    forClient: (env, report, fairAttemptMs) => {
       listenForOnline();
-      return originBreaker((origin) => make(origin, env, report));
+      return originBreaker((origin) => make(origin, env, report), env, fairAttemptMs);
     },
   };
 }
@@ -199,35 +214,64 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
 /** A layer of breakers the user built: watched for the client's telemetry, skipped while offline. */
 function layer(breakerOf: (origin: string) => CircuitBreaker): FetchBreaker {
   return {
-    forClient: (_env, report) => {
+    forClient: (env, report, fairAttemptMs) => {
       listenForOnline();
       const watched = new WeakSet<CircuitBreaker>();
-      return originBreaker((origin) => {
-        const breaker = breakerOf(origin);
-        if (!watched.has(breaker)) {
-          watched.add(breaker);
-          watchBreaker(breaker, report);
-        }
-        return breaker;
-      });
+      return originBreaker(
+        (origin) => {
+          const breaker = breakerOf(origin);
+          if (!watched.has(breaker)) {
+            watched.add(breaker);
+            watchBreaker(breaker, report);
+          }
+          return breaker;
+        },
+        env,
+        fairAttemptMs,
+      );
     },
   };
 }
 
-function originBreaker(make: (origin: string) => CircuitBreaker): (origin: string) => OriginBreaker {
+function originBreaker(
+  make: (origin: string) => CircuitBreaker,
+  env: Environment,
+  fairAttemptMs: number,
+): (origin: string) => OriginBreaker {
   return (origin) => {
     const breaker = make(origin);
     let onlineSeen = onlineEvents;
     return {
       breaker,
-      run: (call, context, countedAs) => {
-        if (isOffline()) return call(context, false);
+      run: (operation, context, call) => {
+        if (isOffline()) return Promise.resolve(operation(context));
         if (onlineSeen !== onlineEvents) {
           onlineSeen = onlineEvents;
           breaker.halfOpenNow();
         }
-        return runCounting(breaker, call, context, countedAs);
+        return runCounting(
+          breaker,
+          (next, probe) => {
+            call.probe = probe;
+            return operation(next);
+          },
+          context,
+          (error) => countedAs(call, error, env.now(), fairAttemptMs),
+        );
       },
     };
   };
+}
+
+/**
+ * What a failed call counts as. Its own error when a deadline cut short an attempt that had been out for
+ * `fairAttemptMs` at least: the origin is slow. Otherwise what its last attempt ended with, or nothing if it
+ * made none: a call that ran out of time in the bulkhead's queue, an origin pause or a backoff, or whose
+ * attempt left the queue just before the deadline, says nothing of the origin (counting it lets a client's own
+ * saturation open a healthy origin's circuit). Nothing either when the caller's own code threw.
+ */
+function countedAs(call: CountedCall, error: unknown, now: number, fairAttemptMs: number): CountedAs {
+  if (call.hookFailed) return null;
+  const since = call.attemptSinceMs;
+  return since !== undefined && now - since >= fairAttemptMs ? { error } : (call.lastAttempt ?? null);
 }
