@@ -104,7 +104,7 @@ describe("review 11/12: the breaker counts only what says the origin is failing"
 
   it("what beforeRetry throws does not count against a breaker given as an instance", async () => {
     // README: "What it throws ends the call, unretried and not counted against the origin". Only the breakers
-    // createFetch builds from options skip it (thrownByHook); an instance or a per-origin function counts it.
+    // createFetch built from options skipped it (thrownByHook, since removed); an instance or a function counted it.
     const breaker = circuitBreaker({ strategy: consecutiveFailures(1) });
     const { fetch } = origin(503);
     const client = createFetch({
@@ -126,7 +126,7 @@ describe("review 11/12: the breaker counts only what says the origin is failing"
       breaker: { strategy: () => consecutiveFailures(1) },
       env: new FakeClock().instantSleep(),
       beforeRetry: () => {
-        throw "token refresh failed"; // only objects go into thrownByHook
+        throw "token refresh failed"; // only objects went into thrownByHook
       },
     });
     await client("https://api.test/items").catch(() => {});
