@@ -102,5 +102,6 @@ describe("createFetch: a breaker shared by clients", () => {
     gc();
     breaker.isolate();
     expect(heard).toBe(1);
+    expect(kept.breaker("https://api.test")).toBe(breaker); // the live client, kept alive to here
   });
 });
