@@ -57,9 +57,11 @@ export interface CircuitBreakerOptions {
   /** Probe calls let through at once while half-open. Default 1. */
   readonly halfOpenProbes?: number;
   /**
-   * Whether a thrown error counts against the dependency. Default: every error except an `AbortError`, the
-   * caller's own abort, and a local refusal (any `ExecutionRejectedError`: `BulkheadRejectedError`,
-   * `RateLimitedError`, `CircuitOpenError`, or one of your own): none of them is the dependency failing.
+   * Whether a thrown error counts against the dependency. Default ({@link isDependencyFailure}): every error
+   * except an `AbortError`, the caller's own abort, a local refusal (any `ExecutionRejectedError`:
+   * `BulkheadRejectedError`, `RateLimitedError`, `CircuitOpenError`, or one of your own), and a fetch failure
+   * that is the same on every call to one path (`isPermanentFetchError`: a redirect loop, a reply that is not
+   * HTTP): none of them is the dependency failing.
    */
   readonly isFailure?: (error: unknown) => boolean;
   /**
@@ -194,6 +196,25 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
 }
 
 /**
+ * What a call that threw counts as, when its runner knows better than its error: another outcome (`{ result }`,
+ * `{ error }`, judged by `isFailureResult` and `isFailure`), or `null` for nothing.
+ */
+export type CountedAs = { readonly result: unknown } | { readonly error: unknown } | null;
+
+/**
+ * Runs an operation under a breaker, as `run` does, but tells the operation whether it is a half-open probe and
+ * lets `countedAs` say what its error counts as. createFetch's breaker layer uses it: a call that failed in the
+ * caller's own hook says nothing of the origin, and a deadline that fired between attempts stands for what the
+ * last attempt ended with. Internal: not exported from the package.
+ */
+export let runCounting: <T>(
+  breaker: CircuitBreaker,
+  operation: (context: PolicyContext, probe: boolean) => T | PromiseLike<T>,
+  context: PolicyContext,
+  countedAs: (error: unknown) => CountedAs,
+) => Promise<T>;
+
+/**
  * A circuit breaker policy, with its state in view and under manual control.
  *
  * A class because a breaker is state; its methods live on the prototype so that the 10,000 breakers of a
@@ -246,7 +267,19 @@ export class CircuitBreaker implements Policy {
     return (...args) => this.run(() => fn(...args), { signal: undefined, attempt: 1 });
   }
 
-  async run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
+  run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
+    return this.#run(operation, context, undefined);
+  }
+
+  static {
+    runCounting = (breaker, operation, context, countedAs) => breaker.#run(operation, context, countedAs);
+  }
+
+  async #run<T>(
+    operation: (context: PolicyContext, probe: boolean) => T | PromiseLike<T>,
+    context: PolicyContext,
+    countedAs: ((error: unknown) => CountedAs) | undefined,
+  ): Promise<T> {
     const state = this.#observe();
     const shared = this.#s.shared;
     if (state === "open" || state === "isolated") {
@@ -255,29 +288,45 @@ export class CircuitBreaker implements Policy {
     }
     let probe = state === "half-open";
     if (probe) {
-      if (this.#probesInFlight >= this.#s.probes) throw new CircuitOpenError(0, this.#s.key);
+      if (this.#probesInFlight >= this.#s.probes) throw new CircuitOpenError(this.#probeWaitMs(), this.#s.key);
       this.#probesInFlight++;
       // The fleet sends its configured probes, not that many per isolate. No answer: this isolate decides.
       if (shared !== undefined && (await shared.acquireProbe()) === false) {
         this.#probesInFlight--;
         // Refused, with the fleet's state adopted: still open (or another isolate probes), or closed by now.
-        if (this.#observe() !== "closed") throw new CircuitOpenError(this.retryAfterMs, this.#s.key);
+        if (this.#observe() !== "closed") throw new CircuitOpenError(this.#probeWaitMs(), this.#s.key);
         probe = false;
       }
     }
     let outcome: boolean | undefined; // true: success, false: failure, undefined: neither (cancelled)
     try {
-      const result = await operation(context);
+      const result = await operation(context, probe);
       outcome = !this.#s.isFailureResult(result);
       return result;
     } catch (error) {
-      outcome = context.signal?.aborted || !this.#s.isFailure(error) ? undefined : false;
+      const counted = context.signal?.aborted ? null : countedAs === undefined ? { error } : countedAs(error);
+      outcome =
+        counted === null
+          ? undefined
+          : "result" in counted
+            ? !this.#s.isFailureResult(counted.result)
+            : this.#s.isFailure(counted.error)
+              ? false
+              : undefined;
       throw error;
     } finally {
       if (probe) this.#probesInFlight--;
       shared?.record(outcome, probe);
       if (outcome !== undefined) this.#record(outcome, probe);
     }
+  }
+
+  /**
+   * What a call refused while a probe runs is told to wait: the probe settles the circuit one way or the other
+   * well within an open period, and 0 would have a caller that honours it call again at once, and again.
+   */
+  #probeWaitMs(): number {
+    return this.retryAfterMs || this.#openForMs;
   }
 
   /**
@@ -333,7 +382,8 @@ export class CircuitBreaker implements Policy {
       throw new TypeError(`circuitBreaker: a snapshot must be an object from toJSON(), got ${String(snapshot)}`);
     }
     const open = snapshot.state !== "closed" && typeof snapshot.openedAtMs === "number";
-    this.#openedAtMs = open ? snapshot.openedAtMs : undefined;
+    // Never later than now: a circuit opened in the future (a bad clock, a forged snapshot) would stay open for ever.
+    this.#openedAtMs = open ? Math.min(snapshot.openedAtMs as number, this.#s.env.now()) || 0 : undefined;
     if (typeof snapshot.openForMs === "number" && snapshot.openForMs >= 0) {
       this.#openForMs = Math.min(snapshot.openForMs, this.#s.maxOpenMs);
     }
@@ -377,25 +427,53 @@ export class CircuitBreaker implements Policy {
       const openForMs = state === "open" ? Math.round(this.#openForMs) : undefined;
       const change = { from, to: state, key: this.#s.key, openForMs };
       this.#s.onStateChange?.(change);
-      const listeners = watchers.get(this);
-      if (listeners !== undefined) for (const listener of listeners) listener(change);
+      notifyWatchers(this, change);
     }
     return state;
   }
 }
 
-/** Listeners added after construction, by createFetch for a breaker the user built: none for most breakers. */
-const watchers = new WeakMap<CircuitBreaker, Array<(change: CircuitStateChange) => void>>();
+/**
+ * Listeners added after construction, by createFetch for a breaker the user built: none for most breakers. Held
+ * weakly, each by the client that added it: a breaker shared by clients made per request (and dropped) must not
+ * keep them all, nor call them all on every transition.
+ */
+const watchers = new WeakMap<CircuitBreaker, Watchers>();
+
+interface Watchers {
+  readonly refs: Set<WeakRef<(change: CircuitStateChange) => void>>;
+  /** The number of listeners after the last sweep of collected ones: the next sweep comes when it doubles. */
+  swept: number;
+}
+
+function notifyWatchers(breaker: CircuitBreaker, change: CircuitStateChange): void {
+  const w = watchers.get(breaker);
+  if (w !== undefined) for (const ref of w.refs) notify(w, ref, change);
+}
+
+function notify(w: Watchers, ref: WeakRef<(change: CircuitStateChange) => void>, change?: CircuitStateChange): void {
+  const listener = ref.deref();
+  if (listener === undefined) w.refs.delete(ref);
+  else if (change !== undefined) guarded(listener)?.(change);
+}
 
 /**
  * Adds a listener of a breaker's transitions, for a client handed a breaker it did not build (createFetch's
- * `onBreakerStateChange` and metrics must see it too). Internal: not exported from the package.
+ * `onBreakerStateChange` and metrics must see it too). Held weakly: the caller keeps the listener as long as it
+ * wants to hear. Internal: not exported from the package.
  */
 export function watchBreaker(breaker: CircuitBreaker, listener: (change: CircuitStateChange) => void): void {
-  const listeners = watchers.get(breaker);
-  const safe = guarded(listener) as (change: CircuitStateChange) => void;
-  if (listeners === undefined) watchers.set(breaker, [safe]);
-  else listeners.push(safe);
+  let w = watchers.get(breaker);
+  if (w === undefined) {
+    w = { refs: new Set(), swept: 1 };
+    watchers.set(breaker, w);
+  }
+  w.refs.add(new WeakRef(listener));
+  // Amortised: listeners of clients long gone are dropped even if the breaker never changes state.
+  if (w.refs.size >= 2 * w.swept) {
+    for (const ref of w.refs) notify(w, ref);
+    w.swept = Math.max(1, w.refs.size);
+  }
 }
 
 /**

@@ -25,13 +25,14 @@ import type { CircuitBreaker, CircuitState, CircuitStateChange } from "./circuit
 import type { Environment } from "./environment.ts";
 import { MAX_TIMER_DELAY_MS } from "./environment.ts";
 import {
+  type CountedCall,
   type FetchBreaker,
   type FetchBreakerOption,
   isFetchBreaker,
   type OriginBreaker,
   perOriginBreaker,
 } from "./fetch-breaker.ts";
-import { guarded, guardedSink, thrownByHook } from "./hooks.ts";
+import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
@@ -59,7 +60,7 @@ import type {
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import type { Policy, PolicyContext } from "./policy.ts";
-import { type BackoffState, type RetryBudget, retryRunner, retrySettings } from "./retry.ts";
+import { type BackoffState, type RetryBudget, type RetrySettings, retryRunner, retrySettings } from "./retry.ts";
 import { timeout } from "./timeout.ts";
 import { isNeverSentError, isTransientError } from "./transient.ts";
 import {
@@ -175,7 +176,8 @@ export interface CreateFetchOptions {
    * - options (or nothing): one breaker per origin with these options. Default: `circuitBreaker`'s defaults
    *   (open when half the calls of the last 5 s failed, once there were 10; probe after 10 s). A `strategy`
    *   is given as a function that makes one per origin, e.g. `() => failureRate({ windowMs: 60_000 })`;
-   * - a function `(origin) => circuitBreaker(…)`: your breaker per origin, called once for each new origin;
+   * - a function `(origin) => circuitBreaker(…)`: your breaker per origin, called once now to check it, then
+   *   once for each new origin;
    * - a `CircuitBreaker`: that one breaker for every origin of this client (a client of one origin, or a
    *   circuit you also watch elsewhere); its `key` names it in errors;
    * - a `perOriginBreaker(…)`, the form `createLeanFetch` takes (where the default is no breaker);
@@ -263,8 +265,8 @@ interface OriginState extends PausedOrigin {
   readonly bulkhead: Policy | undefined;
 }
 
-/** One call's own state: the scope its retry decisions and hooks see. */
-interface FetchCall {
+/** One call's own state: the scope its retry decisions and hooks see, and what its breaker counts it by. */
+interface FetchCall extends CountedCall {
   readonly input: RequestInfo | URL;
   readonly init: RequestInit | undefined;
   readonly request: RequestSummary;
@@ -288,8 +290,6 @@ interface FetchCall {
   previous: { readonly response: Response | undefined; readonly error: unknown } | undefined;
   /** The headers a `beforeRetry` changed, sent by every later attempt. */
   headers: Headers | undefined;
-  /** Set when `beforeRetry` threw: that error ends the call. */
-  hookFailed: boolean;
 }
 
 /** A step of the pipeline: runs one call from a layer inward. */
@@ -407,8 +407,11 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl),
     attempts: base.attempts,
   };
-  const guardOf = breakerLayer(owner, o.breaker)?.forClient(env, (change: CircuitStateChange) =>
-    reportBreakerChange(observers, change),
+  const guardOf = breakerLayer(owner, o.breaker)?.forClient(
+    env,
+    (change: CircuitStateChange) => reportBreakerChange(observers, change),
+    // An attempt a deadline cuts short counts against the origin if it had at least half the time one may take.
+    Math.min(attemptTimeoutMs, totalTimeoutMs) / 2,
   );
   const bulkheadOf = bulkheadLayer(owner, o.bulkhead);
   const answerFailure = optionalFunction<NonNullable<CreateFetchOptions["fallback"]>>(owner, "fallback", o.fallback);
@@ -426,7 +429,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   // safe, and only a body that can be sent again is.
   const mayResend = (call: FetchCall, error?: unknown): boolean =>
     (call.send as Send).resendable && (call.resendsAfterSending || (error !== undefined && isNeverSentError(error)));
-  const runRetry = retryRunner<Response, FetchCall>({
+  const retryDecisions: RetrySettings<Response, FetchCall> = {
     ...base,
     shouldRetry: (error, s, call) =>
       !call.hookFailed &&
@@ -473,7 +476,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
               ? "retry-after"
               : event.reason,
       ),
-  });
+  };
+  const runRetry = retryRunner(blamingHooks(retryDecisions));
   const timesAttempts = observers.metrics !== undefined;
   const retries = base.attempts > 1;
   const fetchImpl = fetchOverride ?? globalFetch;
@@ -489,11 +493,11 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     });
   }
   if (guardOf !== undefined) {
-    // The breaker counts the call once, with the outcome it ends with; the total deadline's TimeoutError counts.
+    // The breaker counts the call once, with the outcome it ends with, unless that is no news of the origin.
     layers.push({
       name: "breaker",
       around: (inner) => (call, context) =>
-        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context),
+        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context, call),
     });
   }
   if (totalTimeout !== undefined) {
@@ -509,7 +513,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         next.attempt === 1 ? inner(call, next) : runBeforeRetry(call, next).then(() => inner(call, next));
       const attempts = (call: FetchCall, send: Send, context: PolicyContext): Promise<Response> => {
         call.send = send;
-        if (!retries) return inner(call, context);
+        if (!retries || call.probe) return inner(call, context);
         // The hook runs outside the breaker's count: its failure says nothing about the origin.
         const attempt = beforeRetry === undefined ? inner : hooked;
         return runRetry((next) => attempt(call, next), context, call);
@@ -555,14 +559,22 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   const fetchOnce: Step = async (call, context) => {
     const { telemetry } = call;
     // The clock is read only for the metric that needs it.
-    const attemptStartedMs = timesAttempts ? env.now() : 0;
+    const attemptStartedMs = env.now();
+    call.attemptSinceMs = attemptStartedMs;
     try {
       const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
       if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
+      call.attemptSinceMs = undefined;
+      call.lastAttempt = { result: response };
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
       if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
+      // Cut short by a deadline or an abort: the breaker judges it by how long it had.
+      if (!context.signal?.aborted) {
+        call.attemptSinceMs = undefined;
+        call.lastAttempt = { error };
+      }
       throw error;
     }
   };
@@ -662,7 +674,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       });
     } catch (error) {
       call.hookFailed = true;
-      if (typeof error === "object" && error !== null) thrownByHook.add(error);
       throw error;
     }
   }
@@ -679,6 +690,29 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     },
     breaker: (origin: string) => origins.get(originOf(origin)).guard?.breaker,
   });
+}
+
+/**
+ * The retry's decisions run the caller's code (`shouldRetry`, a backoff function): what they throw ends the
+ * call but is the caller's failure, so the call is marked for its breaker not to count it.
+ */
+function blamingHooks(settings: RetrySettings<Response, FetchCall>): RetrySettings<Response, FetchCall> {
+  const blamed = <F extends (...args: never[]) => unknown>(decide: F): F =>
+    ((...args: unknown[]) => {
+      try {
+        return (decide as unknown as (...args: unknown[]) => unknown)(...args);
+      } catch (error) {
+        (args[args.length - 1] as FetchCall).hookFailed = true;
+        throw error;
+      }
+    }) as unknown as F;
+  const { shouldRetryResult } = settings;
+  return {
+    ...settings,
+    shouldRetry: blamed(settings.shouldRetry),
+    shouldRetryResult: shouldRetryResult && blamed(shouldRetryResult),
+    nextDelay: blamed(settings.nextDelay),
+  };
 }
 
 function describeError(error: unknown): string {

@@ -72,7 +72,10 @@ export const isExecutionRejectedError = (error: unknown): error is ExecutionReje
  */
 export class CircuitOpenError extends ExecutionRejectedError {
   override readonly name = "CircuitOpenError";
-  /** Milliseconds until the breaker lets a probe call through (0 when half-open and probes are all in use). */
+  /**
+   * Milliseconds until the breaker lets a probe call through; when half-open with its probes all in use, the
+   * open period, by when the probes have settled the circuit.
+   */
   declare readonly retryAfterMs: number;
   /** The breaker's key, when it belongs to a registry (an origin in createFetch). */
   declare readonly key: string | undefined;

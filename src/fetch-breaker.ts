@@ -10,12 +10,14 @@ import {
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitStateChange,
+  type CountedAs,
   isDependencyFailure,
+  runCounting,
   watchBreaker,
 } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
 import type { Coordinator } from "./fleet/coordinator.ts";
-import { guarded, thrownByHook } from "./hooks.ts";
+import { guarded } from "./hooks.ts";
 import type { Operation, PolicyContext } from "./policy.ts";
 import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
@@ -34,11 +36,26 @@ export interface FetchBreakerOptions
 /** What `perOriginBreaker` accepts: breaker options, a breaker per origin, or one breaker for every origin. */
 export type FetchBreakerOption = FetchBreakerOptions | ((origin: string) => CircuitBreaker) | CircuitBreaker;
 
+/** What a createFetch call records for its breaker, which counts the call by it. */
+export interface CountedCall {
+  /** Set by the breaker: whether the call is the half-open probe, then sent once, so that the probe is short. */
+  probe?: boolean;
+  /**
+   * Set when the caller's own code threw (`beforeRetry`, `shouldRetry`, a backoff function): that error ends the
+   * call, and says nothing of the origin.
+   */
+  hookFailed: boolean;
+  /** What the last attempt that ended on its own (not cut short by a deadline or an abort) ended with. */
+  lastAttempt?: CountedAs;
+  /** When the attempt in flight, or the last one if a deadline or an abort cut it short, started. */
+  attemptSinceMs?: number | undefined;
+}
+
 /** One origin's breaker, as a createFetch client runs its calls through it. */
 export interface OriginBreaker {
   readonly breaker: CircuitBreaker;
   /** Runs one call (its retries included) under the breaker, unless the device is offline. */
-  run(call: Operation<Response>, context: PolicyContext): Promise<Response>;
+  run(operation: Operation<Response>, context: PolicyContext, call: CountedCall): Promise<Response>;
 }
 
 /**
@@ -46,8 +63,15 @@ export interface OriginBreaker {
  * binds it to its own clock and telemetry.
  */
 export interface FetchBreaker {
-  /** Binds the layer to one client: its clock, and where its breakers' transitions are reported. */
-  forClient(env: Environment, report: (change: CircuitStateChange) => void): (origin: string) => OriginBreaker;
+  /**
+   * Binds the layer to one client: its clock, where its breakers' transitions are reported, and how long an
+   * attempt must have been out for a deadline that cuts it short to count against the origin.
+   */
+  forClient(
+    env: Environment,
+    report: (change: CircuitStateChange) => void,
+    fairAttemptMs: number,
+  ): (origin: string) => OriginBreaker;
 }
 
 const BREAKER_KEYS = Object.keys({
@@ -108,19 +132,22 @@ export const isFetchBreaker = (value: unknown): value is FetchBreaker =>
 export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOriginBreaker"): FetchBreaker {
   if (option instanceof CircuitBreaker) return layer(() => option);
   if (typeof option === "function") {
-    return layer((origin) => {
+    const requirement = "a function that returns a circuitBreaker(…) for each origin";
+    const breakerOf = (origin: string): CircuitBreaker => {
       const breaker: unknown = option(origin);
-      if (!(breaker instanceof CircuitBreaker)) {
-        throw optionError(
-          TypeError,
-          owner,
-          "breaker",
-          "a function that returns a circuitBreaker(…) for each origin",
-          breaker,
-        );
-      }
+      if (!(breaker instanceof CircuitBreaker)) throw optionError(TypeError, owner, "breaker", requirement, breaker);
       return breaker;
-    });
+    };
+    // Called once now, as the bulkhead option is, so that a slip (`breaker: circuitBreaker`, the factory itself,
+    // which refuses an origin as its options) fails here, named, and not on every call.
+    try {
+      breakerOf("https://options.check");
+    } catch (error) {
+      throw error instanceof TypeError && error.message.startsWith(owner)
+        ? error
+        : optionError(TypeError, owner, "breaker", requirement, option);
+    }
+    return layer(breakerOf);
   }
   if (typeof (option as { run?: unknown } | null | undefined)?.run === "function") {
     throw optionError(
@@ -144,6 +171,8 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
     );
   }
   const { strategy, onStateChange, shared, isFailure, ...rest } = o;
+  // What `circuit` returns is checked at the first call, by the breaker it is made for: asking a coordinator for a
+  // link now would open a channel for a made-up origin, which its status and store would show.
   if (shared !== undefined && typeof shared?.circuit !== "function") {
     throw optionError(TypeError, scope, "shared", "a coordinator(…)", shared);
   }
@@ -153,8 +182,7 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
   const isFailureOnline =
     optionalFunction<(error: unknown) => boolean>(scope, "isFailure", isFailure) ?? isDependencyFailure;
   // Shared by every origin's breaker: 10,000 origins should not cost 10,000 closures each.
-  const isFailureHere = (error: unknown): boolean =>
-    !isOffline() && !(typeof error === "object" && error !== null && thrownByHook.has(error)) && isFailureOnline(error);
+  const isFailureHere = (error: unknown): boolean => !isOffline() && isFailureOnline(error);
   const make = (origin: string, env?: Environment, report?: (change: CircuitStateChange) => void): CircuitBreaker =>
     new CircuitBreaker(
       {
@@ -176,9 +204,9 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
     );
   make("https://options.check"); // throws now, at construction, on bad options
   return {
-    forClient: (env, report) => {
+    forClient: (env, report, fairAttemptMs) => {
       listenForOnline();
-      return originBreaker((origin) => make(origin, env, report));
+      return originBreaker((origin) => make(origin, env, report), env, fairAttemptMs);
     },
   };
 }
@@ -186,35 +214,64 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
 /** A layer of breakers the user built: watched for the client's telemetry, skipped while offline. */
 function layer(breakerOf: (origin: string) => CircuitBreaker): FetchBreaker {
   return {
-    forClient: (_env, report) => {
+    forClient: (env, report, fairAttemptMs) => {
       listenForOnline();
       const watched = new WeakSet<CircuitBreaker>();
-      return originBreaker((origin) => {
-        const breaker = breakerOf(origin);
-        if (!watched.has(breaker)) {
-          watched.add(breaker);
-          watchBreaker(breaker, report);
-        }
-        return breaker;
-      });
+      return originBreaker(
+        (origin) => {
+          const breaker = breakerOf(origin);
+          if (!watched.has(breaker)) {
+            watched.add(breaker);
+            watchBreaker(breaker, report);
+          }
+          return breaker;
+        },
+        env,
+        fairAttemptMs,
+      );
     },
   };
 }
 
-function originBreaker(make: (origin: string) => CircuitBreaker): (origin: string) => OriginBreaker {
+function originBreaker(
+  make: (origin: string) => CircuitBreaker,
+  env: Environment,
+  fairAttemptMs: number,
+): (origin: string) => OriginBreaker {
   return (origin) => {
     const breaker = make(origin);
     let onlineSeen = onlineEvents;
     return {
       breaker,
-      run: (call, context) => {
-        if (isOffline()) return Promise.resolve(call(context));
+      run: (operation, context, call) => {
+        if (isOffline()) return Promise.resolve(operation(context));
         if (onlineSeen !== onlineEvents) {
           onlineSeen = onlineEvents;
           breaker.halfOpenNow();
         }
-        return breaker.run(call, context);
+        return runCounting(
+          breaker,
+          (next, probe) => {
+            call.probe = probe;
+            return operation(next);
+          },
+          context,
+          (error) => countedAs(call, error, env.now(), fairAttemptMs),
+        );
       },
     };
   };
+}
+
+/**
+ * What a failed call counts as. Its own error when a deadline cut short an attempt that had been out for
+ * `fairAttemptMs` at least: the origin is slow. Otherwise what its last attempt ended with, or nothing if it
+ * made none: a call that ran out of time in the bulkhead's queue, an origin pause or a backoff, or whose
+ * attempt left the queue just before the deadline, says nothing of the origin (counting it lets a client's own
+ * saturation open a healthy origin's circuit). Nothing either when the caller's own code threw.
+ */
+function countedAs(call: CountedCall, error: unknown, now: number, fairAttemptMs: number): CountedAs {
+  if (call.hookFailed) return null;
+  const since = call.attemptSinceMs;
+  return since !== undefined && now - since >= fairAttemptMs ? { error } : (call.lastAttempt ?? null);
 }

@@ -36,10 +36,3 @@ export function guardedSink<S extends object>(
   }
   return safe as S;
 }
-
-/**
- * What createFetch's `beforeRetry` threw: the caller's own failure (a token that could not be refreshed), which
- * ends the call but says nothing of the origin, so the breakers createFetch builds do not count it. Weak: an
- * error is kept no longer than the caller keeps it.
- */
-export const thrownByHook: WeakSet<object> = new WeakSet();

@@ -144,6 +144,20 @@ describe("circuit breaker", () => {
     expect(breaker.state).toBe("closed");
   });
 
+  it("tells a call refused while the probe runs to wait an open period, not 0 (a caller honouring 0 would spin)", async () => {
+    const clock = new FakeClock();
+    const breaker = circuitBreaker({ strategy: consecutiveFailures(1), halfOpenAfterMs: 2_000, env: clock });
+    await fail(breaker, 1);
+    clock.nowMs += 2_000;
+    let release = (): void => {};
+    const probe = breaker.execute(() => new Promise<void>((resolve) => (release = resolve)));
+    const refused = await breaker.execute(ok).catch((e: unknown) => e);
+    expect(isCircuitOpenError(refused)).toBe(true);
+    expect((refused as CircuitOpenError).retryAfterMs).toBe(2_000);
+    release();
+    await probe;
+  });
+
   it("a cancelled probe frees its slot and counts neither way", async () => {
     const clock = new FakeClock();
     const breaker = circuitBreaker({ strategy: consecutiveFailures(1), halfOpenAfterMs: 100, env: clock });
@@ -264,6 +278,20 @@ describe("circuit breaker", () => {
     const restored = circuitBreaker({ ...options, strategy: consecutiveFailures(3), snapshot: half.toJSON() });
     await fail(restored, 1);
     expect(restored.state).toBe("open"); // two failures came with the snapshot
+  });
+
+  it("restores a snapshot opened in the future as opened now, so that it probes after its open period", () => {
+    const clock = new FakeClock();
+    for (const openedAtMs of [1e308, clock.nowMs + 60_000, Number.NaN]) {
+      const breaker = circuitBreaker({
+        halfOpenAfterMs: 1_000,
+        env: clock,
+        snapshot: { state: "open", openedAtMs, openForMs: 1_000, failedProbes: 0, strategy: undefined },
+      });
+      expect(breaker.retryAfterMs).toBeLessThanOrEqual(1_000);
+      clock.nowMs += 1_000;
+      expect(breaker.state).toBe("half-open");
+    }
   });
 
   it("wraps a function and keeps its parameters", async () => {

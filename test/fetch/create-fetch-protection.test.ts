@@ -11,10 +11,12 @@ import {
   consecutiveFailures,
   createFetch,
   type FetchFailure,
+  type FetchFunction,
   isBulkheadRejectedError,
   isCircuitOpenError,
   isNetworkError,
   isRateLimitedError,
+  perOriginBreaker,
   retry,
   retryBudget,
 } from "../../src/index.ts";
@@ -185,6 +187,109 @@ describe("createFetch: a circuit breaker per origin", () => {
   });
 });
 
+/** A fetch that never answers but honours its signal, as a stalled connection does. */
+const stalled: FetchFunction = (_input, init) =>
+  new Promise((_resolve, reject) => {
+    init?.signal?.addEventListener("abort", () => reject(init.signal?.reason), { once: true });
+  });
+
+/** An origin in memory that answers every request with `status`. */
+const answering =
+  (status: number): FetchFunction =>
+  async () =>
+    new Response(null, { status });
+
+describe("createFetch: the breaker counts what a call says of the origin", () => {
+  it("counts an attempt the deadline cut after it had its time, not one let out of the queue just before", async () => {
+    const clock = new FakeClock();
+    const fetch = createFetch({
+      fetch: stalled,
+      env: clock,
+      bulkhead: () => bulkhead({ limit: 1, queue: 10 }),
+      totalTimeoutMs: 100,
+      breaker: { strategy: () => consecutiveFailures(2) },
+    });
+    const calls = [fetch("https://api.test/a"), fetch("https://api.test/b")].map((p) => p.catch((e: unknown) => e));
+    await clock.advance(150);
+    expect((await Promise.all(calls)).map((e) => (e as Error).name)).toEqual(["TimeoutError", "TimeoutError"]);
+    expect(fetch.origins()[0]?.circuit).toBe("closed"); // the second call's attempt had no time at all
+    const alone = fetch("https://api.test/c").catch((e: unknown) => e);
+    await clock.advance(150);
+    await alone;
+    expect(fetch.origins()[0]?.circuit).toBe("open"); // a hanging origin still opens it
+  });
+
+  it("counts a call whose deadline ends its backoff as what its last attempt got: a 503 counts, a 429 does not", async () => {
+    for (const [status, circuit] of [
+      [429, "closed"],
+      [503, "open"],
+    ] as const) {
+      const clock = new FakeClock();
+      const fetch = createFetch({
+        fetch: answering(status),
+        env: clock,
+        totalTimeoutMs: 250,
+        backoff: { initialMs: 200, jitter: "none" },
+        breaker: { strategy: () => consecutiveFailures(1) },
+      });
+      await clock.run(fetch("https://api.test/items").catch((e: unknown) => e));
+      expect(fetch.origins()[0]?.circuit).toBe(circuit);
+    }
+  });
+
+  it("does not count a call ended by a backoff function that throws or returns NaN, whatever the breaker's form", async () => {
+    for (const backoff of [
+      () => {
+        throw "a bug in the caller's backoff";
+      },
+      () => Number.NaN,
+    ]) {
+      const breaker = circuitBreaker({ strategy: consecutiveFailures(1) });
+      for (const option of [breaker, () => breaker, { strategy: () => consecutiveFailures(1) }]) {
+        const fetch = createFetch({
+          fetch: answering(503),
+          env: new FakeClock().instantSleep(),
+          backoff,
+          breaker: option,
+        });
+        await expect(fetch("https://api.test/items")).rejects.toBeDefined();
+        expect(fetch.origins()[0]?.circuit).toBe("closed");
+      }
+    }
+  });
+
+  it("does not count what beforeRetry throws against a breaker made by a function", async () => {
+    const breaker = circuitBreaker({ strategy: consecutiveFailures(1) });
+    const fetch = createFetch({
+      fetch: answering(503),
+      env: new FakeClock().instantSleep(),
+      breaker: () => breaker,
+      beforeRetry: () => {
+        throw new Error("token refresh failed");
+      },
+    });
+    await expect(fetch("https://api.test/items")).rejects.toThrow("token refresh failed");
+    expect(breaker.state).toBe("closed");
+  });
+
+  it("sends a half-open probe once, unretried, and closes the circuit when it succeeds", async () => {
+    const clock = new FakeClock();
+    let requests = 0;
+    const fetch = createFetch({
+      fetch: async () => new Response(null, { status: ++requests <= 4 ? 503 : 200 }),
+      env: clock.instantSleep(),
+      breaker: { strategy: () => consecutiveFailures(1), halfOpenAfterMs: 1_000 },
+    });
+    expect((await fetch("https://api.test/items")).status).toBe(503); // three attempts; opens the circuit
+    clock.nowMs += 1_000;
+    expect((await fetch("https://api.test/items")).status).toBe(503); // the probe: one attempt
+    expect(requests).toBe(4);
+    clock.nowMs += 1_000;
+    expect((await fetch("https://api.test/items")).status).toBe(200);
+    expect(fetch.origins()[0]?.circuit).toBe("closed");
+  });
+});
+
 describe("createFetch: the breaker option takes what users pass", () => {
   it("honours a circuitBreaker instance, one circuit for every origin, reported through onBreakerStateChange", async () => {
     const breaker = circuitBreaker({ strategy: consecutiveFailures(1), env: new FakeClock() });
@@ -204,7 +309,7 @@ describe("createFetch: the breaker option takes what users pass", () => {
     expect(changes).toEqual(["closed→open"]);
   });
 
-  it("honours a function that makes each origin's breaker, called once per new origin", async () => {
+  it("honours a function that makes each origin's breaker, called once now to check it, then once per new origin", async () => {
     const made: string[] = [];
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
@@ -218,15 +323,19 @@ describe("createFetch: the breaker option takes what users pass", () => {
     await expect(fetch(scenario(server, "200").url)).rejects.toSatisfy(isCircuitOpenError);
     const other = server.replace("127.0.0.1", "localhost");
     expect(await statusOf(fetch(scenario(other, "200").url))).toBe(200);
-    expect(made).toEqual([server, other]);
+    expect(made).toEqual(["https://options.check", server, other]);
     expect(fetch.breaker(server)?.state).toBe("open");
   });
 
-  it("rejects a call whose breaker function returns something else than a breaker, saying what to return", async () => {
-    const fetch = createFetch({ breaker: (() => ({ open: false })) as never });
-    await expect(fetch(scenario(server, "200").url)).rejects.toThrow(
+  it("refuses at construction a breaker function that returns something else than a breaker, saying what to return", () => {
+    expect(() => createFetch({ breaker: (() => ({ open: false })) as never })).toThrow(
       /createFetch: option "breaker" must be a function that returns a circuitBreaker\(…\) for each origin, got \[object Object\]/,
     );
+    expect(() => createFetch({ breaker: (() => "x") as never })).toThrow(/createFetch: option "breaker" .* got "x"/);
+  });
+
+  it("refuses at construction the circuitBreaker factory itself given to perOriginBreaker, naming the option", () => {
+    expect(() => perOriginBreaker(circuitBreaker as never)).toThrow(/perOriginBreaker: option "breaker"/);
   });
 
   it("refuses another policy passed as the breaker, saying what to pass", () => {

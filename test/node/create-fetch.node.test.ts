@@ -1,6 +1,8 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import ky from "ky";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { createFetch } from "../../src/index.ts";
+import { circuitBreaker, createFetch } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario } from "../support/scenario.ts";
 
@@ -82,5 +84,24 @@ describe("createFetch in Node", () => {
     expect(() => createFetch({ retryNonIdempotent: "yes" as never })).toThrow(TypeError);
     expect(() => createFetch({ attempts: 0 })).toThrow(/createFetch: option "attempts"/);
     expect(() => createFetch({ retries: 3 } as never)).toThrow(/createFetch: unknown option "retries"/);
+  });
+});
+
+describe("createFetch: a breaker shared by clients", () => {
+  it("does not keep, nor call on its transitions, the clients dropped since", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const breaker = circuitBreaker();
+    let heard = 0;
+    const kept = createFetch({ breaker, onBreakerStateChange: () => heard++ });
+    kept.breaker("https://api.test"); // each client watches the breaker from its first use of an origin
+    for (let i = 0; i < 1_000; i++) {
+      createFetch({ breaker, onBreakerStateChange: () => heard++ }).breaker("https://api.test"); // one per request
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0)); // a WeakRef holds its target until the job ends
+    gc();
+    breaker.isolate();
+    expect(heard).toBe(1);
+    expect(kept.breaker("https://api.test")).toBe(breaker); // the live client, kept alive to here
   });
 });
