@@ -278,7 +278,8 @@ interface FetchCall {
   delaySource: DelaySource;
   /**
    * Why retrying stopped, when createFetch stopped it (the retry loop only sees an infinite delay or a refused
-   * attempt): the circuit opened, the server's wait did not fit, or the deadline would end the wait.
+   * attempt): the circuit opened, the body can no longer be sent whole, the server's wait (or its origin's
+   * pause) did not fit, or the deadline would end the wait.
    */
   stoppedBy: FetchGiveUpReason | undefined;
   /** The origin's breaker: a circuit it opens while this call runs ends the call's retrying. */
