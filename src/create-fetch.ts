@@ -545,8 +545,13 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         call.send = send;
         if (!retries) return inner(call, context);
         // beforeRetry runs in the retry loop, after each wait (see beforeAttempt above).
-        return runRetry((next) => inner(call, next), context, call);
+        return runRetry((next) => inner(call, next), context, call).then(readableAnswer);
       };
+      // A retry called off after its wait ends the call with the response before it, whose body was let go
+      // before the wait: answered with its status and headers and an empty body, which reads as empty rather
+      // than failing with "Body is unusable".
+      const readableAnswer = (response: Response): Response =>
+        response.bodyUsed ? new Response(null, response) : response;
       // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
       return (call, context) => {
         const { input, init } = call;

@@ -89,7 +89,9 @@ describe("createFetch: a circuit breaker per origin", () => {
     });
     const s = scenario(server, "503|ra=0", "502");
     const response = await fetch(s.url);
-    expect(response.status).toBe(503); // its body was let go before the wait, as every retried response's is
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("0");
+    expect(await response.text()).toBe(""); // its body was let go before the wait, as every retried response's is
     expect(await s.received()).toHaveLength(1);
     expect(giveUps).toEqual(["503 circuit-open"]);
     await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
