@@ -10,7 +10,8 @@
  *
  * The breaker sits outside the retry so that it counts calls, not attempts: one call's own retries cannot open
  * it, and a flaky origin whose retries succeed is not counted as failing. A call that finds the circuit open
- * fails fast; one already running when it opens sends no further retry and ends with what it last received.
+ * fails fast; one already running when it opens sends no further retry and ends with what it last received:
+ * the retry asks the circuit before each wait and again just before each retry is sent.
  *
  * Each layer is built once per client (the breaker, bulkhead and pause once per origin); a call passes only its
  * own state through them. The breaker and the bulkhead are values the user passes in (`perOriginBreaker(…)`,
@@ -53,6 +54,7 @@ import type {
   FetchFallbackEvent,
   FetchFunction,
   FetchGiveUpEvent,
+  FetchGiveUpReason,
   FetchRetryEvent,
   Logger,
   MetricsSink,
@@ -276,12 +278,14 @@ interface FetchCall extends CountedCall {
   readonly telemetry: CallTelemetry;
   /** Where the delay chosen for the coming retry came from. */
   delaySource: DelaySource;
-  /** Whether retrying stopped because the server asked for a wait longer than allowed. */
-  refusedServerDelay: boolean;
+  /**
+   * Why retrying stopped, when createFetch stopped it (the retry loop only sees an infinite delay or a refused
+   * attempt): the circuit opened, the body can no longer be sent whole, the server's wait (or its origin's
+   * pause) did not fit, or the deadline would end the wait.
+   */
+  stoppedBy: FetchGiveUpReason | undefined;
   /** The origin's breaker: a circuit it opens while this call runs ends the call's retrying. */
   readonly breaker: CircuitBreaker | undefined;
-  /** Whether retrying stopped because the circuit opened. */
-  circuitOpened: boolean;
   /** How attempts send the request; set before the first. */
   send: Send | undefined;
   /** Whether the request may be sent again after it left (idempotent, keyed, or the caller vouches for it). */
@@ -429,35 +433,68 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   // safe, and only a body that can be sent again is.
   const mayResend = (call: FetchCall, error?: unknown): boolean =>
     (call.send as Send).resendable && (call.resendsAfterSending || (error !== undefined && isNeverSentError(error)));
+  // Why no attempt may start after a wait of `delayMs` from now, though the outcome is retryable: the call then
+  // ends with that outcome.
+  const stopReason = (call: FetchCall, delayMs: number): FetchGiveUpReason | undefined => {
+    const now = env.now();
+    const leftMs = totalTimeoutMs - (now - call.startedMs);
+    // Other calls opened the circuit while this one ran: no retry into it.
+    if (call.breaker !== undefined && isOpen(call.breaker.state)) return "circuit-open";
+    // A streamed body the first attempt kept uploading during the wait, past the copy's limit: a retry would
+    // send it without its beginning.
+    if (!(call.send as Send).resendable) return "body";
+    // Another call learnt a pause that ends past the deadline: the retry could only time out.
+    if (call.state.pausedUntilMs - now >= leftMs) return "retry-after";
+    // A wait that ends at the total deadline would be cut by it: the call would lose its answer to a
+    // TimeoutError (and a rate-limiting origin be counted as failing). Like maxElapsedMs, it ends here.
+    return delayMs < Infinity && delayMs >= leftMs ? "elapsed" : undefined;
+  };
   const retryDecisions: RetrySettings<Response, FetchCall> = {
     ...base,
+    // What beforeRetry throws never gets here: it ends the retry loop itself (see beforeAttempt).
     shouldRetry: (error, s, call) =>
-      !call.hookFailed &&
       mayResend(call, error) &&
       decide({ request: call.request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
     // Most results are successes: the status settles them before anything else is asked.
-    shouldRetryResult: (response, s, call) =>
-      customShouldRetry === undefined
-        ? retryStatuses.has(response.status) && mayResend(call)
-        : mayResend(call) &&
+    shouldRetryResult: (response, s, call) => {
+      if (customShouldRetry === undefined) return retryStatuses.has(response.status) && mayResend(call);
+      try {
+        return (
+          mayResend(call) &&
           decide(
             { request: call.request, response, error: undefined, attempt: s.attempt },
             retryStatuses.has(response.status),
-          ),
-    nextDelay: (s, call) => {
-      // Other calls opened the circuit while this one ran: no retry into it, and the call keeps its answer.
-      if (call.breaker !== undefined && isOpen(call.breaker.state)) {
-        call.circuitOpened = true;
-        return Infinity;
+          )
+        );
+      } catch (error) {
+        // The call rejects with the hook's error: the response nobody will read must not hold its connection.
+        discardBody(response);
+        throw error;
       }
+    },
+    // Decides everything that can end the retrying before onRetry lets the response's body go, so that a call
+    // that retries no more ends with its last response whole.
+    nextDelay: (s, call) => {
       const now = env.now();
       const decision = s.result
-        ? decideServerDelay(s.result, now, totalTimeoutMs - (now - call.startedMs), maxRetryAfterMs, env.random)
+        ? decideServerDelay(
+            s.result,
+            now,
+            totalTimeoutMs - (now - call.startedMs),
+            maxRetryAfterMs,
+            env.random,
+            base.maxElapsedMs - s.elapsedMs,
+          )
         : ({ kind: "none" } as const);
       call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
-      call.refusedServerDelay = decision.kind === "refuse";
-      if (decision.kind === "none") return base.nextDelay(s, undefined);
-      return decision.kind === "wait" ? decision.delayMs : Infinity;
+      const delayMs =
+        decision.kind === "none"
+          ? base.nextDelay(s, undefined)
+          : decision.kind === "wait"
+            ? decision.delayMs
+            : Infinity;
+      call.stoppedBy = stopReason(call, delayMs) ?? (decision.kind === "refuse" ? "retry-after" : undefined);
+      return call.stoppedBy === undefined ? delayMs : Infinity;
     },
     onRetry: (event, call) => {
       // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
@@ -465,19 +502,18 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       if (beforeRetry !== undefined) call.previous = { response: event.result, error: event.error };
       call.telemetry.retry(event, event.delayMs, call.delaySource);
     },
+    // After the wait (and beforeRetry), the world may have changed: the circuit opened, a pause was learnt. The
+    // call then ends with the outcome it had, its body already let go by onRetry.
+    beforeAttempt: (_s, next, call) =>
+      beforeRetry === undefined ? mayRetryNow(call) : runBeforeRetry(call, next).then(() => mayRetryNow(call)),
     onGiveUp: (event, call) =>
-      call.telemetry.giveUp(
-        event,
-        event.reason !== "delay"
-          ? event.reason
-          : call.circuitOpened
-            ? "circuit-open"
-            : call.refusedServerDelay
-              ? "retry-after"
-              : event.reason,
-      ),
+      call.telemetry.giveUp(event, event.reason === "delay" ? (call.stoppedBy ?? event.reason) : event.reason),
   };
   const runRetry = retryRunner(blamingHooks(retryDecisions));
+  const mayRetryNow = (call: FetchCall): boolean => {
+    call.stoppedBy = stopReason(call, 0);
+    return call.stoppedBy === undefined;
+  };
   const timesAttempts = observers.metrics !== undefined;
   const retries = base.attempts > 1;
   const fetchImpl = fetchOverride ?? globalFetch;
@@ -509,15 +545,17 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   layers.push({
     name: "retry",
     around: (inner) => {
-      const hooked = (call: FetchCall, next: PolicyContext): Promise<Response> =>
-        next.attempt === 1 ? inner(call, next) : runBeforeRetry(call, next).then(() => inner(call, next));
       const attempts = (call: FetchCall, send: Send, context: PolicyContext): Promise<Response> => {
         call.send = send;
         if (!retries || call.probe) return inner(call, context);
-        // The hook runs outside the breaker's count: its failure says nothing about the origin.
-        const attempt = beforeRetry === undefined ? inner : hooked;
-        return runRetry((next) => attempt(call, next), context, call);
+        // beforeRetry runs in the retry loop, after each wait (see beforeAttempt above).
+        return runRetry((next) => inner(call, next), context, call).then(readableAnswer);
       };
+      // A retry called off after its wait ends the call with the response before it, whose body was let go
+      // before the wait: answered with its status and headers and an empty body, which reads as empty rather
+      // than failing with "Body is unusable".
+      const readableAnswer = (response: Response): Response =>
+        response.bodyUsed ? new Response(null, response) : response;
       // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
       return (call, context) => {
         const { input, init } = call;
@@ -597,9 +635,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       startedMs,
       telemetry: callTelemetry(observers, request, origin, startedMs, env.now),
       delaySource: "backoff",
-      refusedServerDelay: false,
+      stoppedBy: undefined,
       breaker: state.guard?.breaker,
-      circuitOpened: false,
       send: undefined,
       resendsAfterSending: false,
       previous: undefined,

@@ -147,6 +147,12 @@ export interface RetrySettings<T, S = undefined> {
   readonly env: Environment;
   readonly nextDelay: (state: BackoffState<T>, scope: S) => number;
   readonly budget: RetryBudget | undefined;
+  /**
+   * Asked after each retry's wait, just before the retry is sent, with the outcome that led to it: `false`
+   * ends the retrying with that outcome (`onGiveUp`, reason `"delay"`; the scope says why). The world may
+   * have changed during a wait of seconds; what it throws ends the run.
+   */
+  readonly beforeAttempt?: (state: RetryState<T>, context: PolicyContext, scope: S) => boolean | PromiseLike<boolean>;
 }
 
 /** Runs an operation under retry settings, with the run's scope; see {@link retryRunner}. */
@@ -181,6 +187,7 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
 export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   const { attempts, maxElapsedMs, shouldRetry, shouldRetryResult, onRetry, onGiveUp, env, nextDelay, budget } =
     settings;
+  const { beforeAttempt } = settings;
 
   function run<R>(operation: Operation<R>, context: PolicyContext, scope: S): Promise<R> {
     const started = env.now();
@@ -264,11 +271,16 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
       previousDelayMs = delayMs;
       const attempt = state.attempt + 1;
       if (signal?.aborted) throw signal.reason;
+      // The marker is not enumerable, so a policy that copies the context with its own signal drops it.
+      const next: PolicyContext = Object.defineProperty({ signal, attempt }, EXTERNAL_SIGNAL, {
+        value: hasExternalSignal(context, signal),
+      });
+      if (beforeAttempt !== undefined && !(await raceAbort(beforeAttempt(state, next, scope), signal))) {
+        onGiveUp?.({ ...state, reason: "delay" }, scope);
+        if (state.threw) throw state.error;
+        return state.result as unknown as R;
+      }
       try {
-        // The marker is not enumerable, so a policy that copies the context with its own signal drops it.
-        const next: PolicyContext = Object.defineProperty({ signal, attempt }, EXTERNAL_SIGNAL, {
-          value: hasExternalSignal(context, signal),
-        });
         const pending = operation(next);
         const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
         state = returned(attempt, started, result);

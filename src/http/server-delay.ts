@@ -49,6 +49,8 @@ export function jitteredServerDelayMs(askedMs: number, random: () => number, roo
  *
  * @param leftMs time left before the call's total deadline (`Infinity` without one)
  * @param random jitters the wait (see {@link jitteredServerDelayMs}); without it the wait is exactly as asked
+ * @param elapsedLeftMs time left before the retrying's own limit (`maxElapsedMs`): the jitter never pushes a
+ *   wait that fits it past it, where the retry would be dropped for a few random milliseconds
  *
  * @example
  * ```ts
@@ -61,6 +63,7 @@ export function decideServerDelay(
   leftMs: number,
   maxRetryAfterMs: number,
   random?: () => number,
+  elapsedLeftMs = Infinity,
 ): ServerDelayDecision {
   if (!SERVER_DELAY_STATUSES.has(response.status)) return { kind: "none" };
   const askedMs = serverDelayMs(response.headers, nowMs);
@@ -68,8 +71,8 @@ export function decideServerDelay(
   // An attempt that would start exactly at the deadline could not finish before it: refuse that too.
   if (askedMs > maxRetryAfterMs || askedMs >= leftMs) return { kind: "refuse", askedMs };
   if (random === undefined) return { kind: "wait", delayMs: askedMs, askedMs };
-  // The jitter stays within the cap and takes at most half the time left after the asked wait.
-  const roomMs = Math.min(maxRetryAfterMs - askedMs, (leftMs - askedMs) / 2);
+  // The jitter stays within the cap and maxElapsedMs, and takes at most half the time left after the asked wait.
+  const roomMs = Math.min(maxRetryAfterMs - askedMs, (leftMs - askedMs) / 2, elapsedLeftMs - askedMs);
   return { kind: "wait", delayMs: jitteredServerDelayMs(askedMs, random, roomMs), askedMs };
 }
 

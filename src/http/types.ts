@@ -74,11 +74,14 @@ export interface FetchRetryEvent extends FetchEventBase {
 }
 
 /**
- * Why createFetch stopped retrying: a cap of `retry` (`"attempts"`, `"elapsed"`, `"delay"`, `"budget"`), or
- * `"retry-after"`: the server asked for a wait past `maxRetryAfterMs` or past the total deadline, or
- * `"circuit-open"`: the origin's circuit opened while the call ran (the call keeps what it last received).
+ * Why createFetch stopped retrying: a cap of `retry` (`"attempts"`, `"elapsed"`: the wait would end past
+ * `maxElapsedMs` or at the total deadline, `"delay"`, `"budget"`), or `"retry-after"`: the server asked (for
+ * this call or, as an origin pause, another) for a wait past `maxRetryAfterMs` or past the total deadline, or
+ * `"circuit-open"`: the origin's circuit opened while the call ran, or `"body"`: the request's streamed body
+ * can no longer be sent whole (the first attempt read it past `maxBufferedBodyBytes` during the wait). The call
+ * keeps what it last received.
  */
-export type FetchGiveUpReason = GiveUpReason | "retry-after" | "circuit-open";
+export type FetchGiveUpReason = GiveUpReason | "retry-after" | "circuit-open" | "body";
 
 /** Emitted once when a retryable failure is final. */
 export interface FetchGiveUpEvent extends FetchEventBase {

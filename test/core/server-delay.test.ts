@@ -35,6 +35,18 @@ describe("decideServerDelay", () => {
     expect(decideServerDelay(asked, now, 5_000, 60_000).kind).toBe("refuse");
     expect(decideServerDelay(asked, now, 5_001, 60_000).kind).toBe("wait");
   });
+
+  it("jitters a wait only as far as maxElapsedMs leaves room, never below what was asked", () => {
+    const asked = answer(503, { "retry-after": "1" });
+    expect(decideServerDelay(asked, now, Infinity, 60_000, () => 0.999, 1_150)).toMatchObject({
+      kind: "wait",
+      delayMs: 1_000 + 0.999 * 150,
+    });
+    expect(decideServerDelay(asked, now, Infinity, 60_000, () => 0.999, 900)).toMatchObject({
+      kind: "wait",
+      delayMs: 1_000,
+    });
+  });
 });
 
 describe("originPauseMs", () => {

@@ -74,7 +74,7 @@ describe("createFetch: a circuit breaker per origin", () => {
     await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
   });
 
-  it("a call retrying when the circuit opens keeps the last response it received; later calls fail fast", async () => {
+  it("a call whose circuit opens during its retry's wait sends no retry and keeps its last response; later calls fail fast", async () => {
     const clock = new FakeClock();
     const base = clock.instantSleep();
     let opening: Promise<unknown> = Promise.resolve();
@@ -91,14 +91,15 @@ describe("createFetch: a circuit breaker per origin", () => {
     });
     const s = scenario(server, "503|ra=0", "502");
     const response = await fetch(s.url);
-    expect(response.status).toBe(502);
-    expect(await response.text()).toBe("502 #2");
-    expect(await s.received()).toHaveLength(2);
-    expect(giveUps).toEqual(["502 circuit-open"]);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("0");
+    expect(await response.text()).toBe(""); // its body was let go before the wait, as every retried response's is
+    expect(await s.received()).toHaveLength(1);
+    expect(giveUps).toEqual(["503 circuit-open"]);
     await expect(fetch(s.url)).rejects.toSatisfy(isCircuitOpenError);
   });
 
-  it("a call retrying on errors when the circuit opens ends with its last error, not CircuitOpenError", async () => {
+  it("a call retrying on errors whose circuit opens during the wait ends with its last error, not CircuitOpenError", async () => {
     const clock = new FakeClock();
     const base = clock.instantSleep();
     let opening: Promise<unknown> = Promise.resolve();
@@ -114,7 +115,7 @@ describe("createFetch: a circuit breaker per origin", () => {
     const error = await fetch(s.url).catch((e: unknown) => e);
     expect(isCircuitOpenError(error)).toBe(false);
     expect(isNetworkError(error)).toBe(true);
-    expect(await s.received()).toHaveLength(2);
+    expect(await s.received()).toHaveLength(1);
   });
 
   it("probes after halfOpenAfterMs and closes when the origin is back", async () => {
@@ -383,6 +384,30 @@ describe("createFetch: shared backpressure", () => {
     expect(isRateLimitedError(refused)).toBe(true);
     expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(29_000);
     expect(clock.sleeps).toEqual([32_500]); // only the client without a deadline slept (30 s + jitter)
+  });
+
+  it("a retry that another call's pause would push past the deadline is not tried: the call keeps its response", async () => {
+    const clock = new FakeClock();
+    const giveUps: string[] = [];
+    let requests = 0;
+    let client: ReturnType<typeof createFetch>;
+    client = createFetch({
+      fetch: async (input) => {
+        if (String(input).endsWith("/limited"))
+          return new Response(null, { status: 429, headers: { "retry-after": "30" } });
+        // While this request is answered, another call to the origin learns that it wants 30 s of quiet.
+        if (requests++ === 0) await client("https://api.test/limited");
+        return new Response("busy", { status: 503 });
+      },
+      env: clock.instantSleep(),
+      totalTimeoutMs: 5_000,
+      onGiveUp: (event) => giveUps.push(`${event.status} ${event.reason}`),
+    });
+    const response = await client("https://api.test/items");
+    expect(response.status).toBe(503);
+    expect(await response.text()).toBe("busy"); // ended before the wait: its body is whole
+    expect(requests).toBe(1);
+    expect(giveUps).toEqual(["429 retry-after", "503 retry-after"]);
   });
 
   it("does not pause on a delay the client would not honour", async () => {

@@ -5,7 +5,13 @@
  */
 
 import { describe, expect, inject, it } from "vitest";
-import { createFetch, type FetchGiveUpEvent, type FetchRetryEvent, isNetworkError } from "../../src/index.ts";
+import {
+  createFetch,
+  type FetchFunction,
+  type FetchGiveUpEvent,
+  type FetchRetryEvent,
+  isNetworkError,
+} from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario } from "../support/scenario.ts";
 
@@ -104,6 +110,29 @@ describe("createFetch: what is retried", () => {
     const s = scenario(server, "404", "200");
     expect(await statusOf(fetch(s.url))).toBe(200);
     expect(seen).toEqual(["GET 404 1", "GET 200 2"]);
+  });
+
+  it("a shouldRetry that throws does not leave the response's body (its connection) open", async () => {
+    const seen = { requests: 0, cancelled: 0 };
+    const fetch: FetchFunction = async () => {
+      seen.requests++;
+      const body = new ReadableStream({
+        pull: (c) => c.enqueue(new Uint8Array(8)),
+        cancel: () => void seen.cancelled++,
+      });
+      return new Response(body, { status: 503 });
+    };
+    const hookError = new Error("a bug in the caller's predicate");
+    const client = createFetch({
+      fetch,
+      breaker: false,
+      shouldRetry: ({ response }) => {
+        if (response !== undefined) throw hookError;
+        return undefined;
+      },
+    });
+    await expect(client("https://api.test/items")).rejects.toBe(hookError);
+    expect(seen.cancelled).toBe(seen.requests);
   });
 
   it("a custom shouldRetry can refuse what the defaults would retry", async () => {
@@ -273,6 +302,16 @@ describe("createFetch: server-asked delays", () => {
     expect(tight.clock.sleeps[0]).toBeLessThanOrEqual(2_050);
   });
 
+  it("keeps the jitter of a server-asked wait within maxElapsedMs, so a wait that fits is taken", async () => {
+    const { fetch, clock, giveUps } = setup({ maxElapsedMs: 1_150 });
+    clock.random = () => 0.9;
+    const s = scenario(server, "503|ra=1", "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(await s.received()).toHaveLength(2);
+    expect(clock.sleeps).toEqual([1_135]); // 1 s plus 0.9 of the 150 ms maxElapsedMs leaves, not of 200 ms
+    expect(giveUps).toEqual([]);
+  });
+
   it("reads each HTTP-date form of Retry-After against the clock", async () => {
     const { fetch, clock } = setup();
     const at = new Date(clock.now() + 3_000);
@@ -337,6 +376,32 @@ describe("createFetch: timeouts and aborts", () => {
     await expect(fetch(s.url)).rejects.toMatchObject({ name: "TimeoutError" });
     expect(Date.now() - started).toBeLessThan(3_000);
     expect((await s.received()).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a call whose backoff would end at the total deadline ends with its last response, not a TimeoutError", async () => {
+    // Cut by the deadline, the sleep would lose the 429 (and count a rate-limiting origin as failing).
+    const clock = new FakeClock();
+    let requests = 0;
+    const giveUps: FetchGiveUpEvent[] = [];
+    const fetch = createFetch({
+      fetch: async () => {
+        requests++;
+        return new Response(null, { status: 429 });
+      },
+      env: clock,
+      totalTimeoutMs: 250,
+      backoff: { initialMs: 200, jitter: "none" },
+      onGiveUp: (e) => giveUps.push(e),
+    });
+    const outcome = clock.run(
+      fetch("https://api.test/items").then(
+        (r) => r.status,
+        (e: unknown) => e,
+      ),
+    );
+    expect(await outcome).toBe(429);
+    expect(requests).toBe(2); // the second backoff (400 ms) would end past the deadline
+    expect(giveUps.map((g) => `${g.status} ${g.reason}`)).toEqual(["429 elapsed"]);
   });
 
   it("a caller's abort during the backoff sleep rejects at once with the caller's reason", async () => {
@@ -540,6 +605,40 @@ describe("createFetch: a streamed body that may be sent again", () => {
       name: "TimeoutError",
     });
     expect(state.cancelled).toBe(true);
+  });
+
+  it("is not sent again once the first attempt read it past the limit during the wait: the call keeps its answer", async () => {
+    // The origin answers 503 before reading the upload; the first attempt's fetch goes on reading it during
+    // the backoff, past maxBufferedBodyBytes, so the copy a retry would send is gone.
+    const chunk = 16;
+    let pulls = 0;
+    const stream = new ReadableStream<Uint8Array>(
+      { pull: (c) => (pulls++ < 8 ? c.enqueue(new Uint8Array(chunk)) : c.close()) },
+      { highWaterMark: 0 },
+    );
+    const uploads: Promise<unknown>[] = [];
+    let requests = 0;
+    const giveUps: FetchGiveUpEvent[] = [];
+    const base = new FakeClock().instantSleep();
+    const fetch = createFetch({
+      maxBufferedBodyBytes: 4 * chunk,
+      fetch: async (_input, init) => {
+        requests++;
+        uploads.push(new Response(init?.body).arrayBuffer());
+        return new Response("busy", { status: 503 });
+      },
+      // The wait lasts until the first attempt has sent the whole body.
+      env: { ...base, sleep: (ms, signal) => Promise.all(uploads).then(() => base.sleep(ms, signal)) },
+      onGiveUp: (e) => giveUps.push(e),
+    });
+    const response = await fetch("https://api.test/items", {
+      method: "PUT",
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
+    expect(response.status).toBe(503);
+    expect(requests).toBe(1);
+    expect(giveUps.map((g) => g.reason)).toEqual(["body"]);
   });
 
   it.skipIf(inBrowser)("cancels a large streamed body that no attempt sent (an open circuit)", async () => {

@@ -48,7 +48,7 @@ const stalled: FetchFunction = (_input, init) =>
   });
 
 describe("review 11/12: the breaker counts only what says the origin is failing", () => {
-  it.fails("a retry is not sent into a circuit that opened during the retry's wait", async () => {
+  it("a retry is not sent into a circuit that opened during the retry's wait", async () => {
     // README: "the retry asks it before each further attempt, so a circuit that opened meanwhile is never
     // retried into". It asks before the wait (nextDelay), not before the attempt.
     const breaker = circuitBreaker();
@@ -87,7 +87,7 @@ describe("review 11/12: the breaker counts only what says the origin is failing"
     expect(client.origins()[0]?.circuit).toBe("closed");
   });
 
-  it.fails("a call that got a 429 and ran out of time in its backoff ends with that 429, not counted", async () => {
+  it("a call that got a 429 and ran out of time in its backoff ends with that 429, not counted", async () => {
     // The backoff sleep is not bounded by totalTimeoutMs (only server-asked waits are): the deadline ends the
     // sleep with a TimeoutError, which loses the answer and counts a rate-limiting (healthy) origin as failing.
     const clock = new FakeClock();
@@ -167,7 +167,7 @@ describe("review 11/12: the breaker counts only what says the origin is failing"
 });
 
 describe("review 11/12: a call that got a response keeps it", () => {
-  it.fails("a pause another call set, past this call's deadline, does not replace the 503 this call got", async () => {
+  it("a pause another call set, past this call's deadline, does not replace the 503 this call got", async () => {
     const clock = new FakeClock();
     let client: ReturnType<typeof createFetch>;
     let pausedOnce = false;
@@ -188,7 +188,7 @@ describe("review 11/12: a call that got a response keeps it", () => {
     expect(outcome).toBe(503); // today: RateLimitedError, and the 503's body was cancelled before the retry
   });
 
-  it.fails("the jitter added to a Retry-After never pushes the retry past maxElapsedMs", async () => {
+  it("the jitter added to a Retry-After never pushes the retry past maxElapsedMs", async () => {
     // Retry-After: 1 fits maxElapsedMs 1,150; with a jitter draw of 0.9 the wait is 1,180 ms and the call
     // gives up ("elapsed") with the 503 instead of retrying. The jitter's room ignores maxElapsedMs.
     const { fetch, seen } = origin(
@@ -202,7 +202,7 @@ describe("review 11/12: a call that got a response keeps it", () => {
     expect(seen.requests).toBe(2);
   });
 
-  it.fails("a shouldRetry that throws does not leave the response's body (its connection) open", async () => {
+  it("a shouldRetry that throws does not leave the response's body (its connection) open", async () => {
     const { fetch, seen } = origin(503);
     const client = createFetch({
       fetch,
@@ -321,6 +321,8 @@ describe("review 11/12: a streamed body past maxBufferedBodyBytes", () => {
     const received = await s.received();
     const digest = Buffer.from(await crypto.subtle.digest("SHA-256", source)).toString("hex");
     // A 200 may only answer the whole body; a body that cannot be sent again ends the call with the 503.
+    // (fix-retry: the retry is no longer sent, and the call ends with the 503; what still fails is the last
+    // line, the first attempt's upload arrives cut short, 32 KiB of 128 KiB.)
     if (status === 200) expect(received.at(-1)?.bodySha256).toBe(digest);
     else expect(received).toHaveLength(1);
     expect(received.at(-1)?.bodyBytes).toBe(source.byteLength);
