@@ -5,18 +5,29 @@
  * read.
  */
 
-import { bufferBody, StreamCopy } from "./replayable-body.ts";
+import { bufferBody, cancelUnsent, StreamCopy } from "./replayable-body.ts";
 import type { FetchFunction, RequestSummary } from "./types.ts";
 
 /** How each attempt sends the request. */
 export interface Send {
   /**
-   * Whether another attempt can send the request again, asked when a retry is considered: `false` for a body
-   * that the first attempt used up (a caller's stream or `Request` sent as it was, a stream past the limit).
+   * Whether another attempt can send the request again: `false` for a body that the first attempt used up (a
+   * caller's stream or `Request` sent as it was, a stream past the limit). Asked when a retry is considered,
+   * and again just before the retry is sent: a streamed body can pass the limit in between, while the answered
+   * attempt still uploads; `call` then rejects.
    */
   readonly resendable: boolean;
-  /** Sends it, under the attempt's signal; `headers`, when given, replace the request's (a `beforeRetry`'s). */
+  /**
+   * Sends it, under the attempt's signal; `headers`, when given, replace the request's (a `beforeRetry`'s).
+   * Rejects with a `TypeError`, sending nothing, when the body cannot be sent again (see `resendable`).
+   */
   call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response>;
+  /**
+   * A retry was decided: the attempt under way has its answer, and its upload, if it still goes on, stops now
+   * (a streamed body would otherwise go on being read during the backoff, past the limit, and leave the retry
+   * nothing to send). Called from the retry's `onRetry`, before the backoff.
+   */
+  stopSending(): void;
   /** A copy of the headers the request goes with, for a hook to change. */
   headers(): Headers;
   /**
@@ -66,6 +77,14 @@ function bodyStream(input: RequestInfo | URL, init: RequestInit | undefined): Re
 }
 
 /**
+ * Cancels the caller's stream (in `init` or in a `Request`) when no attempt sent it and nothing else reads it:
+ * an upload nobody sent still holds it (in a Worker, the incoming request's body).
+ */
+export function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | undefined): void {
+  cancelUnsent(bodyStream(input, init));
+}
+
+/**
  * Hands `fetch` the caller's `input` and `init` as they are, the body unread: for a call that makes one
  * attempt, or sends its request again only when it never left (see `isNeverSentError`). That needs a body
  * that `fetch` reads anew from `init`; a caller's stream or `Request` body is used up by the first attempt.
@@ -103,12 +122,11 @@ class SendAsIs implements Send {
     return headersOf(this.#input, this.#init);
   }
 
-  // An upload nobody sent still holds the caller's stream (in a Worker, the incoming request's body).
+  // Its one upload is never stopped: a body it sends cannot be sent again, so no retry follows it.
+  stopSending(): void {}
+
   release(): void {
-    if (this.#taken) return;
-    const stream = bodyStream(this.#input, this.#init);
-    if (stream === null || stream.locked) return;
-    void stream.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
+    if (!this.#taken) cancelUnsentBody(this.#input, this.#init);
   }
 }
 
@@ -156,11 +174,13 @@ function sendWithBody(
         attemptInit(init, signal, { body, ...((hookHeaders ?? headers) && { headers: hookHeaders ?? headers }) }),
       ),
     headers: () => new Headers(headers ?? headersOf(input, init)),
-    release: NOTHING_TO_RELEASE,
+    stopSending: NOTHING_TO_DO,
+    release: NOTHING_TO_DO,
   };
 }
 
-const NOTHING_TO_RELEASE = (): void => {};
+/** A body held whole in memory: there is no upload to stop and nothing to let go of. */
+const NOTHING_TO_DO = (): void => {};
 
 /** FormData draws a new boundary each time it is sent: serialised once, boundary and all. */
 async function sendForm(input: RequestInfo | URL, init: RequestInit | undefined, form: FormData): Promise<Send> {
@@ -179,7 +199,12 @@ function sendStream(input: RequestInfo | URL, init: RequestInit | undefined, cop
       return copy.resendable;
     },
     call: (fetchImpl, signal, headers) => {
-      const body = copy.body();
+      let body: ReadableStream<Uint8Array> | Blob;
+      try {
+        body = copy.body();
+      } catch (error) {
+        return Promise.reject(error); // before any byte went out: nothing is sent
+      }
       const overrides = {
         body,
         ...(body instanceof ReadableStream && { duplex: "half" }),
@@ -188,6 +213,7 @@ function sendStream(input: RequestInfo | URL, init: RequestInit | undefined, cop
       return fetchImpl(input, attemptInit(init, signal, overrides as RequestInit));
     },
     headers: () => headersOf(input, init),
+    stopSending: () => copy.stop(),
     release: (answered) => copy.release(answered),
   };
 }
@@ -213,7 +239,8 @@ async function sendRequestBody(
       resendable: true,
       call: (fetchImpl, signal, headers) => fetchImpl(fresh(blob), attemptInit(init, signal, headers && { headers })),
       headers: () => new Headers(request.headers),
-      release: NOTHING_TO_RELEASE,
+      stopSending: NOTHING_TO_DO,
+      release: NOTHING_TO_DO,
     };
   }
   const { stream } = buffered;
@@ -225,9 +252,10 @@ async function sendRequestBody(
       return fetchImpl(fresh(stream), attemptInit(init, signal, headers && { headers }));
     },
     headers: () => new Headers(request.headers),
+    // Past the limit: sent once, never retried, so never stopped for a retry.
+    stopSending: NOTHING_TO_DO,
     release: () => {
-      if (taken) return;
-      void stream.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
+      if (!taken) cancelUnsent(stream);
     },
   };
 }
