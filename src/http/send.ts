@@ -194,26 +194,41 @@ async function sendForm(input: RequestInfo | URL, init: RequestInit | undefined,
 
 /** A caller's stream: each attempt gets a stream of the copy so far and then the rest; once read whole, a Blob. */
 function sendStream(input: RequestInfo | URL, init: RequestInit | undefined, copy: StreamCopy): Send {
+  /** Aborts the latest attempt's fetch. */
+  let abortLatest: AbortController | undefined;
+  // An attempt that is over is aborted as well as its body stopped: workerd lets go of a body it still reads
+  // (after a reset, it keeps reading) only when its fetch is aborted, and logs a body that errors under it as
+  // an uncaught error. Node and Deno go on uploading after an answer until the body errors.
+  const endLatest = (): void => abortLatest?.abort(new DOMException("The attempt is over", "AbortError"));
   return {
     get resendable() {
       return copy.resendable;
     },
     call: (fetchImpl, signal, headers) => {
+      endLatest();
       let body: ReadableStream<Uint8Array> | Blob;
       try {
         body = copy.body();
       } catch (error) {
         return Promise.reject(error); // before any byte went out: nothing is sent
       }
+      let attemptSignal = signal;
+      if (body instanceof ReadableStream) {
+        abortLatest = new AbortController();
+        attemptSignal = signal ? AbortSignal.any([signal, abortLatest.signal]) : abortLatest.signal;
+      }
       const overrides = {
         body,
         ...(body instanceof ReadableStream && { duplex: "half" }),
         ...(headers && { headers }),
       };
-      return fetchImpl(input, attemptInit(init, signal, overrides as RequestInit));
+      return fetchImpl(input, attemptInit(init, attemptSignal, overrides as RequestInit));
     },
     headers: () => headersOf(input, init),
-    stopSending: () => copy.stop(),
+    stopSending: () => {
+      endLatest();
+      copy.stop();
+    },
     release: (answered) => copy.release(answered),
   };
 }

@@ -594,6 +594,23 @@ describe("createFetch: a streamed body that may be sent again", () => {
     else if (outcome !== 503) expect(outcome).toMatchObject({ name: "TypeError", message: /maxBufferedBodyBytes/ });
   });
 
+  it("aborts the fetch of an attempt that is over when the next one starts: workerd lets go of its body only then", async () => {
+    const signals: (AbortSignal | null | undefined)[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      fetch: async (_input, init) => {
+        signals.push(init?.signal);
+        return new Response(null, { status: signals.length === 1 ? 503 : 200 });
+      },
+    });
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => controller.enqueue(new Uint8Array(8)), // never ends: the first attempt is still uploading
+    });
+    const res = await fetch("https://api.test/items", { method: "PUT", body, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(200);
+    expect(signals.map((signal) => signal?.aborted)).toEqual([true, false]);
+  });
+
   it.skipIf(inBrowser)("cancels a large streamed body that no attempt sent (an open circuit)", async () => {
     let cancelled = false;
     let pulls = 0;
