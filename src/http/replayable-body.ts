@@ -85,19 +85,9 @@ export class StreamCopy {
     this.#started = true;
     if (this.#done) return new Blob(this.#chunks);
     let index = 0;
-    /** Its fetch let go of it (cancelled it): nothing reads it any more. */
-    let abandoned = false;
     const fail = (controller: ReadableStreamDefaultController<Uint8Array>, error: unknown): void => {
       if (generation === this.#generation) this.#live = false;
       controller.error(error);
-    };
-    // The call is over and its source cancelled. The attempt's fetch, aborted, lets go of this stream — in
-    // workerd a moment later, and a body that errors under its fetch first is logged as an uncaught error —
-    // so the stream fails only if it is still read a turn later (a fetch that goes on uploading must fail, not
-    // end the body short).
-    const failCutShort = async (controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> => {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      if (!abandoned) fail(controller, cutShort());
     };
     return new ReadableStream<Uint8Array>(
       {
@@ -108,7 +98,7 @@ export class StreamCopy {
               // Past the limit this stream alone sends the body, and it has sent every chunk so far.
               const { done, value } = await this.#reader.read();
               if (!done) return controller.enqueue(value);
-              if (this.#sourceCancelled) return failCutShort(controller);
+              if (this.#sourceCancelled) return fail(controller, cutShort());
               this.#done = true;
               return controller.close();
             }
@@ -124,14 +114,13 @@ export class StreamCopy {
               return controller.enqueue(chunk);
             }
             if (this.#done) return controller.close();
-            if (this.#sourceCancelled) return failCutShort(controller);
+            if (this.#sourceCancelled) return fail(controller, cutShort());
             await this.#read();
           }
         },
         // A failed attempt's fetch cancels its body; the source must live on for the next attempt, unless the
         // call is over.
         cancel: (reason) => {
-          abandoned = true;
           if (generation !== this.#generation) return;
           this.#live = false;
           if (this.#released) this.#cancelSource(reason);
