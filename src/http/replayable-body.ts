@@ -3,7 +3,8 @@
  * keeping them is bounded, and a body past the bound is sent once, whole, and never retried.
  */
 
-const superseded = (): DOMException => new DOMException("A later attempt sends the request body now", "AbortError");
+export const superseded = (): DOMException =>
+  new DOMException("A later attempt sends the request body now", "AbortError");
 const cutShort = (): DOMException => new DOMException("The call is over: its request body was cancelled", "AbortError");
 
 /** Why a body no attempt sent is cancelled: the caller's stream (a Worker's incoming body) must be let go. */
@@ -24,8 +25,8 @@ export function cancelUnsent(stream: ReadableStream | null | undefined): void {
  */
 const tooLargeToResend = (limitBytes: number): TypeError =>
   new TypeError(
-    `createFetch: the streamed request body cannot be sent again: an earlier attempt read it past ` +
-      `maxBufferedBodyBytes (${limitBytes} bytes), so the copy kept to resend it was dropped`,
+    `createFetch: the streamed request body cannot be sent again: an earlier attempt sent it past ` +
+      `maxBufferedBodyBytes (${limitBytes} bytes)`,
   );
 
 /**

@@ -5,7 +5,7 @@
  * read.
  */
 
-import { bufferBody, cancelUnsent, StreamCopy } from "./replayable-body.ts";
+import { bufferBody, cancelUnsent, StreamCopy, superseded } from "./replayable-body.ts";
 import type { FetchFunction, RequestSummary } from "./types.ts";
 
 /** How each attempt sends the request. */
@@ -248,7 +248,7 @@ function sendStream(input: RequestInfo | URL, init: RequestInit | undefined, cop
   // An attempt that is over is aborted as well as its body stopped: workerd lets go of a body it still reads
   // (after a reset, it keeps reading) only when its fetch is aborted, and logs a body that errors under it as
   // an uncaught error. Node and Deno go on uploading after an answer until the body errors.
-  const endLatest = (): void => abortLatest?.abort(new DOMException("The attempt is over", "AbortError"));
+  const endLatest = (): void => abortLatest?.abort(superseded());
   return {
     get resendable() {
       return copy.resendable;
