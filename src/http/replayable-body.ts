@@ -24,10 +24,7 @@ export function cancelUnsent(stream: ReadableStream | null | undefined): void {
  * `TypeError`, as `fetch` throws for a body it cannot send ("Body is unusable").
  */
 const tooLargeToResend = (limitBytes: number): TypeError =>
-  new TypeError(
-    `createFetch: the streamed request body cannot be sent again: an earlier attempt sent it past ` +
-      `maxBufferedBodyBytes (${limitBytes} bytes)`,
-  );
+  new TypeError(`createFetch: a streamed request body past maxBufferedBodyBytes (${limitBytes}) cannot be sent again`);
 
 /**
  * A caller's stream, sent as it is read while a copy of what was read is kept, up to `limitBytes`. The source

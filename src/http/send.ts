@@ -25,9 +25,10 @@ export interface Send {
   /**
    * A retry was decided: the attempt under way has its answer, and its upload, if it still goes on, stops now
    * (a streamed body would otherwise go on being read during the backoff, past the limit, and leave the retry
-   * nothing to send). Called from the retry's `onRetry`, before the backoff.
+   * nothing to send). Called from the retry's `onRetry`, before the backoff. Absent where there is no upload
+   * to stop (a body held in memory, or one that is never sent again).
    */
-  stopSending(): void;
+  stopSending?(): void;
   /** A copy of the headers the request goes with, for a hook to change. */
   headers(): Headers;
   /**
@@ -122,9 +123,6 @@ class SendAsIs implements Send {
     return headersOf(this.#input, this.#init);
   }
 
-  // Its one upload is never stopped: a body it sends cannot be sent again, so no retry follows it.
-  stopSending(): void {}
-
   release(): void {
     if (!this.#taken) cancelUnsentBody(this.#input, this.#init);
   }
@@ -133,7 +131,7 @@ class SendAsIs implements Send {
 /**
  * How to send a request that may go out more than once. Bodies are replayed as something every runtime
  * sends again on a 307/308 redirect: a string, `URLSearchParams` or `Blob` as given; bytes (`ArrayBuffer`,
- * typed arrays, `DataView`) as they are, or as a `Blob` where a redirect needs it (see `SendBytes`);
+ * typed arrays, `DataView`) as they are, or as a `Blob` where a redirect needs it (see `sendBytes`);
  * `FormData` serialised once, so that every attempt has the same boundary; a `Request`'s body read first, up
  * to `limitBytes`. A caller's `ReadableStream` is sent as it is read — the first attempt streams — while a copy
  * is kept up to `limitBytes`; past the limit the copy is dropped and the request is not sent again.
@@ -151,7 +149,7 @@ export function replayableSend(
   }
   if (typeof initBody === "string" || initBody instanceof URLSearchParams) return sendAsIs(input, init);
   if (typeof Blob !== "undefined" && initBody instanceof Blob) return sendAsIs(input, init);
-  if (initBody instanceof ArrayBuffer || ArrayBuffer.isView(initBody)) return new SendBytes(input, init);
+  if (initBody instanceof ArrayBuffer || ArrayBuffer.isView(initBody)) return sendBytes(input, init as RequestInit);
   if (typeof FormData !== "undefined" && initBody instanceof FormData) return sendForm(input, init, initBody);
   if (initBody instanceof ReadableStream) return sendStream(input, init, new StreamCopy(initBody, limitBytes));
   return sendAsIs(input, init); // a body type this runtime knows and staunch does not: fetch decides
@@ -174,38 +172,26 @@ function isDetachedBytesRedirect(error: unknown): boolean {
  * a `Blob` of the bytes: the server sees the redirecting request twice, which is safe for a request that may
  * be sent again.
  */
-class SendBytes implements Send {
-  readonly resendable = true;
-  readonly #input: RequestInfo | URL;
-  readonly #init: RequestInit | undefined;
-  #blob: Blob | undefined;
-
-  constructor(input: RequestInfo | URL, init: RequestInit | undefined) {
-    this.#input = input;
-    this.#init = init;
-  }
-
-  call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response> {
-    if (this.#blob !== undefined) return this.#send(fetchImpl, signal, headers, this.#blob);
-    return fetchImpl(this.#input, attemptInit(this.#init, signal, headers && { headers })).catch((error: unknown) => {
-      if (!isDetachedBytesRedirect(error)) throw error;
-      this.#blob = new Blob([this.#init?.body as BufferSource]);
-      return this.#send(fetchImpl, signal, headers, this.#blob);
-    });
-  }
-
-  #send(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers: Headers | undefined, body: Blob) {
-    return fetchImpl(this.#input, attemptInit(this.#init, signal, { body, ...(headers && { headers }) }));
-  }
-
-  headers(): Headers {
-    return headersOf(this.#input, this.#init);
-  }
-
-  // Held by the caller: there is no upload to stop and nothing to let go of.
-  stopSending(): void {}
-
-  release(): void {}
+function sendBytes(input: RequestInfo | URL, init: RequestInit): Send {
+  let blob: Blob | undefined;
+  const send = (fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response> =>
+    fetchImpl(
+      input,
+      attemptInit(init, signal, blob ? { body: blob, ...(headers && { headers }) } : headers && { headers }),
+    );
+  return {
+    resendable: true,
+    call: (fetchImpl, signal, headers) =>
+      blob
+        ? send(fetchImpl, signal, headers)
+        : send(fetchImpl, signal, headers).catch((error: unknown) => {
+            if (!isDetachedBytesRedirect(error)) throw error;
+            blob = new Blob([init.body as BufferSource]);
+            return send(fetchImpl, signal, headers);
+          }),
+    headers: () => headersOf(input, init),
+    release: NOTHING_TO_RELEASE,
+  };
 }
 
 /** Every attempt sends `body` (a Blob) in place of the caller's, with `headers` when the body needs its own. */
@@ -223,13 +209,11 @@ function sendWithBody(
         attemptInit(init, signal, { body, ...((hookHeaders ?? headers) && { headers: hookHeaders ?? headers }) }),
       ),
     headers: () => new Headers(headers ?? headersOf(input, init)),
-    stopSending: NOTHING_TO_DO,
-    release: NOTHING_TO_DO,
+    release: NOTHING_TO_RELEASE,
   };
 }
 
-/** A body held whole in memory: there is no upload to stop and nothing to let go of. */
-const NOTHING_TO_DO = (): void => {};
+const NOTHING_TO_RELEASE = (): void => {};
 
 /** FormData draws a new boundary each time it is sent: serialised once, boundary and all. */
 async function sendForm(input: RequestInfo | URL, init: RequestInit | undefined, form: FormData): Promise<Send> {
@@ -303,8 +287,7 @@ async function sendRequestBody(
       resendable: true,
       call: (fetchImpl, signal, headers) => fetchImpl(fresh(blob), attemptInit(init, signal, headers && { headers })),
       headers: () => new Headers(request.headers),
-      stopSending: NOTHING_TO_DO,
-      release: NOTHING_TO_DO,
+      release: NOTHING_TO_RELEASE,
     };
   }
   const { stream } = buffered;
@@ -316,8 +299,6 @@ async function sendRequestBody(
       return fetchImpl(fresh(stream), attemptInit(init, signal, headers && { headers }));
     },
     headers: () => new Headers(request.headers),
-    // Past the limit: sent once, never retried, so never stopped for a retry.
-    stopSending: NOTHING_TO_DO,
     release: () => {
       if (!taken) cancelUnsent(stream);
     },

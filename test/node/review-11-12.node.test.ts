@@ -273,7 +273,7 @@ describe("review 11/12: a streamed body past maxBufferedBodyBytes", () => {
   // Fixed in the body layer (fix-streams): a copy dropped after the retry was decided now fails the retry
   // with a TypeError instead of sending the rest alone (test/core/replayable-body.test.ts,
   // test/fetch/create-fetch.test.ts). This test asks more — the first upload received whole, or a 200 for
-  // the whole body — which needs createFetch to call `send.stopSending()` from its retry's onRetry (then the
+  // the whole body — which needs createFetch to call `send.stopSending?.()` from its retry's onRetry (then the
   // retry sends the whole body: verified with that one line added), or to re-check `send.resendable` before
   // the retry and end the call with the 503.
   it.fails("is never sent again without its beginning (the first attempt read past the limit during the backoff)", async () => {
@@ -328,7 +328,7 @@ describe("review 11/12: a streamed body past maxBufferedBodyBytes", () => {
     expect(received.at(-1)?.bodyBytes).toBe(source.byteLength);
   });
 
-  // Waits for createFetch to call `send.stopSending()` from its retry's onRetry (src/create-fetch.ts, not
+  // Waits for createFetch to call `send.stopSending?.()` from its retry's onRetry (src/create-fetch.ts, not
   // edited on this branch): until then the answered attempt's fetch goes on reading the body during the
   // backoff, takes it past the limit, and the retry fails with a TypeError instead of sending it whole.
   it.fails("the answered attempt's upload stops when its retry is decided, and the retry sends the whole body", async () => {
