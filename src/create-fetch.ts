@@ -38,7 +38,7 @@ import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
+import { cancelUnsentBody, isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
 import { decideServerDelay } from "./http/server-delay.ts";
 import {
   type CallTelemetry,
@@ -313,16 +313,6 @@ const UNCANCELLABLE: PolicyContext = Object.freeze({ signal: undefined, attempt:
 const isOpen = (state: CircuitState): boolean => state === "open" || state === "isolated";
 
 /**
- * A call refused before its body was looked at (an open circuit, an abort before it started) still holds the
- * caller's stream (in a Worker, the incoming request's body): let it go.
- */
-function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | undefined): void {
-  const body = init?.body ?? (isRequest(input) ? input.body : null);
-  if (typeof ReadableStream === "undefined" || !(body instanceof ReadableStream) || body.locked) return;
-  void body.cancel(new DOMException("No attempt sent the request body", "AbortError")).catch(() => {});
-}
-
-/**
  * Creates a `fetch` with retries, timeouts, `Retry-After` support and a circuit breaker per origin. Use it
  * exactly like `fetch`: it resolves with the final `Response` (a retryable status after the last attempt is
  * returned, not thrown) and rejects with the last error — or with `CircuitOpenError` while the origin's
@@ -499,6 +489,9 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     onRetry: (event, call) => {
       // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
       discardBody(event.result);
+      // A streamed upload the answered attempt is still sending stops now: during the wait it would read on,
+      // past the copy's limit, and leave the retry nothing whole to send.
+      (call.send as Send).stopSending?.();
       if (beforeRetry !== undefined) call.previous = { response: event.result, error: event.error };
       call.telemetry.retry(event, event.delayMs, call.delaySource);
     },

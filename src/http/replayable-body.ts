@@ -3,28 +3,53 @@
  * keeping them is bounded, and a body past the bound is sent once, whole, and never retried.
  */
 
-const superseded = (): DOMException => new DOMException("A later attempt sends the request body now", "AbortError");
+export const superseded = (): DOMException =>
+  new DOMException("A later attempt sends the request body now", "AbortError");
 const cutShort = (): DOMException => new DOMException("The call is over: its request body was cancelled", "AbortError");
+
+/** Why a body no attempt sent is cancelled: the caller's stream (a Worker's incoming body) must be let go. */
+const notSent = (): DOMException => new DOMException("No attempt sent the request body", "AbortError");
+
+/**
+ * Cancels a stream no attempt sent, unless something else reads it. An unsent upload still holds the caller's
+ * stream (in a Worker, the incoming request's body).
+ */
+export function cancelUnsent(stream: ReadableStream | null | undefined): void {
+  if (stream == null || stream.locked) return;
+  void stream.cancel(notSent()).catch(() => {});
+}
+
+/**
+ * A retry whose body is gone: not a network failure (nothing was sent), and sending it again cannot help. A
+ * `TypeError`, as `fetch` throws for a body it cannot send ("Body is unusable").
+ */
+const tooLargeToResend = (limitBytes: number): TypeError =>
+  new TypeError(`createFetch: a streamed request body past maxBufferedBodyBytes (${limitBytes}) cannot be sent again`);
 
 /**
  * A caller's stream, sent as it is read while a copy of what was read is kept, up to `limitBytes`. The source
  * is read only as fast as the attempt's `fetch` reads (no read-ahead): the upload streams, and a caller's
  * progress report follows the network. The next attempt gets the copy and then the rest of the source, or,
  * once the source was read whole, a `Blob` of it (which every runtime sends again on a 307/308 redirect).
- * Past the limit the copy is dropped: the attempt under way goes on, and no other may follow.
+ *
+ * The chunk that takes the copy past the limit is kept too, until a stream sends it: that stream then sends
+ * the rest of the source alone, the copy is dropped, and no later attempt may send the body — it fails, it
+ * never sends part of it (an upload goes on after its answer came, during the backoff, so a retry decided
+ * while the copy was whole can find it dropped). An attempt stopped before it sent that chunk leaves the copy
+ * whole: the next one sends it.
  */
 export class StreamCopy {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #limitBytes: number;
   #chunks: Uint8Array<ArrayBuffer>[] = [];
+  /** Bytes read into the copy; past the limit, its last chunk is the one that took it there. */
   #bytes = 0;
-  #kept = true;
   #done = false;
   #started = false;
-  /** A chunk past the limit went to an attempt's stream that a later attempt had replaced. */
-  #lost = false;
-  /** The latest attempt's fetch cancelled its body (it failed): nobody reads the source now. */
-  #liveCancelled = false;
+  /** The generation of the stream that sent the chunk past the limit, which alone sends the rest. */
+  #droppedAt: number | undefined;
+  /** The latest attempt's fetch still reads its body: neither cancelled it (it failed) nor was it stopped. */
+  #live = false;
   /** The call is over: no attempt will follow. */
   #released = false;
   /** Cancelled by staunch: a read that then ends must fail the body, not end it short as if whole. */
@@ -38,49 +63,64 @@ export class StreamCopy {
     this.#limitBytes = limitBytes;
   }
 
-  /** `false` once the copy was dropped: the body is past the limit and cannot be sent again. */
+  /**
+   * `false` once the copy was dropped: the body is past the limit and cannot be sent again. It can turn
+   * `false` after a retry was decided, while the answered attempt still uploads: ask it again before sending.
+   */
   get resendable(): boolean {
-    return this.#kept;
+    return this.#droppedAt === undefined;
   }
 
-  /** The body for the next attempt; any earlier attempt's stream stops. */
+  /**
+   * The body for the next attempt; any earlier attempt's stream stops. Throws the `TypeError` of a body that
+   * cannot be sent again once the copy was dropped: a stream of the rest alone, or a `Blob` of nothing, would
+   * be a well-framed body without its beginning, which a server would accept.
+   */
   body(): ReadableStream<Uint8Array> | Blob {
     const generation = ++this.#generation;
+    this.#live = this.#droppedAt === undefined;
+    if (!this.#live) throw tooLargeToResend(this.#limitBytes);
     this.#started = true;
-    this.#liveCancelled = false;
     if (this.#done) return new Blob(this.#chunks);
     let index = 0;
+    const fail = (controller: ReadableStreamDefaultController<Uint8Array>, error: unknown): void => {
+      if (generation === this.#generation) this.#live = false;
+      controller.error(error);
+    };
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
           for (;;) {
-            if (generation !== this.#generation) return controller.error(superseded());
-            // A copy of each kept chunk goes out: a runtime may take over the buffer it sends.
-            if (index < this.#chunks.length) return controller.enqueue((this.#chunks[index++] as Uint8Array).slice());
-            if (this.#done) return controller.close();
-            if (this.#sourceCancelled) return controller.error(cutShort());
-            if (!this.#kept) {
-              // Past the limit only one attempt can send the body, and it must have every chunk.
-              if (this.#lost) return controller.error(superseded());
+            if (generation !== this.#generation) return fail(controller, superseded());
+            if (this.#droppedAt === generation) {
+              // Past the limit this stream alone sends the body, and it has sent every chunk so far.
               const { done, value } = await this.#reader.read();
               if (!done) return controller.enqueue(value);
-              if (this.#sourceCancelled) return controller.error(cutShort());
+              if (this.#sourceCancelled) return fail(controller, cutShort());
               this.#done = true;
               return controller.close();
             }
-            const overflow = await this.#read();
-            if (overflow !== undefined) {
-              // This read took the copy past the limit: its chunk goes out once, from the attempt that asked.
-              if (generation !== this.#generation) this.#lost = true;
-              else return controller.enqueue(overflow);
+            if (index < this.#chunks.length) {
+              const chunk = this.#chunks[index++] as Uint8Array<ArrayBuffer>;
+              if (index < this.#chunks.length || this.#bytes <= this.#limitBytes) {
+                // A copy goes out: a runtime may take over the buffer it sends, and the next attempt needs it.
+                return controller.enqueue(chunk.slice());
+              }
+              // The chunk past the limit: from here on, nothing is kept.
+              this.#droppedAt = generation;
+              this.#chunks = [];
+              return controller.enqueue(chunk);
             }
+            if (this.#done) return controller.close();
+            if (this.#sourceCancelled) return fail(controller, cutShort());
+            await this.#read();
           }
         },
         // A failed attempt's fetch cancels its body; the source must live on for the next attempt, unless the
         // call is over.
         cancel: (reason) => {
           if (generation !== this.#generation) return;
-          this.#liveCancelled = true;
+          this.#live = false;
           if (this.#released) this.#cancelSource(reason);
         },
       },
@@ -88,24 +128,28 @@ export class StreamCopy {
     );
   }
 
-  /** Reads one chunk into the copy; returns it when it took the copy past the limit (the copy is dropped). */
-  #read(): Promise<Uint8Array | undefined> {
+  /**
+   * The latest attempt's answer came and a retry was decided: its stream stops at its next read, so that an
+   * upload that goes on during the backoff does not send the source past the limit and leave the retry
+   * nothing to send.
+   */
+  stop(): void {
+    this.#generation++;
+    this.#live = false;
+  }
+
+  /** Reads one chunk into the copy, unless the source ended or the copy already holds the chunk past the limit. */
+  #read(): Promise<void> {
     const next = this.#reading.then(async () => {
-      if (this.#done || !this.#kept) return undefined;
+      if (this.#done || this.#bytes > this.#limitBytes) return;
       const { done, value } = await this.#reader.read();
       if (done) {
         // A cancelled source reads as ended: it is not, and no attempt may send it as if it were.
         if (!this.#sourceCancelled) this.#done = true;
-        return undefined;
+        return;
       }
       this.#bytes += value.byteLength;
-      if (this.#bytes > this.#limitBytes) {
-        this.#kept = false;
-        this.#chunks = [];
-        return value;
-      }
       this.#chunks.push(value as Uint8Array<ArrayBuffer>);
-      return undefined;
     });
     this.#reading = next.catch(() => {});
     return next;
@@ -119,12 +163,9 @@ export class StreamCopy {
     this.#released = true;
     // The call's answer may have come before the upload ended: the fetch still sends the body, and cancels it
     // or reads it to the end.
-    if (answered && this.#started && !this.#liveCancelled) return;
+    if (answered && this.#live) return;
     this.#cancelSource(
-      new DOMException(
-        this.#started ? "The request body was not sent whole" : "No attempt sent the request body",
-        "AbortError",
-      ),
+      this.#started ? new DOMException("The request body was not sent whole", "AbortError") : notSent(),
     );
   }
 

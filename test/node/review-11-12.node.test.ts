@@ -220,7 +220,9 @@ describe("review 11/12: a call that got a response keeps it", () => {
 describe("review 11/12: a request that never left is sent again", () => {
   it.fails("under ky: a POST without a key whose connection was refused is retried (ky#692)", async () => {
     // ky hands fetch a Request; SendAsIs cannot send a used Request body again, so the "never sent" retry
-    // that works for fetch(url, { method: "POST", body }) never happens for a ky call.
+    // that works for fetch(url, { method: "POST", body }) never happens for a ky call. Unchanged by
+    // fix-streams, which states the limit in the README instead: sending such a body through StreamCopy (or
+    // a clone) would make ky's POSTs chunked and unable to follow a 307, against issue 11's transparency.
     const port = await (await fetch(`${server}/port/review-${Date.now()}`)).text();
     let attempts = 0;
     const api = ky.create({
@@ -274,7 +276,13 @@ describe("review 11/12: verified by hand, pinned here", () => {
 });
 
 describe("review 11/12: a streamed body past maxBufferedBodyBytes", () => {
-  it.fails("is never sent again without its beginning (the first attempt read past the limit during the backoff)", async () => {
+  // Fixed in the body layer (fix-streams): a copy dropped after the retry was decided now fails the retry
+  // with a TypeError instead of sending the rest alone (test/core/replayable-body.test.ts,
+  // test/fetch/create-fetch.test.ts). This test asks more — the first upload received whole, or a 200 for
+  // the whole body — which needs createFetch to call `send.stopSending?.()` from its retry's onRetry (then the
+  // retry sends the whole body: verified with that one line added), or to re-check `send.resendable` before
+  // the retry and end the call with the 503.
+  it("is never sent again without its beginning (the first attempt read past the limit during the backoff)", async () => {
     // A PUT streams 8 × 16 KiB with a 64 KiB copy limit. The server answers 503 before reading the upload; the
     // retry is decided while the copy is still whole; during the backoff the first attempt's fetch keeps
     // uploading, the copy passes the limit and is dropped, and the retry then streams the rest of the source
@@ -326,5 +334,62 @@ describe("review 11/12: a streamed body past maxBufferedBodyBytes", () => {
     if (status === 200) expect(received.at(-1)?.bodySha256).toBe(digest);
     else expect(received).toHaveLength(1);
     expect(received.at(-1)?.bodyBytes).toBe(source.byteLength);
+  });
+
+  // Waits for createFetch to call `send.stopSending?.()` from its retry's onRetry (src/create-fetch.ts, not
+  // edited on this branch): until then the answered attempt's fetch goes on reading the body during the
+  // backoff, takes it past the limit, and the retry fails with a TypeError instead of sending it whole.
+  it("the answered attempt's upload stops when its retry is decided, and the retry sends the whole body", async () => {
+    const chunk = 16 * 1024;
+    const source = new Uint8Array(8 * chunk).map((_, i) => (i * 7) % 251);
+    let offset = 0;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull: (controller) => {
+          if (offset >= source.byteLength) return controller.close();
+          controller.enqueue(source.slice(offset, offset + chunk));
+          offset += chunk;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const firstUpload = { bytes: 0, stoppedBy: "" };
+    let secondUpload = new Uint8Array(0);
+    let attempts = 0;
+    // The server: the first attempt is answered 503 at once while its upload goes on; the second is read whole.
+    const fetch: FetchFunction = async (_input, init) => {
+      if (++attempts === 1) {
+        const reader = (init as { body: ReadableStream<Uint8Array> }).body.getReader();
+        void (async () => {
+          try {
+            for (let r = await reader.read(); !r.done; r = await reader.read()) firstUpload.bytes += r.value.byteLength;
+          } catch (error) {
+            firstUpload.stoppedBy = (error as Error).name;
+          }
+        })();
+        return new Response("busy", { status: 503 });
+      }
+      secondUpload = new Uint8Array(await new Response(init?.body ?? null).arrayBuffer());
+      return new Response("stored");
+    };
+    const base = new FakeClock().instantSleep();
+    const client = createFetch({
+      fetch,
+      maxBufferedBodyBytes: 4 * chunk,
+      env: {
+        ...base,
+        // The backoff lasts until the first upload has stopped or read the whole source.
+        sleep: async (ms, signal) => {
+          while (firstUpload.stoppedBy === "" && offset < source.byteLength) {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+          return base.sleep(ms, signal);
+        },
+      },
+    });
+    const response = await client("https://api.test/items", { method: "PUT", body, duplex: "half" } as RequestInit);
+    expect(response.status).toBe(200);
+    expect(firstUpload.stoppedBy).toBe("AbortError");
+    expect(secondUpload).toEqual(source);
   });
 });
