@@ -57,7 +57,7 @@ export interface CircuitBreakerOptions {
   /** Probe calls let through at once while half-open. Default 1. */
   readonly halfOpenProbes?: number;
   /**
-   * Whether a thrown error counts against the dependency. Default ({@link isDependencyFailure}): every error
+   * Whether a thrown error counts against the dependency. Default: every error
    * except an `AbortError`, the caller's own abort, a local refusal (any `ExecutionRejectedError`:
    * `BulkheadRejectedError`, `RateLimitedError`, `CircuitOpenError`, or one of your own), and a fetch failure
    * that is the same on every call to one path (`isPermanentFetchError`: a redirect loop, a reply that is not

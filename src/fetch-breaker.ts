@@ -54,7 +54,12 @@ export interface CountedCall {
 /** One origin's breaker, as a createFetch client runs its calls through it. */
 export interface OriginBreaker {
   readonly breaker: CircuitBreaker;
-  /** Runs one call (its retries included) under the breaker, unless the device is offline. */
+  /**
+   * Runs one call (its retries included) under the breaker, unless the device is offline. createFetch's own
+   * step, not an API.
+   *
+   * @internal
+   */
   run(operation: Operation<Response>, context: PolicyContext, call: CountedCall): Promise<Response>;
 }
 
