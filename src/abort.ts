@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * const body = await raceAbort(slowWorkThatIgnoresSignals(), request.signal); // rejects at once on abort
+ * const body = await raceAbort(callService(), request.signal); // rejects at once on abort, though callService ignores signals
  * ```
  */
 export function raceAbort<T>(promise: T | PromiseLike<T>, signal: AbortSignal | undefined): Promise<T> {

@@ -78,7 +78,7 @@ export interface AdaptiveThrottleOptions<R = unknown> {
  * @example
  * ```ts
  * const throttle: AdaptiveThrottlePolicy = adaptiveThrottle();
- * setInterval(() => metrics.gauge("backend.rejection_probability", throttle.rejectionProbability()), 10_000);
+ * setInterval(() => console.log("backend rejection probability", throttle.rejectionProbability()), 10_000);
  * ```
  */
 export interface AdaptiveThrottlePolicy extends Policy {
@@ -126,7 +126,7 @@ function isAcceptedByDefault(result: unknown): boolean {
  * const throttle = adaptiveThrottle({ k: 2 });
  * const policy = compose(timeout(10_000), retry({ attempts: 3 }), throttle, timeout(2_000));
  * const res = await policy.execute(({ signal }) => fetch(url, { signal }));
- * metrics.gauge("client_rejection_probability", throttle.rejectionProbability());
+ * console.log("client rejection probability", throttle.rejectionProbability());
  * ```
  */
 export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<R>): AdaptiveThrottlePolicy {

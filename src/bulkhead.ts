@@ -29,8 +29,7 @@ export interface BulkheadOptions {
  * @example
  * ```ts
  * const pool = bulkhead({ limit: 2, queue: 10 });
- * metrics.gauge("db.running", pool.running);
- * metrics.gauge("db.queued", pool.queued);
+ * console.log(`db: ${pool.running} running, ${pool.queued} queued`);
  * ```
  */
 export interface BulkheadPolicy extends Policy {
@@ -60,11 +59,13 @@ const BULKHEAD_KEYS = Object.keys({ limit: true, queue: true } satisfies Record<
  * ```ts
  * // At most 4 requests to the search service at a time, 16 more waiting; beyond that, fail fast.
  * const search = bulkhead({ limit: 4, queue: 16 });
- * try {
- *   const hits = await search.execute(({ signal }) => fetch(searchUrl, { signal }).then((r) => r.json()));
- * } catch (error) {
- *   if (isBulkheadRejectedError(error)) return cachedHits;
- *   throw error;
+ * async function hits(): Promise<unknown> {
+ *   try {
+ *     return await search.execute(({ signal }) => fetch(searchUrl, { signal }).then((r) => r.json()));
+ *   } catch (error) {
+ *     if (isBulkheadRejectedError(error)) return []; // shed: no hits now rather than a queue that grows
+ *     throw error;
+ *   }
  * }
  * ```
  */

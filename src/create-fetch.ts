@@ -324,6 +324,7 @@ const isOpen = (state: CircuitState): boolean => state === "open" || state === "
  * const res = await fetch("https://api.example.com/items", { signal });
  *
  * // As ky's transport, letting staunch do the retrying:
+ * import ky from "ky";
  * const api = ky.create({ fetch: createFetch(), retry: 0 });
  * ```
  */

@@ -40,7 +40,7 @@ const ENVIRONMENT_KEYS = Object.keys({ now: true, sleep: true, random: true, sch
  *
  * @example
  * ```ts
- * createFetch({ maxRetryAfterMs: Math.min(hourMs, MAX_TIMER_DELAY_MS) });
+ * createFetch({ maxRetryAfterMs: Math.min(24 * 3_600_000, MAX_TIMER_DELAY_MS) }); // a day, or the most a timer can wait
  * ```
  */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;

@@ -27,11 +27,13 @@ const REJECTED = Symbol.for("staunch.rejected");
  * class QuotaExceededError extends ExecutionRejectedError {
  *   override readonly name = "QuotaExceededError";
  * }
- * try {
- *   await api("https://api.example.com/data");
- * } catch (error) {
- *   if (isExecutionRejectedError(error)) return new Response("busy, try again", { status: 503 });
- *   throw error;
+ * async function data(): Promise<Response> {
+ *   try {
+ *     return await api("https://api.example.com/data");
+ *   } catch (error) {
+ *     if (isExecutionRejectedError(error)) return new Response("busy, try again", { status: 503 });
+ *     throw error;
+ *   }
  * }
  * ```
  */
@@ -51,7 +53,7 @@ export class ExecutionRejectedError extends Error {
  *
  * @example
  * ```ts
- * const res = await api(url).catch((e) => (isExecutionRejectedError(e) ? staleCopy : Promise.reject(e)));
+ * const res = await api(url).catch((e) => (isExecutionRejectedError(e) ? new Response("busy", { status: 503 }) : Promise.reject(e)));
  * ```
  */
 export const isExecutionRejectedError = (error: unknown): error is ExecutionRejectedError =>
@@ -62,11 +64,13 @@ export const isExecutionRejectedError = (error: unknown): error is ExecutionReje
  *
  * @example
  * ```ts
- * try {
- *   await breaker.execute(callService);
- * } catch (error) {
- *   if (error instanceof CircuitOpenError) return retryLater(error.retryAfterMs);
- *   throw error;
+ * async function call(): Promise<unknown> {
+ *   try {
+ *     return await breaker.execute(callService);
+ *   } catch (error) {
+ *     if (error instanceof CircuitOpenError) return { retryInMs: error.retryAfterMs };
+ *     throw error;
+ *   }
  * }
  * ```
  */
@@ -95,11 +99,14 @@ export class CircuitOpenError extends ExecutionRejectedError {
  *
  * @example
  * ```ts
- * try {
- *   await pool.execute(work);
- * } catch (error) {
- *   if (error instanceof BulkheadRejectedError) return new Response("busy", { status: 503 });
- *   throw error;
+ * const pool = bulkhead({ limit: 4 });
+ * async function call(): Promise<unknown> {
+ *   try {
+ *     return await pool.execute(callService);
+ *   } catch (error) {
+ *     if (error instanceof BulkheadRejectedError) return new Response("busy", { status: 503 });
+ *     throw error;
+ *   }
  * }
  * ```
  */
@@ -121,7 +128,7 @@ export class BulkheadRejectedError extends ExecutionRejectedError {
  * @example
  * ```ts
  * const limiter = rateLimiter({ rate: 10, wait: false });
- * await limiter.execute(work).catch((e) => {
+ * await limiter.execute(callService).catch((e) => {
  *   if (e instanceof RateLimitedError) console.warn(`retry in ${e.retryAfterMs} ms`);
  * });
  * ```
@@ -144,7 +151,7 @@ const hasName = (error: unknown, name: string): boolean => errorName(error) === 
  *
  * @example
  * ```ts
- * const res = await fetch(url).catch((e) => (isCircuitOpenError(e) ? cachedCopy : Promise.reject(e)));
+ * const res = await api(url).catch((e) => (isCircuitOpenError(e) ? Response.json(cachedFeed ?? []) : Promise.reject(e)));
  * ```
  */
 export const isCircuitOpenError = (error: unknown): error is CircuitOpenError => hasName(error, "CircuitOpenError");
@@ -153,7 +160,10 @@ export const isCircuitOpenError = (error: unknown): error is CircuitOpenError =>
  *
  * @example
  * ```ts
- * if (isBulkheadRejectedError(error)) metrics.count("shed", 1, {});
+ * await api(url).catch((error) => {
+ *   if (isBulkheadRejectedError(error)) metrics.count("shed", 1, {});
+ *   throw error;
+ * });
  * ```
  */
 export const isBulkheadRejectedError = (error: unknown): error is BulkheadRejectedError =>
@@ -163,7 +173,9 @@ export const isBulkheadRejectedError = (error: unknown): error is BulkheadReject
  *
  * @example
  * ```ts
- * if (isRateLimitedError(error)) await sleep(error.retryAfterMs);
+ * await api(url).catch(async (error) => {
+ *   if (isRateLimitedError(error)) await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs));
+ * });
  * ```
  */
 export const isRateLimitedError = (error: unknown): error is RateLimitedError => hasName(error, "RateLimitedError");

@@ -15,8 +15,8 @@ import { optionalFunction, optionalSink, requireKnownKeys, requireOptionsObject 
  *
  * @example
  * ```ts
- * fallback((error, { signal, result }) => cache.fetch(key, { signal }), {
- *   shouldFallbackResult: (res: Response) => res.status === 503,
+ * fallback((error, { signal, result }) => fetch("https://mirror.example.com/items", { signal }), {
+ *   shouldFallbackResult: (res: Response) => res.status === 503, // then `result` is that 503
  * });
  * ```
  */
@@ -33,7 +33,7 @@ export interface FallbackContext extends PolicyContext {
  *
  * @example
  * ```ts
- * const fromCache: FallbackHandler<User | null> = async (error, { signal }) => (await cache.get(id, signal)) ?? null;
+ * const fromCache: FallbackHandler<Response | null> = async (error, { signal }) => (await caches.match(url)) ?? null;
  * ```
  */
 export type FallbackHandler<V> = (error: unknown, context: FallbackContext) => V | PromiseLike<V>;
@@ -60,6 +60,7 @@ export interface FallbackEvent<R = unknown> {
  *
  * @example
  * ```ts
+ * class ValidationError extends Error {}
  * const options: FallbackOptions<Response> = {
  *   shouldFallback: (error) => !(error instanceof ValidationError),
  *   shouldFallbackResult: (res) => res.status >= 500,
@@ -92,7 +93,7 @@ export interface FallbackOptions<R = unknown> {
  *
  * @example
  * ```ts
- * const user = await fallback(null).execute(() => loadUser(42)); // User | null
+ * const user = await fallback(null).execute(() => db.users.get("42")); // { id, name } | null
  * ```
  */
 export type FallbackPolicy<V> = {
@@ -130,7 +131,7 @@ const FALLBACK_KEYS = Object.keys({
  * @example
  * ```ts
  * const resilient = compose(
- *   fallback((error) => cache.get("/prices") ?? [], { logger: console }),
+ *   fallback(() => cachedFeed ?? [], { logger: console }),
  *   timeout(10_000),
  *   retry({ attempts: 3 }),
  * );

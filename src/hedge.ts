@@ -86,7 +86,7 @@ function lostReason(): DOMException {
  * ```ts
  * // p95 latency of the search backend is 120 ms: past that, ask a second replica.
  * const search = compose(timeout(2_000), hedge({ delayMs: 120 }));
- * const res = await search.execute(({ signal }) => fetch(`/search?q=${q}`, { signal }));
+ * const res = await search.execute(({ signal }) => fetch("/search?q=shoes", { signal }));
  * ```
  */
 export function hedge(options: HedgeOptions): Policy {

@@ -103,6 +103,7 @@ const TELEMETRY_KEYS = Object.keys({ meter: true, getSpan: true, attributes: tru
  *
  * @example
  * ```ts
+ * import { staunchTelemetry } from "staunch/otel";
  * const api = createFetch({ attempts: 4, ...staunchTelemetry().fetchOptions });
  * ```
  */
@@ -121,6 +122,7 @@ export interface FetchTelemetryOptions {
  *
  * @example
  * ```ts
+ * import { staunchTelemetry } from "staunch/otel";
  * const policy = retry({ attempts: 5, ...staunchTelemetry().retryOptions });
  * ```
  */
@@ -137,6 +139,7 @@ export interface RetryTelemetryOptions {
  *
  * @example
  * ```ts
+ * import { staunchTelemetry } from "staunch/otel";
  * const breaker = circuitBreaker({ key: "payments-db", ...staunchTelemetry().breakerOptions });
  * ```
  */
@@ -150,6 +153,7 @@ export interface BreakerTelemetryOptions {
  *
  * @example
  * ```ts
+ * import { staunchTelemetry } from "staunch/otel";
  * const budget = retryBudget({ ratio: 0.2, ...staunchTelemetry().budgetOptions });
  * ```
  */
@@ -163,6 +167,7 @@ export interface BudgetTelemetryOptions {
  *
  * @example
  * ```ts
+ * import { staunchTelemetry } from "staunch/otel";
  * const policy = fallback([], { logger: console, ...staunchTelemetry().fallbackOptions });
  * ```
  */
@@ -177,6 +182,7 @@ export interface FallbackTelemetryOptions {
  *
  * @example
  * ```ts
+ * import { staunchTelemetry } from "staunch/otel";
  * const otel = staunchTelemetry();
  * const budget = retryBudget(otel.budgetOptions);
  * const api = createFetch({ budget, ...otel.fetchOptions });
@@ -245,6 +251,7 @@ const RENAMED_TAGS: Readonly<Record<string, string>> = {
  *
  * @example
  * ```ts
+ * import { trace } from "@opentelemetry/api";
  * import { circuitBreaker, compose, createFetch, retry, retryBudget } from "staunch";
  * import { staunchTelemetry } from "staunch/otel";
  *
@@ -258,7 +265,8 @@ const RENAMED_TAGS: Readonly<Record<string, string>> = {
  * );
  *
  * // Without a context manager (browsers, Workers), hand it the span yourself:
- * const spanned = staunchTelemetry({ getSpan: () => currentRequestSpan });
+ * const requestSpan = trace.getTracer("app").startSpan("request");
+ * const spanned = staunchTelemetry({ getSpan: () => requestSpan });
  * ```
  */
 export function staunchTelemetry(options?: StaunchTelemetryOptions): StaunchTelemetry {

@@ -9,7 +9,7 @@
  * from the clock on each call, so no timer is needed. The window slides one bucket at a time and covers the
  * current, partly elapsed bucket plus `buckets − 1` whole ones.
  *
- * @example
+ * For example (internal, so not a checked `@example`):
  * ```ts
  * const window = new SlidingWindowCounter(120_000, 60); // 2 minutes in 2-second buckets
  * window.record(Date.now(), true);

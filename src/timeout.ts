@@ -25,6 +25,7 @@ export interface TimeoutOptions {
  *
  * @example
  * ```ts
+ * const controller = new AbortController();
  * controller.abort(timeoutReason(5_000)); // the same TimeoutError staunch's deadlines use
  * ```
  */

@@ -52,7 +52,10 @@ export function errorName(error: unknown): string | undefined {
  *
  * @example
  * ```ts
- * if (isTimeoutError(error)) metrics.count("timeouts", 1, {});
+ * await api(url).catch((error) => {
+ *   if (isTimeoutError(error)) metrics.count("timeouts", 1, {});
+ *   throw error;
+ * });
  * ```
  */
 export function isTimeoutError(error: unknown): boolean {
@@ -64,7 +67,10 @@ export function isTimeoutError(error: unknown): boolean {
  *
  * @example
  * ```ts
- * if (isAbortError(error)) return; // cancelled on purpose: nothing to report
+ * await api(url, { signal }).catch((error) => {
+ *   if (isAbortError(error)) return; // cancelled on purpose: nothing to report
+ *   throw error;
+ * });
  * ```
  */
 export function isAbortError(error: unknown): boolean {
@@ -162,7 +168,7 @@ export function isPermanentFetchError(error: unknown): boolean {
  *
  * @example
  * ```ts
- * const error = await fetch("http://127.0.0.1:1/", { method: "POST", body }).catch((e) => e);
+ * const error = await fetch("http://127.0.0.1:1/", { method: "POST", body: "{}" }).catch((e) => e);
  * isNeverSentError(error); // true in Node and Deno: the port is closed, nothing was sent
  * ```
  */
@@ -217,7 +223,7 @@ export function isNetworkError(error: unknown): boolean {
  *
  * @example
  * ```ts
- * retry({ shouldRetry: (error) => isTransientError(error) || error instanceof MyFlakyError });
+ * retry({ shouldRetry: (error) => isTransientError(error) || error instanceof DeadlockError });
  * ```
  */
 export function isTransientError(error: unknown): boolean {

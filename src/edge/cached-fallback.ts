@@ -87,6 +87,7 @@ export interface CachedFallbackOptions {
  *
  * @example
  * ```ts
+ * const fetchWithFallback = cachedFallback(createFetch(), { cache: await caches.open("fallback") });
  * const res = await fetchWithFallback(request);
  * if (res.headers.get(FALLBACK_HEADER) === "stale") console.warn(`stale answer, ${res.headers.get("age")} s old`);
  * ```
@@ -141,7 +142,7 @@ export function fallbackCause(error: unknown): FallbackCause {
  * enough, with `staunch-fallback: stale` and a correct `Age`.
  *
  * @example
- * ```ts
+ * ```ts worker
  * const upstream = createFetch({ totalTimeoutMs: 8_000 });
  * export default {
  *   async fetch(request: Request, env: Env, ctx: ExecutionContext) {
@@ -188,7 +189,7 @@ const CACHED_FALLBACK_KEYS = Object.keys({
  * once; the origin and `waitUntil` come with each request.
  *
  * @example
- * ```ts
+ * ```ts worker
  * const serve = staleIfError({ cache: caches.default });
  * export default {
  *   fetch: (request: Request, env: Env, ctx: ExecutionContext) =>

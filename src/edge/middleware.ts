@@ -29,10 +29,10 @@ export type StaleIfErrorOptions = Omit<CachedFallbackOptions, "waitUntil">;
  * with `staunch-fallback: stale` and a correct `Age`.
  *
  * @example
- * ```ts
+ * ```ts worker
  * export default {
  *   fetch: withStaleIfError(
- *     async (request, env) => fetch(new URL(new URL(request.url).pathname, env.ORIGIN)),
+ *     async (request, env: Env) => fetch(new URL(new URL(request.url).pathname, env.ORIGIN)),
  *     { cache: caches.default, maxStaleMs: 3_600_000 },
  *   ),
  * };
@@ -68,7 +68,7 @@ export interface HonoContextLike {
  * is young enough; it is called once, and an error's answer is never stored.
  *
  * @example
- * ```ts
+ * ```ts worker
  * import { Hono } from "hono";
  * import { isCircuitOpenError, staleIfErrorMiddleware } from "staunch";
  * const app = new Hono();

@@ -128,7 +128,7 @@ export function fleetKey(key: string): string {
  * exchange, except a half-open probe asking for its permit (at most `timeoutMs`).
  *
  * @example
- * ```ts
+ * ```ts worker
  * import { coordinator, createFetch, retryBudget } from "staunch";
  * import { durableObjectStore } from "staunch/durable";
  *

@@ -32,6 +32,7 @@ export interface FleetCircuitSnapshot {
  *
  * @example
  * ```ts
+ * import { FleetCircuit } from "staunch/durable";
  * const circuit = new FleetCircuit(); // inside the Durable Object: the fleet's circuit for one key
  * ```
  */
@@ -182,6 +183,7 @@ export class FleetCircuit {
  *
  * @example
  * ```ts
+ * import { FleetBudget } from "staunch/durable";
  * const budget = new FleetBudget(); // inside the Durable Object: the fleet's retry counts for one key
  * ```
  */
@@ -214,8 +216,10 @@ interface FleetEntry {
  *
  * @example
  * ```ts
+ * import { FleetStates, parseSyncMessage } from "staunch/durable";
  * const fleet = new FleetStates();
- * const reply = fleet.handle(message, Date.now()); // message from parseSyncMessage
+ * const message = parseSyncMessage(await request.json());
+ * const reply = message && fleet.handle(message, Date.now()); // undefined for a malformed message
  * ```
  */
 export class FleetStates {

@@ -57,7 +57,7 @@ const SYNC_URL = "https://staunch.shared-state/sync";
  * for each exchange (stubs are cheap; a Worker may not use I/O objects across requests).
  *
  * @example
- * ```ts
+ * ```ts worker
  * import { coordinator } from "staunch";
  * import { durableObjectStore } from "staunch/durable";
  *

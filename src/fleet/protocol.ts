@@ -12,7 +12,12 @@ import { MAX_TIMER_DELAY_MS } from "../environment.ts";
  *
  * @example
  * ```ts
- * if (message.version !== SYNC_PROTOCOL_VERSION) return new Response("upgrade", { status: 409 });
+ * import { SYNC_PROTOCOL_VERSION } from "staunch/durable";
+ * async function sync(request: Request): Promise<Response> {
+ *   const message = (await request.json()) as { version?: unknown };
+ *   if (message.version !== SYNC_PROTOCOL_VERSION) return new Response("upgrade", { status: 409 });
+ *   return new Response(null, { status: 204 });
+ * }
  * ```
  */
 export const SYNC_PROTOCOL_VERSION = 1;
@@ -159,7 +164,8 @@ function parseBudget(v: unknown): BudgetReport | undefined {
  *
  * @example
  * ```ts
- * const message = parseSyncMessage(await request.json()); // throws on anything malformed
+ * import { parseSyncMessage } from "staunch/durable";
+ * const message = parseSyncMessage(await request.json()); // undefined for anything malformed
  * ```
  */
 export function parseSyncMessage(value: unknown): SyncMessage | undefined {
@@ -185,6 +191,8 @@ export function parseSyncMessage(value: unknown): SyncMessage | undefined {
  *
  * @example
  * ```ts
+ * import { parseSyncReply } from "staunch/durable";
+ * const response = await fetch(request); // the store's answer to a sync message
  * const reply = parseSyncReply(await response.json());
  * ```
  */

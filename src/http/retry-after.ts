@@ -134,6 +134,7 @@ export function parseXRateLimitReset(
  *
  * @example
  * ```ts
+ * const response = await fetch(url);
  * const waitMs = serverDelayMs(response.headers, Date.now()); // Retry-After, else rate-limit headers
  * ```
  */

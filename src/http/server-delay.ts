@@ -34,7 +34,7 @@ export const SERVER_DELAY_JITTER_MAX_MS = 5_000;
  *
  * @param roomMs how much later than asked the wait may end (the cap, the deadline)
  *
- * @example
+ * For example (internal, so not a checked `@example`):
  * ```ts
  * jitteredServerDelayMs(2_000, Math.random, Infinity); // 2000 to 2400
  * ```
@@ -52,7 +52,7 @@ export function jitteredServerDelayMs(askedMs: number, random: () => number, roo
  * @param elapsedLeftMs time left before the retrying's own limit (`maxElapsedMs`): the jitter never pushes a
  *   wait that fits it past it, where the retry would be dropped for a few random milliseconds
  *
- * @example
+ * For example (internal, so not a checked `@example`):
  * ```ts
  * decideServerDelay(res503RetryAfter2, Date.now(), Infinity, 60_000); // { kind: "wait", delayMs: 2000, askedMs: 2000 }
  * ```
@@ -80,7 +80,7 @@ export function decideServerDelay(
  * How long a response says its whole origin should be left alone, in ms, or `undefined`: only a 429 or 503
  * with a delay the client would honour (at most `maxRetryAfterMs`) pauses an origin.
  *
- * @example
+ * For example (internal, so not a checked `@example`):
  * ```ts
  * const pauseMs = originPauseMs(res429RetryAfter5, Date.now(), 60_000); // 5000
  * ```

@@ -1,13 +1,19 @@
 /**
- * Every runtime export of every public entry point carries TSDoc with an `@example`: the API reference
- * (npm run docs) checks that each is documented; this checks that each shows how it is used.
+ * Every runtime export of every public entry point carries TSDoc with an `@example` (the API reference,
+ * npm run docs, checks that each is documented; this checks that each shows how it is used), and every
+ * `@example` block of src/ type-checks against the sources, as a user's module importing "staunch" would, with
+ * the conventions of the README's check (test/node/readme-examples.test.ts): the main entry's names an example
+ * uses without importing them are imported for it, and the reader's own names (`signal`, `ctx`, `env`…) come
+ * from the shared givens. A ```ts worker block is checked with Cloudflare Workers' types.
  */
 
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { asModule, check, mainEntryExports, repo, type Snippet, type Types } from "../support/typecheck-snippets.ts";
 
-const src = join(import.meta.dirname, "../../src");
+const src = join(repo, "src");
 const entryPoints = ["index.ts", "otel.ts", "chaos.ts", "durable.ts"];
 
 function sourceFiles(dir: string): string[] {
@@ -35,6 +41,62 @@ function docsByName(): Map<string, string[]> {
   return docs;
 }
 
+/**
+ * The ```ts blocks after an `@example` tag in a source file's comments, without their ` * ` margin; and where
+ * an `@example` is not followed by one, so that no example goes unchecked.
+ */
+function examples(file: string): { snippets: Snippet[]; unfenced: string[] } {
+  const lines = readFileSync(file, "utf8").split("\n");
+  const snippets: Snippet[] = [];
+  const unfenced: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^\s*\*\s*@example\b/.test(lines[i] as string)) continue;
+    let open = i + 1;
+    while (open < lines.length && /^\s*\*\s*$/.test(lines[open] as string)) open++;
+    const fence = /^\s*\*\s*```(\S*)\s*(.*)$/.exec(lines[open] as string);
+    const where = `${relative(repo, file)}:${open + 1}`;
+    if (!fence || !["ts", "typescript"].includes(fence[1] as string)) {
+      unfenced.push(where);
+      continue;
+    }
+    const body: string[] = [];
+    let j = open + 1;
+    while (j < lines.length && !/^\s*\*\s*```\s*$/.test(lines[j] as string))
+      body.push((lines[j++] as string).replace(/^\s*\* ?/, ""));
+    snippets.push({ where, types: fence[2] === "worker" ? "worker" : "dom", code: body.join("\n") });
+    i = j;
+  }
+  return { snippets, unfenced };
+}
+
+const exported = mainEntryExports();
+const found = sourceFiles(src).map(examples);
+const snippets = found.flatMap((f) => f.snippets);
+const fileName = (snippet: Snippet) => `${snippet.where.replace(/[^\w]+/g, "_")}.ts`;
+
+/** An example that must not type-check (a misspelt option): proof that the check can fail. */
+const wrong: Snippet = { where: "self-test:1", types: "dom", code: "retry({ atempts: 3 });" };
+
+let dir = "";
+const results = new Map<Types, Map<string, string[]>>();
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "staunch-tsdoc-"));
+  symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
+  await Promise.all(
+    (["dom", "worker"] as const).map(async (types) => {
+      const files = new Map(
+        [...snippets, wrong].filter((s) => s.types === types).map((s) => [fileName(s), asModule(s, exported)]),
+      );
+      results.set(types, await check(dir, types, files));
+    }),
+  );
+}, 120_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
 describe("TSDoc", () => {
   const docs = docsByName();
   for (const entry of entryPoints) {
@@ -42,6 +104,30 @@ describe("TSDoc", () => {
       const module = (await import(join(src, entry))) as Record<string, unknown>;
       const missing = Object.keys(module).filter((name) => !(docs.get(name) ?? []).some((d) => d.includes("@example")));
       expect(missing).toEqual([]);
+    });
+  }
+
+  it("every @example is a ```ts block, and they are found", () => {
+    expect(found.flatMap((f) => f.unfenced)).toEqual([]);
+    expect(snippets.length).toBeGreaterThan(100);
+  });
+
+  it("the check fails on a wrong example (a misspelt option)", () => {
+    expect(results.get("dom")?.get(fileName(wrong))?.join("\n")).toMatch(/TS\d+: .*atempts/);
+  });
+
+  it("the givens and the sources compile", () => {
+    const elsewhere = [...results].flatMap(([types, diagnostics]) =>
+      [...diagnostics]
+        .filter(([file]) => !/_ts_\d+\.ts$/.test(file) && file !== fileName(wrong))
+        .map(([file, messages]) => `${types} ${file}: ${messages.join("; ")}`),
+    );
+    expect(elsewhere).toEqual([]);
+  });
+
+  for (const snippet of snippets) {
+    it(`the example at ${snippet.where} type-checks${snippet.types === "worker" ? " (Workers' types)" : ""}`, () => {
+      expect(results.get(snippet.types)?.get(fileName(snippet)) ?? []).toEqual([]);
     });
   }
 });
