@@ -108,7 +108,13 @@ function setUp(env: Env): IsolateState {
     ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), logger: console })
     : undefined;
   const budget = retryBudget({ shared: shared?.budget(upstreamOrigin) });
-  const clients = new KeyedRegistry(MAX_ROUTES, (key) => routeClient(key, config, instrumented, budget, shared));
+  // A route whose circuit is not closed is kept when a new route needs room: a client naming 100 new routes
+  // must not push an open circuit out, and so close it.
+  const clients = new KeyedRegistry(
+    MAX_ROUTES,
+    (key) => routeClient(key, config, instrumented, budget, shared),
+    (client) => client.origins().some((o) => o.circuit !== undefined && o.circuit !== "closed"),
+  );
   const serve = staleIfError({
     cache: caches.default,
     maxStaleMs: config.maxStaleSeconds * 1000,

@@ -226,7 +226,7 @@ export class FleetStates {
   readonly #entries: KeyedRegistry<FleetEntry>;
 
   constructor(maxKeys = 10_000) {
-    this.#entries = new KeyedRegistry(maxKeys, () => ({ circuit: new FleetCircuit(), budget: undefined }));
+    this.#entries = new KeyedRegistry<FleetEntry>(maxKeys, () => ({ circuit: new FleetCircuit(), budget: undefined }));
   }
 
   /** Whether `key` has state in memory (a Durable Object loads it from storage otherwise). */

@@ -132,6 +132,16 @@ describe("the sample Worker", () => {
     ]);
   });
 
+  it("keeps a route's open circuit when a client names a hundred new routes (no eviction closes it)", async () => {
+    for (let i = 0; i < 5; i++) await (await call(`${freshPath()}?down=1`)).text(); // opens /items
+    for (let i = 0; i < 100; i++) await (await call(`/api/route-${Date.now()}-${i}`)).text();
+    const items = (await state()).breakers.find((b) => b.key === "https://demo.origin/items");
+    expect(items?.circuit).toBe("open");
+    const res = await call(`${freshPath()}?down=1`);
+    expect(res.headers.get("staunch-attempts")).toBe("0"); // the open circuit answered, no attempt leaked
+    await res.text();
+  });
+
   it("does not count a path's own 500 against the upstream, nor retry it", async () => {
     for (let i = 0; i < 8; i++) await (await call(`${freshPath()}?status=500`)).text();
     const { breakers, requests } = await state();
