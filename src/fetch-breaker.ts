@@ -46,7 +46,7 @@ export interface CountedCall {
    */
   hookFailed: boolean;
   /** What the last attempt that ended on its own (not cut short by a deadline or an abort) ended with. */
-  lastAttempt?: CountedAs;
+  lastAttempt?: CountedAs | undefined;
   /** When the attempt in flight, or the last one if a deadline or an abort cut it short, started. */
   attemptSinceMs?: number | undefined;
 }
