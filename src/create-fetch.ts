@@ -530,8 +530,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     // The breaker counts the call once, with the outcome it ends with, unless that is no news of the origin.
     layers.push({
       name: "breaker",
-      around: (inner) => (call, context) =>
-        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context, call),
+      around: (inner) => (call, context) => (call.state.guard as OriginBreaker).run(inner, context, call),
     });
   }
   if (totalTimeout !== undefined) {

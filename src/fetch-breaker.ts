@@ -18,7 +18,7 @@ import {
 import type { Environment } from "./environment.ts";
 import type { Coordinator } from "./fleet/coordinator.ts";
 import { guarded } from "./hooks.ts";
-import type { Operation, PolicyContext } from "./policy.ts";
+import type { PolicyContext } from "./policy.ts";
 import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
@@ -60,7 +60,11 @@ export interface OriginBreaker {
    *
    * @internal
    */
-  run(operation: Operation<Response>, context: PolicyContext, call: CountedCall): Promise<Response>;
+  run<C extends CountedCall>(
+    step: (call: C, context: PolicyContext) => Promise<Response>,
+    context: PolicyContext,
+    call: C,
+  ): Promise<Response>;
 }
 
 /**
@@ -246,10 +250,13 @@ function originBreaker(
   return (origin) => {
     const breaker = make(origin);
     let onlineSeen = onlineEvents;
+    // One per origin, not per call: the call comes as the breaker's scope.
+    const countedHere = (error: unknown, call: CountedCall): CountedAs =>
+      countedAs(call, error, env.now(), fairAttemptMs);
     return {
       breaker,
-      run: (operation, context, call) => {
-        if (isOffline()) return Promise.resolve(operation(context));
+      run: (step, context, call) => {
+        if (isOffline()) return step(call, context);
         if (onlineSeen !== onlineEvents) {
           onlineSeen = onlineEvents;
           breaker.halfOpenNow();
@@ -258,10 +265,11 @@ function originBreaker(
           breaker,
           (next, probe) => {
             call.probe = probe;
-            return operation(next);
+            return step(call, next);
           },
           context,
-          (error) => countedAs(call, error, env.now(), fairAttemptMs),
+          countedHere,
+          call,
         );
       },
     };
