@@ -247,6 +247,9 @@ function originBreaker(
   env: Environment,
   fairAttemptMs: number,
 ): (origin: string) => OriginBreaker {
+  // The device's navigator, looked up once per client: `globalThis.navigator` is a getter in Node, which each
+  // call would pay for. Its `onLine` is still read at each call, as it changes.
+  const device = (globalThis as { navigator?: { onLine?: unknown } }).navigator;
   return (origin) => {
     const breaker = make(origin);
     let onlineSeen = onlineEvents;
@@ -256,7 +259,7 @@ function originBreaker(
     return {
       breaker,
       run: (step, context, call) => {
-        if (isOffline()) return step(call, context);
+        if (device?.onLine === false) return step(call, context);
         if (onlineSeen !== onlineEvents) {
           onlineSeen = onlineEvents;
           breaker.halfOpenNow();
