@@ -174,11 +174,9 @@ class TimeRateStrategy implements BreakerStrategy {
   }
 
   record(success: boolean, nowMs: number): boolean {
-    const counter = this.#counter;
-    // Recorded at `nowMs`, the window already ends there: its totals are read as they are.
-    counter.record(nowMs, !success);
-    const count = counter.count;
-    return count >= this.#minimumThroughput && counter.marked / count >= this.#threshold;
+    this.#counter.record(nowMs, !success);
+    const { count, marked } = this.#counter.totals(nowMs);
+    return count >= this.#minimumThroughput && marked / count >= this.#threshold;
   }
 
   reset(): void {

@@ -502,10 +502,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       beforeRetry === undefined ? mayRetryNow(call) : runBeforeRetry(call, next).then(() => mayRetryNow(call)),
     onGiveUp: (event, call) =>
       call.telemetry.giveUp(event, event.reason === "delay" ? (call.stoppedBy ?? event.reason) : event.reason),
-    // A retry called off after its wait ends the call with the response before it, whose body was let go
-    // before the wait: answered with its status and headers and an empty body, which reads as empty rather
-    // than failing with "Body is unusable". Done where the retry loop returns, not in a `.then` of every call.
-    answer: (response) => (response.bodyUsed ? new Response(null, response) : response),
   };
   const runRetry = retryRunner(blamingHooks(retryDecisions));
   const mayRetryNow = (call: FetchCall): boolean => {
@@ -546,8 +542,13 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         call.send = send;
         if (!retries || call.probe) return inner(call, context);
         // beforeRetry runs in the retry loop, after each wait (see beforeAttempt above).
-        return runRetry((next) => inner(call, next), context, call);
+        return runRetry((next) => inner(call, next), context, call).then(readableAnswer);
       };
+      // A retry called off after its wait ends the call with the response before it, whose body was let go
+      // before the wait: answered with its status and headers and an empty body, which reads as empty rather
+      // than failing with "Body is unusable".
+      const readableAnswer = (response: Response): Response =>
+        response.bodyUsed ? new Response(null, response) : response;
       // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
       return (call, context) => {
         const { input, init } = call;
@@ -586,37 +587,25 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       around: (inner) => (call, context) => attemptTimeout.run((next) => inner(call, next), context),
     });
   }
-  // What the breaker needs to know of an attempt a deadline cuts short: when it started. Only the total deadline
-  // can cut one before it had fairAttemptMs (half of the shorter deadline), so the clock is read for it alone.
-  // Under the attempt timeout alone, a cut attempt had all of attemptTimeoutMs, twice that: -Infinity says so
-  // without a clock read. Without a breaker, or without any deadline, nothing reads it.
-  const attemptMark: "clock" | "whole" | undefined =
-    guardOf === undefined
-      ? undefined
-      : totalTimeout !== undefined
-        ? "clock"
-        : attemptTimeout !== undefined
-          ? "whole"
-          : undefined;
-  const counts = guardOf !== undefined;
   const fetchOnce: Step = async (call, context) => {
     const { telemetry } = call;
-    // The clock is read only for what needs it: the metric, or the breaker under a total deadline.
-    const attemptStartedMs = timesAttempts || attemptMark === "clock" ? env.now() : 0;
-    if (attemptMark !== undefined) call.attemptSinceMs = attemptMark === "clock" ? attemptStartedMs : -Infinity;
+    // The breaker needs to know when an attempt a deadline cut short started: only the total deadline can cut
+    // one before it had fairAttemptMs (half the shorter deadline). Under the attempt timeout alone, a cut attempt
+    // had all of attemptTimeoutMs, twice that, which -Infinity says without reading the clock (~50 ns a call).
+    // The metric reads it anyway; without any deadline, fairAttemptMs is Infinity and a real time never reaches it.
+    const attemptStartedMs = timesAttempts || totalTimeout || !attemptTimeout ? env.now() : -Infinity;
+    call.attemptSinceMs = attemptStartedMs;
     try {
       const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
       if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
-      if (counts) {
-        call.attemptSinceMs = undefined;
-        call.lastAttempt = { result: response };
-      }
+      call.attemptSinceMs = undefined;
+      call.lastAttempt = { result: response };
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
       if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
       // Cut short by a deadline or an abort: the breaker judges it by how long it had.
-      if (counts && !context.signal?.aborted) {
+      if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
         call.lastAttempt = { error };
       }
@@ -649,9 +638,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       previous: undefined,
       headers: undefined,
       hookFailed: false,
-      probe: false,
-      lastAttempt: undefined,
-      attemptSinceMs: undefined,
     };
     let answered = false;
     try {
@@ -744,37 +730,21 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
  * call but is the caller's failure, so the call is marked for its breaker not to count it.
  */
 function blamingHooks(settings: RetrySettings<Response, FetchCall>): RetrySettings<Response, FetchCall> {
-  const blame = (call: FetchCall, error: unknown): never => {
-    call.hookFailed = true;
-    throw error;
-  };
-  // Wrappers of fixed arity: a rest parameter would build an array at every call.
-  const { shouldRetry, shouldRetryResult, nextDelay } = settings;
+  const blamed = <F extends (...args: never[]) => unknown>(decide: F): F =>
+    ((...args: unknown[]) => {
+      try {
+        return (decide as unknown as (...args: unknown[]) => unknown)(...args);
+      } catch (error) {
+        (args[args.length - 1] as FetchCall).hookFailed = true;
+        throw error;
+      }
+    }) as unknown as F;
+  const { shouldRetryResult } = settings;
   return {
     ...settings,
-    shouldRetry: (error, state, call) => {
-      try {
-        return shouldRetry(error, state, call);
-      } catch (hookError) {
-        return blame(call, hookError);
-      }
-    },
-    shouldRetryResult:
-      shouldRetryResult &&
-      ((result, state, call) => {
-        try {
-          return shouldRetryResult(result, state, call);
-        } catch (hookError) {
-          return blame(call, hookError);
-        }
-      }),
-    nextDelay: (state, call) => {
-      try {
-        return nextDelay(state, call);
-      } catch (hookError) {
-        return blame(call, hookError);
-      }
-    },
+    shouldRetry: blamed(settings.shouldRetry),
+    shouldRetryResult: shouldRetryResult && blamed(shouldRetryResult),
+    nextDelay: blamed(settings.nextDelay),
   };
 }
 

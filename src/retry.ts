@@ -153,11 +153,6 @@ export interface RetrySettings<T, S = undefined> {
    * have changed during a wait of seconds; what it throws ends the run.
    */
   readonly beforeAttempt?: (state: RetryState<T>, context: PolicyContext, scope: S) => boolean | PromiseLike<boolean>;
-  /**
-   * What the run resolves with, made of the result it ends with, however it ends with one. Applied where the
-   * run returns, so that it costs no further promise per run.
-   */
-  readonly answer?: (result: T, scope: S) => T;
 }
 
 /** Runs an operation under retry settings, with the run's scope; see {@link retryRunner}. */
@@ -192,9 +187,7 @@ export function retryWith<T>(settings: RetrySettings<T>): Policy {
 export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   const { attempts, maxElapsedMs, shouldRetry, shouldRetryResult, onRetry, onGiveUp, env, nextDelay, budget } =
     settings;
-  const { beforeAttempt, answer } = settings;
-  const answered = <R>(result: T, scope: S): R =>
-    (answer === undefined ? result : answer(result, scope)) as unknown as R;
+  const { beforeAttempt } = settings;
 
   function run<R>(operation: Operation<R>, context: PolicyContext, scope: S): Promise<R> {
     const started = env.now();
@@ -214,16 +207,12 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
     const pending = signal === undefined ? Promise.resolve(first) : raceAbort(first, signal);
     const onError = (error: unknown): Promise<R> =>
       retryAfter(operation, context, scope, started, failed(1, started, error));
-    if (shouldRetryResult === undefined) {
-      return answer === undefined
-        ? pending.then(undefined, onError)
-        : pending.then((result) => answered<R>(result as unknown as T, scope), onError);
-    }
+    if (shouldRetryResult === undefined) return pending.then(undefined, onError);
     return pending.then((result) => {
       const state = returned(1, started, result as unknown as T);
       return shouldRetryResult(state.result as T, state, scope)
         ? retryAfter(operation, context, scope, started, state)
-        : answered<R>(result as unknown as T, scope);
+        : result;
     }, onError);
   }
 
@@ -274,7 +263,7 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
       if (reason !== undefined) {
         onGiveUp?.({ ...state, reason }, scope);
         if (state.threw) throw state.error;
-        return answered<R>(state.result as T, scope);
+        return state.result as unknown as R;
       }
       // Whole ms in the event, as a log line prints them: a jittered 63.948199641890824 is noise to a reader.
       onRetry?.({ ...state, delayMs: Math.round(delayMs) }, scope);
@@ -289,14 +278,13 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
       if (beforeAttempt !== undefined && !(await raceAbort(beforeAttempt(state, next, scope), signal))) {
         onGiveUp?.({ ...state, reason: "delay" }, scope);
         if (state.threw) throw state.error;
-        return answered<R>(state.result as T, scope);
+        return state.result as unknown as R;
       }
       try {
         const pending = operation(next);
         const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
         state = returned(attempt, started, result);
-        if (shouldRetryResult === undefined || !shouldRetryResult(result, state, scope))
-          return answered<R>(result, scope);
+        if (shouldRetryResult === undefined || !shouldRetryResult(result, state, scope)) return result as unknown as R;
       } catch (error) {
         state = failed(attempt, started, error);
       }

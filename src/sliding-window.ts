@@ -48,18 +48,6 @@ export class SlidingWindowCounter {
     }
   }
 
-  /**
-   * Events and marked events in the window as of the last `record` or `totals`: what `totals` would return at
-   * that instant, without moving the window or building an object (the breaker asks after every call it counts).
-   */
-  get count(): number {
-    return this.#countTotal;
-  }
-
-  get marked(): number {
-    return this.#markedTotal;
-  }
-
   /** Events and marked events in the window that ends at `nowMs`. */
   totals(nowMs: number): { count: number; marked: number } {
     this.#advance(nowMs);
