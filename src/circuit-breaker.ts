@@ -207,11 +207,12 @@ export type CountedAs = { readonly result: unknown } | { readonly error: unknown
  * caller's own hook says nothing of the origin, and a deadline that fired between attempts stands for what the
  * last attempt ended with. Internal: not exported from the package.
  */
-export let runCounting: <T>(
+export let runCounting: <T, S>(
   breaker: CircuitBreaker,
   operation: (context: PolicyContext, probe: boolean) => T | PromiseLike<T>,
   context: PolicyContext,
-  countedAs: (error: unknown) => CountedAs,
+  countedAs: (error: unknown, scope: S) => CountedAs,
+  scope: S,
 ) => Promise<T>;
 
 /**
@@ -268,17 +269,19 @@ export class CircuitBreaker implements Policy {
   }
 
   run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
-    return this.#run(operation, context, undefined);
+    return this.#run(operation, context, undefined, undefined);
   }
 
   static {
-    runCounting = (breaker, operation, context, countedAs) => breaker.#run(operation, context, countedAs);
+    runCounting = (breaker, operation, context, countedAs, scope) => breaker.#run(operation, context, countedAs, scope);
   }
 
-  async #run<T>(
+  // `scope` is handed to `countedAs`, so that a client's runner passes its call without a closure per call.
+  async #run<T, S>(
     operation: (context: PolicyContext, probe: boolean) => T | PromiseLike<T>,
     context: PolicyContext,
-    countedAs: ((error: unknown) => CountedAs) | undefined,
+    countedAs: ((error: unknown, scope: S) => CountedAs) | undefined,
+    scope: S,
   ): Promise<T> {
     const state = this.#observe();
     const shared = this.#s.shared;
@@ -304,7 +307,7 @@ export class CircuitBreaker implements Policy {
       outcome = !this.#s.isFailureResult(result);
       return result;
     } catch (error) {
-      const counted = context.signal?.aborted ? null : countedAs === undefined ? { error } : countedAs(error);
+      const counted = context.signal?.aborted ? null : countedAs === undefined ? { error } : countedAs(error, scope);
       outcome =
         counted === null
           ? undefined

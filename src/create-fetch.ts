@@ -526,8 +526,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     // The breaker counts the call once, with the outcome it ends with, unless that is no news of the origin.
     layers.push({
       name: "breaker",
-      around: (inner) => (call, context) =>
-        (call.state.guard as OriginBreaker).run((next) => inner(call, next), context, call),
+      around: (inner) => (call, context) => (call.state.guard as OriginBreaker).run(inner, context, call),
     });
   }
   if (totalTimeout !== undefined) {
@@ -590,8 +589,11 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   }
   const fetchOnce: Step = async (call, context) => {
     const { telemetry } = call;
-    // The clock is read only for the metric that needs it.
-    const attemptStartedMs = env.now();
+    // The breaker needs to know when an attempt a deadline cut short started: only the total deadline can cut
+    // one before it had fairAttemptMs (half the shorter deadline). Under the attempt timeout alone, a cut attempt
+    // had all of attemptTimeoutMs, twice that, which -Infinity says without reading the clock (~50 ns a call).
+    // The metric reads it anyway; without any deadline, fairAttemptMs is Infinity and a real time never reaches it.
+    const attemptStartedMs = timesAttempts || totalTimeout || !attemptTimeout ? env.now() : -Infinity;
     call.attemptSinceMs = attemptStartedMs;
     try {
       const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);

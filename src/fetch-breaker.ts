@@ -18,7 +18,7 @@ import {
 import type { Environment } from "./environment.ts";
 import type { Coordinator } from "./fleet/coordinator.ts";
 import { guarded } from "./hooks.ts";
-import type { Operation, PolicyContext } from "./policy.ts";
+import type { PolicyContext } from "./policy.ts";
 import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
@@ -46,7 +46,7 @@ export interface CountedCall {
    */
   hookFailed: boolean;
   /** What the last attempt that ended on its own (not cut short by a deadline or an abort) ended with. */
-  lastAttempt?: CountedAs;
+  lastAttempt?: CountedAs | undefined;
   /** When the attempt in flight, or the last one if a deadline or an abort cut it short, started. */
   attemptSinceMs?: number | undefined;
 }
@@ -60,7 +60,11 @@ export interface OriginBreaker {
    *
    * @internal
    */
-  run(operation: Operation<Response>, context: PolicyContext, call: CountedCall): Promise<Response>;
+  run<C extends CountedCall>(
+    step: (call: C, context: PolicyContext) => Promise<Response>,
+    context: PolicyContext,
+    call: C,
+  ): Promise<Response>;
 }
 
 /**
@@ -243,13 +247,19 @@ function originBreaker(
   env: Environment,
   fairAttemptMs: number,
 ): (origin: string) => OriginBreaker {
+  // The device's navigator, looked up once per client: `globalThis.navigator` is a getter in Node, which each
+  // call would pay for. Its `onLine` is still read at each call, as it changes.
+  const device = (globalThis as { navigator?: { onLine?: unknown } }).navigator;
   return (origin) => {
     const breaker = make(origin);
     let onlineSeen = onlineEvents;
+    // One per origin, not per call: the call comes as the breaker's scope.
+    const countedHere = (error: unknown, call: CountedCall): CountedAs =>
+      countedAs(call, error, env.now(), fairAttemptMs);
     return {
       breaker,
-      run: (operation, context, call) => {
-        if (isOffline()) return Promise.resolve(operation(context));
+      run: (step, context, call) => {
+        if (device?.onLine === false) return step(call, context);
         if (onlineSeen !== onlineEvents) {
           onlineSeen = onlineEvents;
           breaker.halfOpenNow();
@@ -258,10 +268,11 @@ function originBreaker(
           breaker,
           (next, probe) => {
             call.probe = probe;
-            return operation(next);
+            return step(call, next);
           },
           context,
-          (error) => countedAs(call, error, env.now(), fairAttemptMs),
+          countedHere,
+          call,
         );
       },
     };

@@ -220,6 +220,21 @@ describe("createFetch: the breaker counts what a call says of the origin", () =>
     expect(fetch.origins()[0]?.circuit).toBe("open"); // a hanging origin still opens it
   });
 
+  it("counts an attempt the attempt timeout cut, with no total deadline: it had its whole time", async () => {
+    const clock = new FakeClock();
+    const fetch = createFetch({
+      fetch: stalled,
+      env: clock,
+      attempts: 1,
+      attemptTimeoutMs: 100,
+      breaker: { strategy: () => consecutiveFailures(1) },
+    });
+    const call = fetch("https://api.test/a").catch((e: unknown) => e);
+    await clock.advance(150);
+    expect(((await call) as Error).name).toBe("TimeoutError");
+    expect(fetch.origins()[0]?.circuit).toBe("open");
+  });
+
   it("counts a call whose deadline ends its backoff as what its last attempt got: a 503 counts, a 429 does not", async () => {
     for (const [status, circuit] of [
       [429, "closed"],
