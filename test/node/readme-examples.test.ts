@@ -14,11 +14,10 @@
  * the TSDoc examples, with the types a reader's would have.
  */
 
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { asModule, check, mainEntryExports, repo, type Snippet, type Types } from "../support/typecheck-snippets.ts";
+import { describe, expect, it } from "vitest";
+import { checkSnippetsOnce, repo, type Snippet, snippetFile, wrongSnippet } from "../support/typecheck-snippets.ts";
 
 const documents = ["README.md", "worker/README.md", "CONTRIBUTING.md", "bench/README.md", "docs/fleet.md"];
 
@@ -45,37 +44,11 @@ function tsBlocks(document: string, text: string): { snippets: Snippet[]; fragme
   return { snippets, fragments };
 }
 
-const exported = mainEntryExports();
 const read = documents.map((document) => tsBlocks(document, readFileSync(join(repo, document), "utf8")));
 const snippets = read.flatMap((r) => r.snippets);
-const fileName = (snippet: Snippet) => `${snippet.where.replace(/[^\w]+/g, "_")}.ts`;
-
-/**
- * A snippet that must not type-check (a misspelt option): proof that the check can fail. tsc reports no type
- * errors at all while any file has a syntax error, so this fails too then, beside the block at fault.
- */
-const wrong: Snippet = { where: "self-test:1", types: "dom", code: "retry({ atempts: 3 });" };
-
-let dir = "";
-const results = new Map<Types, Map<string, string[]>>();
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "staunch-readme-"));
-  // The repository's node_modules, so that `@types/node`, `hono`, `ky` and `@opentelemetry/api` resolve.
-  symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
-  await Promise.all(
-    (["dom", "worker"] as const).map(async (types) => {
-      const files = new Map(
-        [...snippets, wrong].filter((s) => s.types === types).map((s) => [fileName(s), asModule(s, exported)]),
-      );
-      results.set(types, await check(dir, types, files));
-    }),
-  );
-}, 120_000);
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const results = checkSnippetsOnce("staunch-readme-", snippets);
+const fileName = snippetFile;
+const wrong = wrongSnippet;
 
 describe("the documentation's TypeScript blocks", () => {
   it("are found, with few fragments left unchecked", () => {

@@ -7,11 +7,10 @@
  * from the shared givens. A ```ts worker block is checked with Cloudflare Workers' types.
  */
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { asModule, check, mainEntryExports, repo, type Snippet, type Types } from "../support/typecheck-snippets.ts";
+import { describe, expect, it } from "vitest";
+import { checkSnippetsOnce, repo, type Snippet, snippetFile, wrongSnippet } from "../support/typecheck-snippets.ts";
 
 const src = join(repo, "src");
 const entryPoints = ["index.ts", "otel.ts", "chaos.ts", "durable.ts"];
@@ -69,33 +68,11 @@ function examples(file: string): { snippets: Snippet[]; unfenced: string[] } {
   return { snippets, unfenced };
 }
 
-const exported = mainEntryExports();
 const found = sourceFiles(src).map(examples);
 const snippets = found.flatMap((f) => f.snippets);
-const fileName = (snippet: Snippet) => `${snippet.where.replace(/[^\w]+/g, "_")}.ts`;
-
-/** An example that must not type-check (a misspelt option): proof that the check can fail. */
-const wrong: Snippet = { where: "self-test:1", types: "dom", code: "retry({ atempts: 3 });" };
-
-let dir = "";
-const results = new Map<Types, Map<string, string[]>>();
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "staunch-tsdoc-"));
-  symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
-  await Promise.all(
-    (["dom", "worker"] as const).map(async (types) => {
-      const files = new Map(
-        [...snippets, wrong].filter((s) => s.types === types).map((s) => [fileName(s), asModule(s, exported)]),
-      );
-      results.set(types, await check(dir, types, files));
-    }),
-  );
-}, 120_000);
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const results = checkSnippetsOnce("staunch-tsdoc-", snippets);
+const fileName = snippetFile;
+const wrong = wrongSnippet;
 
 describe("TSDoc", () => {
   const docs = docsByName();

@@ -11,9 +11,11 @@
  */
 
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { afterAll, beforeAll } from "vitest";
 
 export const repo = join(import.meta.dirname, "../..");
 
@@ -161,4 +163,39 @@ export async function check(dir: string, types: Types, files: Map<string, string
     }
   }
   return diagnostics;
+}
+
+/** A snippet that must not type-check (a misspelt option): proof that a check can fail. */
+export const wrongSnippet: Snippet = { where: "self-test:1", types: "dom", code: "retry({ atempts: 3 });" };
+
+/** The file a snippet is checked as, named after where it stands. */
+export const snippetFile = (snippet: Snippet): string => `${snippet.where.replace(/[^\w]+/g, "_")}.ts`;
+
+/**
+ * Registers, for the calling test file, one type-check of `snippets` and of {@link wrongSnippet} per set of
+ * types, on a temporary project linked to the repository's node_modules (so `@types/node`, `hono`, `ky` and
+ * `@opentelemetry/api` resolve), removed afterwards. Returns the errors by file, filled once `beforeAll` ran.
+ */
+export function checkSnippetsOnce(prefix: string, snippets: readonly Snippet[]): Map<Types, Map<string, string[]>> {
+  const exported = mainEntryExports();
+  const results = new Map<Types, Map<string, string[]>>();
+  let dir = "";
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
+    await Promise.all(
+      (["dom", "worker"] as const).map(async (types) => {
+        const files = new Map(
+          [...snippets, wrongSnippet]
+            .filter((s) => s.types === types)
+            .map((s) => [snippetFile(s), asModule(s, exported)]),
+        );
+        results.set(types, await check(dir, types, files));
+      }),
+    );
+  }, 120_000);
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return results;
 }
