@@ -21,15 +21,9 @@ import {
   retryBudget,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { scenario } from "../support/scenario.ts";
+import { scenario, statusOf } from "../support/scenario.ts";
 
 const server = inject("faultServer");
-
-async function statusOf(pending: Promise<Response>): Promise<number> {
-  const res = await pending;
-  await res.arrayBuffer();
-  return res.status;
-}
 
 describe("createFetch: a circuit breaker per origin", () => {
   it("counts each call once, after its retries, then fails fast without touching the server", async () => {

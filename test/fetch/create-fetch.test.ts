@@ -13,19 +13,13 @@ import {
   isNetworkError,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { scenario } from "../support/scenario.ts";
+import { scenario, statusOf } from "../support/scenario.ts";
 
 const server = inject("faultServer");
 const inBrowser = typeof (globalThis as { document?: unknown }).document !== "undefined";
 const noJitter = { initialMs: 100, jitter: "none" } as const;
 
 /** The response's status, after reading its body: an unread body holds its connection open. */
-async function statusOf(pending: Promise<Response>): Promise<number> {
-  const res = await pending;
-  await res.arrayBuffer();
-  return res.status;
-}
-
 function setup(options: Parameters<typeof createFetch>[0] = {}) {
   const clock = new FakeClock({ startMs: Date.UTC(2026, 10, 30, 12, 0, 0) });
   const retries: FetchRetryEvent[] = [];

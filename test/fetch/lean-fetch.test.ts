@@ -13,15 +13,9 @@ import {
   perOriginBreaker,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { scenario } from "../support/scenario.ts";
+import { scenario, statusOf } from "../support/scenario.ts";
 
 const server = inject("faultServer");
-
-async function statusOf(pending: Promise<Response>): Promise<number> {
-  const res = await pending;
-  await res.arrayBuffer();
-  return res.status;
-}
 
 describe("createLeanFetch", () => {
   it("has no breaker unless given one: failing calls keep reaching the origin", async () => {

@@ -19,3 +19,10 @@ export function scenario(base: string, ...steps: string[]): Scenario {
     received: async () => (await fetch(`${base}/log/${id}`)).json() as Promise<ReceivedRequest[]>,
   };
 }
+
+/** The status of a response, its body read to the end so that no connection is left open. */
+export async function statusOf(pending: Promise<Response>): Promise<number> {
+  const res = await pending;
+  await res.arrayBuffer();
+  return res.status;
+}
