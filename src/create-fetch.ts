@@ -593,7 +593,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     // one before it had fairAttemptMs (half the shorter deadline). Under the attempt timeout alone, a cut attempt
     // had all of attemptTimeoutMs, twice that, which -Infinity says without reading the clock (~50 ns a call).
     // The metric reads it anyway; without any deadline, fairAttemptMs is Infinity and a real time never reaches it.
-    const attemptStartedMs = timesAttempts || totalTimeout || !attemptTimeout ? env.now() : -Infinity;
+    // Without a breaker, only the metric needs it.
+    const attemptStartedMs = timesAttempts || (guardOf && (totalTimeout || !attemptTimeout)) ? env.now() : -Infinity;
     call.attemptSinceMs = attemptStartedMs;
     try {
       const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);

@@ -27,6 +27,26 @@ describe("createLeanFetch", () => {
     expect(fetch.origins()[0]?.circuit).toBeUndefined();
   });
 
+  it("does not read the clock at each attempt under a total deadline when no breaker weighs attempt times", async () => {
+    // The time an attempt started is what a breaker weighs a cut attempt by; without one, reading it at every
+    // attempt cost ~7 % of an in-memory call (bench "createFetch over an in-memory fetch").
+    const clock = new FakeClock();
+    let reads = 0;
+    const env = {
+      ...clock.instantSleep(),
+      now: () => {
+        reads++;
+        return clock.nowMs;
+      },
+    };
+    const fetch = createLeanFetch({ env, totalTimeoutMs: 30_000, fetch: async () => new Response("ok") });
+    await (await fetch("https://api.example/items")).text();
+    const first = reads;
+    await (await fetch("https://api.example/items")).text();
+    // When the call started (the deadline's decisions), and the retry loop's start and first answer (maxElapsedMs).
+    expect(reads - first).toBe(3);
+  });
+
   it("guards each origin with the breaker perOriginBreaker makes", async () => {
     const fetch = createLeanFetch({
       env: new FakeClock().instantSleep(),
