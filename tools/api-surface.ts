@@ -10,8 +10,29 @@
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 
+/** The few members of TypeScript 5's API used here (the project's own `typescript` types are TypeScript 7's). */
+interface TypeScriptApi {
+  createProgram(files: string[], options: object): Program;
+  ScriptTarget: { ES2022: number };
+  ModuleKind: { ESNext: number };
+  ModuleResolutionKind: { Bundler: number };
+  SymbolFlags: { Alias: number; Value: number };
+}
+interface TsSymbol {
+  readonly name: string;
+  readonly flags: number;
+}
+interface Program {
+  getTypeChecker(): {
+    getSymbolAtLocation(node: object): TsSymbol | undefined;
+    getExportsOfModule(module: TsSymbol): TsSymbol[];
+    getAliasedSymbol(symbol: TsSymbol): TsSymbol;
+  };
+  getSourceFile(file: string): object | undefined;
+}
+
 const require = createRequire(import.meta.url);
-const ts = require(resolve(import.meta.dirname, "docs/node_modules/typescript")) as typeof import("typescript");
+const ts = require(resolve(import.meta.dirname, "docs/node_modules/typescript")) as TypeScriptApi;
 
 /** The package's entry points, as `package.json`'s `exports` names them. */
 const ENTRIES: Record<string, string> = {
