@@ -12,6 +12,8 @@ import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
 import type { CircuitLink, FleetCircuitLink } from "./fleet/links.ts";
 import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
+import { type Emit, emitterOf, Subscribers } from "./telemetry/emit.ts";
+import type { TelemetryListener, TelemetryOption } from "./telemetry/events.ts";
 import { errorName, isPermanentFetchError } from "./transient.ts";
 import {
   optionalFunction,
@@ -25,14 +27,17 @@ import {
 /** `"isolated"`: held open by hand with `isolate()` until released. */
 export type CircuitState = "closed" | "open" | "half-open" | "isolated";
 
-/** Handed to `onStateChange`. */
+/** A breaker's transition, the `circuit-state-change` event. */
 export interface CircuitStateChange {
+  readonly type: "circuit-state-change";
   readonly from: CircuitState;
   readonly to: CircuitState;
   /** The breaker's key, when it has one (an origin, in createFetch). */
   readonly key: string | undefined;
-  /** The time the circuit stays open before a probe, when `to` is `"open"`. */
+  /** The time the circuit stays open before a probe, when `to` is `"open"`, in whole ms. */
   readonly openForMs: number | undefined;
+  /** The origin, when createFetch reports the transition of the breaker that guards it; else `undefined`. */
+  readonly origin?: string | undefined;
 }
 
 /** How long an open circuit waits before probing: fixed, or growing each time a probe fails. */
@@ -69,8 +74,8 @@ export interface CircuitBreakerOptions {
    * dependency is up and answering).
    */
   readonly isFailureResult?: (result: unknown) => boolean;
-  /** Called on every transition. */
-  readonly onStateChange?: (change: CircuitStateChange) => void;
+  /** Listeners of its transitions (`circuit-state-change`); more can be added later with `subscribe`. */
+  readonly telemetry?: TelemetryOption;
   /** Restores a state saved with `toJSON()`. */
   readonly snapshot?: CircuitSnapshot;
   /** Names the breaker in errors and events. */
@@ -102,7 +107,7 @@ const OPTION_KEYS = Object.keys({
   halfOpenProbes: true,
   isFailure: true,
   isFailureResult: true,
-  onStateChange: true,
+  telemetry: true,
   snapshot: true,
   key: true,
   shared: true,
@@ -134,7 +139,7 @@ interface Settings {
   readonly probes: number;
   readonly isFailure: (error: unknown) => boolean;
   readonly isFailureResult: (result: unknown) => boolean;
-  readonly onStateChange: ((change: CircuitStateChange) => void) | undefined;
+  readonly emit: Emit | undefined;
   readonly key: string | undefined;
   readonly shared: CircuitLink | undefined;
   readonly env: Environment;
@@ -188,7 +193,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
     isFailureResult:
       optionalFunction<(result: unknown) => boolean>(owner, "isFailureResult", o.isFailureResult) ??
       defaultIsFailureResult,
-    onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
+    emit: emitterOf(owner, o.telemetry),
     key: o.key,
     shared: shared as CircuitLink | undefined,
     env: resolveEnvironment(o.env, owner),
@@ -235,8 +240,10 @@ export class CircuitBreaker implements Policy {
   #failedProbes = 0;
   #probesInFlight = 0;
   #isolations = 0;
-  /** The state last reported through onStateChange, to report derived transitions (open → half-open) once. */
+  /** The state last reported to listeners, to report derived transitions (open → half-open) once. */
   #reported: CircuitState = "closed";
+  /** Listeners added by `subscribe`, with those of the options; made at the first (most breakers have none). */
+  #subscribers: Subscribers | undefined;
 
   /** @param owner names the factory in option errors (createFetch builds breakers from its own options). */
   constructor(options?: CircuitBreakerOptions, owner = "circuitBreaker") {
@@ -244,6 +251,23 @@ export class CircuitBreaker implements Policy {
     this.#openForMs = this.#s.initialOpenMs;
     if (options?.snapshot !== undefined) this.restore(options.snapshot);
     this.#s.shared?.connect(this, this.#s);
+  }
+
+  /**
+   * Adds a listener of this breaker's transitions (`circuit-state-change`), beside those of its `telemetry`
+   * option: for code that receives a breaker it did not build. Returns the function that removes it.
+   *
+   * @example
+   * ```ts
+   * const breaker = circuitBreaker({ key: "payments" });
+   * const unsubscribe = breaker.subscribe(logTo(console));
+   * // … later, when the dashboard closes:
+   * unsubscribe();
+   * ```
+   */
+  subscribe(listener: TelemetryListener): () => void {
+    this.#subscribers ??= new Subscribers(this.#s.emit);
+    return this.#subscribers.subscribe(listener, "circuitBreaker");
   }
 
   /** The current state, derived from the clock. */
@@ -428,8 +452,8 @@ export class CircuitBreaker implements Policy {
       this.#reported = state;
       // Whole ms, as the logger prints them: a backoff's multiplier can make the period fractional.
       const openForMs = state === "open" ? Math.round(this.#openForMs) : undefined;
-      const change = { from, to: state, key: this.#s.key, openForMs };
-      this.#s.onStateChange?.(change);
+      const change: CircuitStateChange = { type: "circuit-state-change", from, to: state, key: this.#s.key, openForMs };
+      (this.#subscribers?.emit ?? this.#s.emit)?.(change);
       notifyWatchers(this, change);
     }
     return state;
@@ -489,7 +513,7 @@ export function watchBreaker(breaker: CircuitBreaker, listener: (change: Circuit
  * const breaker = circuitBreaker({
  *   strategy: failureRate({ threshold: 0.5, minimumThroughput: 20, windowMs: 30_000 }),
  *   halfOpenAfterMs: { initialMs: 5_000, maxMs: 60_000 },
- *   onStateChange: ({ from, to }) => console.warn(`circuit ${from} → ${to}`),
+ *   telemetry: on("circuit-state-change", ({ from, to }) => console.warn(`circuit ${from} → ${to}`)),
  * });
  * const policy = compose(retry(), breaker, timeout(2_000));
  * ```

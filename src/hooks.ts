@@ -22,17 +22,3 @@ export function guarded<A extends unknown[]>(
     }
   };
 }
-
-/** A sink (a logger, a metrics sink) whose named methods cannot throw; other members are left out. */
-export function guardedSink<S extends object>(
-  sink: S | undefined,
-  methods: readonly (keyof S & string)[],
-): S | undefined {
-  if (sink === undefined) return undefined;
-  const safe: Record<string, unknown> = {};
-  for (const method of methods) {
-    const fn = sink[method] as unknown as (...args: unknown[]) => unknown;
-    safe[method] = guarded((...args: unknown[]) => fn.apply(sink, args));
-  }
-  return safe as S;
-}

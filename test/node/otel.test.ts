@@ -165,7 +165,7 @@ function client(
   const fetch = createFetch({
     env: clock.instantSleep(),
     backoff: noJitter,
-    ...otel.fetchOptions,
+    telemetry: otel,
     fetch: async () => {
       clock.nowMs += 40;
       return new Response(null, { status: statuses.shift() ?? 500 });
@@ -206,7 +206,7 @@ describe("staunch/otel: createFetch metrics", () => {
   it("labels an attempt that threw with its error name as error.type, and no status", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
     const fetch = createFetch({
-      ...otel.fetchOptions,
+      telemetry: otel,
       attempts: 1,
       fetch: () => Promise.reject(new TypeError("fetch failed")),
     });
@@ -395,7 +395,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts a retry policy's retries by error type and adds each to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const policy = retry({ attempts: 3, backoff: noJitter, env: env(), ...otel.retryOptions });
+    const policy = retry({ attempts: 3, backoff: noJitter, env: env(), telemetry: otel });
     const events = await rig.eventsOf(() => policy.execute(failTwice()));
     expect(await rig.points("staunch.retry.retries")).toEqual([
       { attributes: { "error.type": "TypeError" }, value: 2 },
@@ -408,7 +408,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts a retry policy's give-up with its reason and adds it to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const policy = retry({ attempts: 2, backoff: noJitter, env: env(), ...otel.retryOptions });
+    const policy = retry({ attempts: 2, backoff: noJitter, env: env(), telemetry: otel });
     const events = await rig.eventsOf(() => policy.execute(failTwice()).catch(() => undefined));
     const attributes = { "staunch.give_up.reason": "attempts", "error.type": "TypeError" };
     expect(await rig.points("staunch.retry.give_ups")).toEqual([{ attributes, value: 1 }]);
@@ -423,7 +423,7 @@ describe("staunch/otel: policies", () => {
       attempts: 2,
       env: env(),
       shouldRetryResult: (res) => res.status === 503,
-      ...otel.retryOptions,
+      telemetry: otel,
     });
     await policy.execute(async () => new Response(null, { status: 503 }));
     expect((await rig.points("staunch.retry.retries")).map((p) => p.attributes)).toEqual([
@@ -437,7 +437,7 @@ describe("staunch/otel: policies", () => {
       key: "payments-db",
       strategy: consecutiveFailures(1),
       env: env(),
-      ...otel.breakerOptions,
+      telemetry: otel,
     });
     const events = await rig.eventsOf(() => breaker.execute(failTwice()).catch(() => undefined));
     const attributes = {
@@ -453,7 +453,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts each retry a spent budget refuses and adds it to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0, env: env(), ...otel.budgetOptions });
+    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0, env: env(), telemetry: otel });
     const policy = retry({ budget, env: env() });
     const events = await rig.eventsOf(() => policy.execute(failTwice()).catch(() => undefined));
     expect(await rig.points("staunch.retry_budget.refused_retries")).toEqual([{ attributes: {}, value: 1 }]);
@@ -464,7 +464,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts a fallback for an error by its type and adds it to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const policy = fallback("cached", otel.fallbackOptions);
+    const policy = fallback("cached", { telemetry: otel });
     const events = await rig.eventsOf(() => policy.execute(failTwice()));
     const attributes = { "staunch.fallback.reason": "error", "error.type": "TypeError" };
     expect(await rig.points("staunch.fallback.activations")).toEqual([{ attributes, value: 1 }]);
@@ -475,7 +475,7 @@ describe("staunch/otel: policies", () => {
     const otel = staunchTelemetry({ meter: rig.meter });
     const policy = fallback("cached", {
       shouldFallbackResult: (res: Response) => res.status >= 500,
-      ...otel.fallbackOptions,
+      telemetry: otel,
     });
     await policy.execute(async () => new Response(null, { status: 502 }));
     expect((await rig.points("staunch.fallback.activations")).map((p) => p.attributes)).toEqual([
