@@ -10,9 +10,8 @@ import { type BreakerStrategy, defaultBreakerStrategy } from "./breaker-strategi
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
 import type { CircuitLink, FleetCircuitLink } from "./fleet/links.ts";
-import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
-import { type Emit, emitterOf, Subscribers } from "./telemetry/emit.ts";
+import { type Emit, emitTo, listenersOf } from "./telemetry/emit.ts";
 import type { TelemetryListener, TelemetryOption } from "./telemetry/events.ts";
 import { errorName, isPermanentFetchError } from "./transient.ts";
 import {
@@ -139,7 +138,7 @@ interface Settings {
   readonly probes: number;
   readonly isFailure: (error: unknown) => boolean;
   readonly isFailureResult: (result: unknown) => boolean;
-  readonly emit: Emit | undefined;
+  readonly listeners: readonly TelemetryListener[];
   readonly key: string | undefined;
   readonly shared: CircuitLink | undefined;
   readonly env: Environment;
@@ -193,7 +192,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
     isFailureResult:
       optionalFunction<(result: unknown) => boolean>(owner, "isFailureResult", o.isFailureResult) ??
       defaultIsFailureResult,
-    emit: emitterOf(owner, o.telemetry),
+    listeners: listenersOf(owner, o.telemetry),
     key: o.key,
     shared: shared as CircuitLink | undefined,
     env: resolveEnvironment(o.env, owner),
@@ -242,12 +241,15 @@ export class CircuitBreaker implements Policy {
   #isolations = 0;
   /** The state last reported to listeners, to report derived transitions (open → half-open) once. */
   #reported: CircuitState = "closed";
-  /** Listeners added by `subscribe`, with those of the options; made at the first (most breakers have none). */
-  #subscribers: Subscribers | undefined;
+  /** Its listeners (the options' and those `subscribe` added) as one emit; `undefined` while nobody listens. */
+  #emit: Emit | undefined;
+  #listeners: readonly TelemetryListener[];
 
   /** @param owner names the factory in option errors (createFetch builds breakers from its own options). */
   constructor(options?: CircuitBreakerOptions, owner = "circuitBreaker") {
     this.#s = settingsFrom(options, owner);
+    this.#listeners = this.#s.listeners;
+    this.#emit = emitTo(this.#listeners);
     this.#openForMs = this.#s.initialOpenMs;
     if (options?.snapshot !== undefined) this.restore(options.snapshot);
     this.#s.shared?.connect(this, this.#s);
@@ -266,8 +268,18 @@ export class CircuitBreaker implements Policy {
    * ```
    */
   subscribe(listener: TelemetryListener): () => void {
-    this.#subscribers ??= new Subscribers(this.#s.emit);
-    return this.#subscribers.subscribe(listener, "circuitBreaker");
+    if (typeof listener !== "function") {
+      throw optionError(TypeError, "circuitBreaker.subscribe", "listener", "a function (event) => void", listener);
+    }
+    // Its own entry, so that a listener subscribed twice hears twice and each unsubscribe removes one.
+    const entry: TelemetryListener = (event) => listener(event);
+    this.#listen([...this.#listeners, entry]);
+    return () => this.#listen(this.#listeners.filter((added) => added !== entry));
+  }
+
+  #listen(listeners: readonly TelemetryListener[]): void {
+    this.#listeners = listeners;
+    this.#emit = emitTo(listeners);
   }
 
   /** The current state, derived from the clock. */
@@ -453,7 +465,7 @@ export class CircuitBreaker implements Policy {
       // Whole ms, as the logger prints them: a backoff's multiplier can make the period fractional.
       const openForMs = state === "open" ? Math.round(this.#openForMs) : undefined;
       const change: CircuitStateChange = { type: "circuit-state-change", from, to: state, key: this.#s.key, openForMs };
-      (this.#subscribers?.emit ?? this.#s.emit)?.(change);
+      this.#emit?.(change);
       notifyWatchers(this, change);
     }
     return state;
@@ -481,7 +493,8 @@ function notifyWatchers(breaker: CircuitBreaker, change: CircuitStateChange): vo
 function notify(w: Watchers, ref: WeakRef<(change: CircuitStateChange) => void>, change?: CircuitStateChange): void {
   const listener = ref.deref();
   if (listener === undefined) w.refs.delete(ref);
-  else if (change !== undefined) guarded(listener)?.(change);
+  // Guarded as every listener is: a client's reporting must not fail the call that moved the circuit.
+  else if (change !== undefined) emitTo([listener as TelemetryListener])?.(change);
 }
 
 /**

@@ -15,13 +15,18 @@ import type { TelemetryEvent, TelemetryListener } from "./events.ts";
 /** Hands an event to every listener of a policy. */
 export type Emit = (event: TelemetryEvent) => void;
 
-/** The listeners of a `telemetry` option, checked now; `undefined` when there are none. */
-export function emitterOf(owner: string, option: unknown): Emit | undefined {
+/** The listeners of a `telemetry` option, checked now. */
+export function listenersOf(owner: string, option: unknown): readonly TelemetryListener[] {
   const listeners: unknown[] = option === undefined ? [] : [option].flat();
   if (listeners.some((listener) => typeof listener !== "function")) {
     throw optionError(TypeError, owner, "telemetry", "a listener function or an array of them", option);
   }
-  return emitTo(listeners as TelemetryListener[]);
+  return listeners as TelemetryListener[];
+}
+
+/** The emit of a `telemetry` option, checked now; `undefined` when there are no listeners. */
+export function emitterOf(owner: string, option: unknown): Emit | undefined {
+  return emitTo(listenersOf(owner, option));
 }
 
 /** One emit over a fixed list of listeners; `undefined` for none. */
@@ -46,35 +51,4 @@ export function bothEmit(first: Emit | undefined, second: Emit | undefined): Emi
     first(event);
     second(event);
   };
-}
-
-/**
- * Listeners added and removed while a stateful policy lives (`subscribe`), on top of those of its options. The
- * policy reads `emit` at each report: `undefined` while nobody listens.
- */
-export class Subscribers {
-  readonly #fixed: Emit | undefined;
-  #added: readonly TelemetryListener[] = [];
-  emit: Emit | undefined;
-
-  constructor(fixed: Emit | undefined) {
-    this.#fixed = fixed;
-    this.emit = fixed;
-  }
-
-  /** Adds a listener; the function returned removes it (once, however often it is called). */
-  subscribe(listener: TelemetryListener, owner: string): () => void {
-    if (typeof listener !== "function") {
-      throw optionError(TypeError, `${owner}.subscribe`, "listener", "a function (event) => void", listener);
-    }
-    // Its own entry, so that a listener subscribed twice hears twice and each unsubscribe removes one.
-    const entry: TelemetryListener = (event) => listener(event);
-    this.#update([...this.#added, entry]);
-    return () => this.#update(this.#added.filter((added) => added !== entry));
-  }
-
-  #update(added: readonly TelemetryListener[]): void {
-    this.#added = added;
-    this.emit = bothEmit(this.#fixed, emitTo(added));
-  }
 }

@@ -20,6 +20,35 @@ import type { GiveUpEvent, RetryEvent } from "../retry.ts";
 import type { RetryBudgetExhaustedEvent } from "../retry-budget.ts";
 
 /**
+ * The metric names, apart so that `metricsTo` bundles them without the event types; read them as
+ * `TELEMETRY.metrics`.
+ *
+ * @internal
+ */
+export const METRIC_NAMES = {
+  fetchAttempts: "staunch.fetch.attempts",
+  fetchAttemptDurationMs: "staunch.fetch.attempt_duration_ms",
+  fetchRetries: "staunch.fetch.retries",
+  fetchGiveUps: "staunch.fetch.give_ups",
+  fetchDurationMs: "staunch.fetch.duration_ms",
+  fetchBreakerTransitions: "staunch.fetch.breaker_transitions",
+  fetchFallbacks: "staunch.fetch.fallbacks",
+  retries: "staunch.retry.retries",
+  giveUps: "staunch.retry.give_ups",
+  breakerTransitions: "staunch.breaker.transitions",
+  budgetRefusedRetries: "staunch.retry_budget.refused_retries",
+  fallbacks: "staunch.fallback.activations",
+  hedges: "staunch.hedge.hedges",
+  timeouts: "staunch.timeout.timeouts",
+  bulkheadRejections: "staunch.bulkhead.rejections",
+  rateLimitRejections: "staunch.rate_limiter.rejections",
+  throttleRejections: "staunch.adaptive_throttle.rejections",
+  staleServed: "staunch.edge.stale_served",
+  fleetDegraded: "staunch.fleet.degradations",
+  fleetRecovered: "staunch.fleet.recoveries",
+} as const;
+
+/**
  * Every event `type` and every metric name staunch uses: switch on `TELEMETRY.events.*`, build dashboards on
  * `TELEMETRY.metrics.*`. The metric names are what {@link metricsTo} and `staunch/otel` record; changing one
  * is a breaking change.
@@ -71,28 +100,7 @@ export const TELEMETRY = {
     /** `coordinator`: the fleet's store answers again ({@link FleetRecoveredEvent}). */
     fleetRecovered: "fleet-recovered",
   },
-  metrics: {
-    fetchAttempts: "staunch.fetch.attempts",
-    fetchAttemptDurationMs: "staunch.fetch.attempt_duration_ms",
-    fetchRetries: "staunch.fetch.retries",
-    fetchGiveUps: "staunch.fetch.give_ups",
-    fetchDurationMs: "staunch.fetch.duration_ms",
-    fetchBreakerTransitions: "staunch.fetch.breaker_transitions",
-    fetchFallbacks: "staunch.fetch.fallbacks",
-    retries: "staunch.retry.retries",
-    giveUps: "staunch.retry.give_ups",
-    breakerTransitions: "staunch.breaker.transitions",
-    budgetRefusedRetries: "staunch.retry_budget.refused_retries",
-    fallbacks: "staunch.fallback.activations",
-    hedges: "staunch.hedge.hedges",
-    timeouts: "staunch.timeout.timeouts",
-    bulkheadRejections: "staunch.bulkhead.rejections",
-    rateLimitRejections: "staunch.rate_limiter.rejections",
-    throttleRejections: "staunch.adaptive_throttle.rejections",
-    staleServed: "staunch.edge.stale_served",
-    fleetDegraded: "staunch.fleet.degradations",
-    fleetRecovered: "staunch.fleet.recoveries",
-  },
+  metrics: METRIC_NAMES,
 } as const;
 
 /** An event's `type`: one of the values of `TELEMETRY.events`. */

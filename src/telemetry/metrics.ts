@@ -5,7 +5,7 @@
 
 import { errorName } from "../transient.ts";
 import { optionError } from "../validate.ts";
-import { TELEMETRY, type TelemetryEvent, type TelemetryListener } from "./events.ts";
+import { METRIC_NAMES, type TelemetryEvent, type TelemetryListener } from "./events.ts";
 
 /** Where counters and timings go (StatsD, Prometheus, OpenTelemetry…). */
 export interface MetricsSink {
@@ -15,7 +15,7 @@ export interface MetricsSink {
   timing(name: string, durationMs: number, tags: Record<string, string>): void;
 }
 
-const M = TELEMETRY.metrics;
+const M = METRIC_NAMES;
 
 /**
  * A listener that counts every event in `sink` and times createFetch's attempts and calls. Names and tags (the
