@@ -499,7 +499,7 @@ function notify(w: Watchers, ref: WeakRef<(change: CircuitStateChange) => void>,
 
 /**
  * Adds a listener of a breaker's transitions, for a client handed a breaker it did not build (createFetch's
- * `onBreakerStateChange` and metrics must see it too). Held weakly: the caller keeps the listener as long as it
+ * `circuit-state-change` listeners must hear it too). Held weakly: the caller keeps the listener as long as it
  * wants to hear. Internal: not exported from the package.
  */
 export function watchBreaker(breaker: CircuitBreaker, listener: (change: CircuitStateChange) => void): void {

@@ -264,6 +264,8 @@ interface FetchCall extends CountedCall {
   readonly origin: string;
   readonly state: OriginState;
   readonly startedMs: number;
+  /** The URL as its events show it, once one was reported. */
+  redactedUrl: string | undefined;
   /** Where the delay chosen for the coming retry came from. */
   delaySource: DelaySource;
   /**
@@ -617,6 +619,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       origin,
       state,
       startedMs,
+      redactedUrl: undefined,
       delaySource: "backoff",
       stoppedBy: undefined,
       breaker: state.guard?.breaker,

@@ -302,7 +302,7 @@ export class Channel {
   }
 
   /**
-   * Runs what may call the user's hooks (events, a breaker's onStateChange) after an exchange, where no caller
+   * Runs what may call the user's hooks (events, a breaker's listeners) after an exchange, where no caller
    * is waiting: a hook that throws must not leave the channel stuck mid-exchange.
    */
   #hooks(run: () => void): void {

@@ -14,6 +14,8 @@ export interface ReportedCall {
   readonly request: RequestSummary;
   readonly origin: string;
   readonly startedMs: number;
+  /** The URL as events show it, redacted once per call (a call reports at least two events). */
+  redactedUrl: string | undefined;
 }
 
 /** A client's reporting: its listeners, how URLs appear, its clock and its attempts cap. */
@@ -24,10 +26,13 @@ export interface FetchReporter {
   readonly maxAttempts: number;
 }
 
+const urlOf = (reporter: FetchReporter, call: ReportedCall): string =>
+  (call.redactedUrl ??= reporter.redact(call.request.url));
+
 function describe(reporter: FetchReporter, call: ReportedCall, state: RetryState<Response>): FetchEventBase {
   return {
     method: call.request.method,
-    url: reporter.redact(call.request.url),
+    url: urlOf(reporter, call),
     origin: call.origin,
     attempt: state.attempt,
     status: state.threw ? undefined : state.result?.status,
@@ -49,7 +54,7 @@ export function reportAttempt(
   reporter.emit({
     type: "fetch-attempt",
     method: call.request.method,
-    url: reporter.redact(call.request.url),
+    url: urlOf(reporter, call),
     origin: call.origin,
     attempt,
     status: threw ? undefined : (outcome as Response).status,
@@ -89,7 +94,7 @@ export function reportEnd(reporter: FetchReporter, call: ReportedCall, outcome: 
   reporter.emit({
     type: "fetch-end",
     method: call.request.method,
-    url: reporter.redact(call.request.url),
+    url: urlOf(reporter, call),
     origin: call.origin,
     status: threw ? undefined : (outcome as Response).status,
     errorName: threw ? (errorName(outcome) ?? "Error") : undefined,
@@ -113,7 +118,7 @@ export function reportFallback(
   reporter.emit({
     type: "fetch-fallback",
     method: call.request.method,
-    url: reporter.redact(call.request.url),
+    url: urlOf(reporter, call),
     origin: call.origin,
     reason: response === undefined ? "error" : "status",
     status: response?.status,

@@ -306,7 +306,7 @@ describe("createFetch: the breaker counts what a call says of the origin", () =>
 });
 
 describe("createFetch: the breaker option takes what users pass", () => {
-  it("honours a circuitBreaker instance, one circuit for every origin, reported through onBreakerStateChange", async () => {
+  it("honours a circuitBreaker instance, one circuit for every origin, reported to the client's listeners", async () => {
     const breaker = circuitBreaker({ strategy: consecutiveFailures(1), env: new FakeClock() });
     const changes: string[] = [];
     const fetch = createFetch({
