@@ -61,9 +61,9 @@ const entries: Entry[] = [
     `,
     // 13,474 once the refusal base class (issue 15) joined the pipeline work (issue 14); 13,616 with the retry
     // fixes of the review of 11/12 (the deadline, circuit, pause and body checks before each retry)
-    // 14,293: the review of 11/12 fixed, and KeyedRegistry keeping open circuits (+44 B); 13,790 once logging
+    // 14,293: the review of 11/12 fixed, and KeyedRegistry keeping open circuits (+44 B); 13,811 once logging
     // and metrics became listeners (issue 15), bundled only by a client given logTo or metricsTo
-    budgetBytes: 13_800,
+    budgetBytes: 13_815,
     targetBytes: 7680,
   },
   {
@@ -72,7 +72,7 @@ const entries: Entry[] = [
       import { createLeanFetch } from "../src/index.ts";
       export const resilientFetch = createLeanFetch();
     `,
-    budgetBytes: 10_785, // 11,411 before, 10,774 once logging and metrics became listeners (issue 15)
+    budgetBytes: 10_795, // 11,411 before, 10,789 once logging and metrics became listeners (issue 15)
     targetBytes: 5120,
   },
   {
