@@ -12,6 +12,7 @@ import {
   createFetch,
   logTo,
   metricsTo,
+  on,
   rateLimiter,
   retry,
   TELEMETRY,
@@ -105,6 +106,23 @@ describe("events", () => {
     expect(ends.map((event) => [event.status, event.durationMs, event.origin])).toEqual([
       [200, 80, "https://api.example.com"],
     ]);
+  });
+
+  it("createFetch reports its breakers' transitions with their origin; the breaker's own listeners hear them too", async () => {
+    const ownListeners = heard();
+    const clientListeners = heard();
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      fetch: async () => new Response(null, { status: 503 }),
+      breaker: { strategy: () => consecutiveFailures(1), telemetry: ownListeners.listener },
+      telemetry: on("circuit-state-change", clientListeners.listener),
+    });
+    await fetch("https://api.example.com/items");
+    const described = (events: TelemetryEvent[]) =>
+      events.map((event) => (event.type === "circuit-state-change" ? [event.key, event.origin, event.to] : []));
+    expect(described(ownListeners.events)).toEqual([["https://api.example.com", undefined, "open"]]);
+    expect(described(clientListeners.events)).toEqual([["https://api.example.com", "https://api.example.com", "open"]]);
   });
 
   it("hands each event to every listener of an array, in order", async () => {
