@@ -579,7 +579,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     // The breaker needs to know when an attempt a deadline cut short started: only the total deadline can cut
     // one before it had fairAttemptMs (half the shorter deadline). Under the attempt timeout alone, a cut attempt
     // had all of attemptTimeoutMs, twice that, which -Infinity says without reading the clock (~50 ns a call).
-    // The metric reads it anyway; without any deadline, fairAttemptMs is Infinity and a real time never reaches it.
+    // A listener's fetch-attempt event reads it anyway; without any deadline, fairAttemptMs is Infinity and a
+    // real time never reaches it.
     const attemptStartedMs = timesAttempts || totalTimeout || !attemptTimeout ? env.now() : -Infinity;
     call.attemptSinceMs = attemptStartedMs;
     try {
@@ -592,8 +593,9 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
-      if (reporter !== undefined)
+      if (reporter !== undefined) {
         reportAttempt(reporter, call, context.attempt, error, true, env.now() - attemptStartedMs);
+      }
       // Cut short by a deadline or an abort: the breaker judges it by how long it had.
       if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
