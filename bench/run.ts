@@ -27,10 +27,12 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   ConsecutiveBreaker,
   ConstantBackoff,
@@ -44,7 +46,7 @@ import {
 import ky from "ky";
 import OpossumBreaker from "opossum";
 import pRetry from "p-retry";
-import { circuitBreaker, compose, createFetch, retry, timeout } from "../src/index.ts";
+import { circuitBreaker, compose, createFetch, type Policy, retry, timeout } from "../src/index.ts";
 import { table } from "./table.ts";
 
 /** How long one round of one case should take, once calibrated. */
@@ -247,6 +249,79 @@ function failEveryOtherCall(): () => Promise<typeof value> {
       run: () => defaults(url, { method: "PUT", body: new Uint8Array(64) }),
     },
   );
+}
+
+// --- Telemetry: what events cost, with and without a listener (and, with BENCH_BEFORE, before the change) ---------
+
+/** What the telemetry cases use of a staunch build: the same calls in this tree and in an older one. */
+interface StaunchUnderTest {
+  createFetch(options: { fetch: (input: RequestInfo | URL) => Promise<Response> }): (url: string) => Promise<Response>;
+  retry(options: { backoff: { initialMs: number } }): Policy;
+}
+
+/**
+ * The sources of the git ref in BENCH_BEFORE (`BENCH_BEFORE=main npm run bench telemetry`), extracted to a
+ * temporary directory and imported beside this tree's: a change and its base measured in one run, interleaved,
+ * since on a shared machine two runs minutes apart differ by more than the change.
+ */
+async function sourcesBefore(): Promise<{ ref: string; staunch: StaunchUnderTest } | undefined> {
+  const ref = process.env.BENCH_BEFORE;
+  if (!ref) return undefined;
+  const archive = spawnSync("git", ["archive", ref, "src"], { maxBuffer: 256 * 1024 * 1024 });
+  if (archive.status !== 0) throw new Error(`BENCH_BEFORE=${ref}: git archive failed: ${archive.stderr}`);
+  const dir = mkdtempSync(join(tmpdir(), "staunch-before-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  spawnSync("tar", ["-x", "-C", dir], { input: archive.stdout });
+  writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+  const staunch = (await import(pathToFileURL(join(dir, "src/index.ts")).href)) as StaunchUnderTest;
+  return { ref, staunch };
+}
+
+{
+  const before = await sourcesBefore();
+  const noop = (): void => {};
+  const response = new Response("ok");
+  const inMemoryFetch = (_input: RequestInfo | URL): Promise<Response> => Promise.resolve(response);
+  const url = "http://127.0.0.1:9/items";
+
+  // Each call makes one attempt and ends: two events (fetch-attempt, fetch-end) when someone listens.
+  const group = "telemetry: createFetch over an in-memory fetch";
+  const silent = createFetch({ fetch: inMemoryFetch });
+  const heard = createFetch({ fetch: inMemoryFetch, telemetry: noop });
+  cases.push(
+    { group, name: "in-memory fetch", baseline: true, run: () => inMemoryFetch(url) },
+    { group, name: "createFetch, no listener", run: () => silent(url) },
+    { group, name: "createFetch + a no-op listener (2 events a call)", run: () => heard(url) },
+  );
+  if (before !== undefined) {
+    const old = before.staunch.createFetch({ fetch: inMemoryFetch });
+    cases.push({ group, name: `createFetch, before (${before.ref})`, run: () => old(url) });
+  }
+
+  // Each call is one failure, one retry and a success: one retry event when someone listens.
+  const retryGroup = "telemetry: retry, one failure then a success";
+  const rawFn = failEveryOtherCall();
+  const rawTryAgain = async (): Promise<typeof value> => {
+    try {
+      return await rawFn();
+    } catch {
+      return await rawFn();
+    }
+  };
+  const silentRetry = retry({ backoff: { initialMs: 0 } });
+  const heardRetry = retry({ backoff: { initialMs: 0 }, telemetry: noop });
+  const silentFn = failEveryOtherCall();
+  const heardFn = failEveryOtherCall();
+  cases.push(
+    { group: retryGroup, name: "raw try/catch, call again", baseline: true, run: rawTryAgain },
+    { group: retryGroup, name: "retry, no listener", run: () => silentRetry.execute(silentFn) },
+    { group: retryGroup, name: "retry + a no-op listener (1 event a call)", run: () => heardRetry.execute(heardFn) },
+  );
+  if (before !== undefined) {
+    const oldRetry = before.staunch.retry({ backoff: { initialMs: 0 } });
+    const oldFn = failEveryOtherCall();
+    cases.push({ group: retryGroup, name: `retry, before (${before.ref})`, run: () => oldRetry.execute(oldFn) });
+  }
 }
 
 // --- Loopback fetch, one request in flight -----------------------------------------------------------------------

@@ -30,6 +30,7 @@ import {
   isCircuitOpenError,
   type Jitter,
   type Operation,
+  on,
   type Policy,
   type RetryBudget,
   retry,
@@ -108,7 +109,7 @@ const fetchDefaults = (env: Environment, onBreakerChange: (change: CircuitStateC
   let dependency: Operation<unknown> | undefined;
   const client = createFetch({
     env,
-    onBreakerStateChange: onBreakerChange,
+    telemetry: on("circuit-state-change", onBreakerChange),
     fetch: async (_input, init) => {
       await (dependency as Operation<unknown>)({ signal: init?.signal ?? undefined, attempt: 1 });
       return new Response("ok");
@@ -138,7 +139,7 @@ const strategies: readonly Strategy[] = [
     build: ({ env, observeBudget, onBreakerChange }) =>
       compose(
         retry({ attempts: 3, budget: observeBudget(retryBudget({ env })), env }),
-        circuitBreaker({ onStateChange: onBreakerChange, env }),
+        circuitBreaker({ telemetry: on("circuit-state-change", onBreakerChange), env }),
       ),
   },
   {

@@ -9,6 +9,8 @@ import { type Environment, resolveEnvironment } from "./environment.ts";
 import { RateLimitedError } from "./errors.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 import { SlidingWindowCounter } from "./sliding-window.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
 import { isTransientError } from "./transient.ts";
 import {
   optionalFunction,
@@ -70,6 +72,8 @@ export interface AdaptiveThrottleOptions<R = unknown> {
   readonly isAcceptedResult?: (result: R) => boolean;
   /** Clock and random source. Default: `Date.now` and Web Crypto. */
   readonly env?: Partial<Environment>;
+  /** Listeners of `throttle-rejected`, emitted for each call rejected locally. */
+  readonly telemetry?: TelemetryOption;
 }
 
 /**
@@ -95,6 +99,7 @@ const THROTTLE_KEYS = Object.keys({
   isAccepted: true,
   isAcceptedResult: true,
   env: true,
+  telemetry: true,
 } satisfies Record<keyof AdaptiveThrottleOptions<unknown>, true>);
 
 /** Statuses with which a backend, or the gateway in front of it, says it did not take the request on. */
@@ -143,6 +148,7 @@ export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<
     optionalFunction<(result: R) => boolean>("adaptiveThrottle", "isAcceptedResult", o.isAcceptedResult) ??
     isAcceptedByDefault;
   const env = resolveEnvironment(o.env, "adaptiveThrottle");
+  const emit = emitterOf("adaptiveThrottle", o.telemetry);
   const window = new SlidingWindowCounter(windowMs, buckets);
 
   const rejectionProbability = (): number => {
@@ -157,6 +163,7 @@ export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<
     // No draw while healthy: the common path should not pay for randomness it does not use.
     if (probability > 0 && env.random() < probability) {
       window.record(env.now(), false);
+      emit?.({ type: "throttle-rejected", probability });
       throw new RateLimitedError(
         `adaptiveThrottle: rejected locally (probability ${probability.toFixed(2)}) while the backend is refusing requests`,
         0,

@@ -6,6 +6,8 @@
 import { raceAbort } from "./abort.ts";
 import { BulkheadRejectedError } from "./errors.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
 import { requireIntegerAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /**
@@ -21,6 +23,8 @@ export interface BulkheadOptions {
   readonly limit: number;
   /** Calls allowed to wait for a slot (an integer ≥ 0); one more is rejected at once. Default 0. */
   readonly queue?: number;
+  /** Listeners of `bulkhead-rejected`, emitted for each call refused with `BulkheadRejectedError`. */
+  readonly telemetry?: TelemetryOption;
 }
 
 /**
@@ -42,7 +46,10 @@ export interface BulkheadPolicy extends Policy {
 /** A queued call. Handed a slot, it starts its operation and says `true`, or says `false` if its caller has left. */
 type Waiter = () => boolean;
 
-const BULKHEAD_KEYS = Object.keys({ limit: true, queue: true } satisfies Record<keyof BulkheadOptions, true>);
+const BULKHEAD_KEYS = Object.keys({ limit: true, queue: true, telemetry: true } satisfies Record<
+  keyof BulkheadOptions,
+  true
+>);
 
 /**
  * Runs at most `limit` operations at once. A call that finds every slot taken waits in a first-in, first-out
@@ -74,6 +81,7 @@ export function bulkhead(options: BulkheadOptions, owner = "bulkhead"): Bulkhead
   requireKnownKeys(owner, o, BULKHEAD_KEYS);
   const limit = requireIntegerAtLeast(owner, "limit", o.limit, 1);
   const queue = requireIntegerAtLeast(owner, "queue", o.queue ?? 0, 0);
+  const emit = emitterOf(owner, o.telemetry);
 
   let running = 0;
   // A Set keeps arrival order and deletes in O(1), which a call aborting from the middle of the queue needs.
@@ -104,7 +112,10 @@ export function bulkhead(options: BulkheadOptions, owner = "bulkhead"): Bulkhead
     const { signal } = context;
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (running < limit) return start(operation, context);
-    if (waiting.size >= queue) return Promise.reject(new BulkheadRejectedError(limit, queue));
+    if (waiting.size >= queue) {
+      emit?.({ type: "bulkhead-rejected", limit, queue });
+      return Promise.reject(new BulkheadRejectedError(limit, queue));
+    }
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         waiting.delete(waiter);

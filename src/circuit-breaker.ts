@@ -10,8 +10,9 @@ import { type BreakerStrategy, defaultBreakerStrategy } from "./breaker-strategi
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
 import type { CircuitLink, FleetCircuitLink } from "./fleet/links.ts";
-import { guarded } from "./hooks.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
+import { type Emit, emitTo, listenersOf } from "./telemetry/emit.ts";
+import type { TelemetryListener, TelemetryOption } from "./telemetry/events.ts";
 import { errorName, isPermanentFetchError } from "./transient.ts";
 import {
   optionalFunction,
@@ -25,14 +26,17 @@ import {
 /** `"isolated"`: held open by hand with `isolate()` until released. */
 export type CircuitState = "closed" | "open" | "half-open" | "isolated";
 
-/** Handed to `onStateChange`. */
+/** A breaker's transition, the `circuit-state-change` event. */
 export interface CircuitStateChange {
+  readonly type: "circuit-state-change";
   readonly from: CircuitState;
   readonly to: CircuitState;
   /** The breaker's key, when it has one (an origin, in createFetch). */
   readonly key: string | undefined;
-  /** The time the circuit stays open before a probe, when `to` is `"open"`. */
+  /** The time the circuit stays open before a probe, when `to` is `"open"`, in whole ms. */
   readonly openForMs: number | undefined;
+  /** The origin, when createFetch reports the transition of the breaker that guards it; else `undefined`. */
+  readonly origin?: string | undefined;
 }
 
 /** How long an open circuit waits before probing: fixed, or growing each time a probe fails. */
@@ -69,8 +73,8 @@ export interface CircuitBreakerOptions {
    * dependency is up and answering).
    */
   readonly isFailureResult?: (result: unknown) => boolean;
-  /** Called on every transition. */
-  readonly onStateChange?: (change: CircuitStateChange) => void;
+  /** Listeners of its transitions (`circuit-state-change`); more can be added later with `subscribe`. */
+  readonly telemetry?: TelemetryOption;
   /** Restores a state saved with `toJSON()`. */
   readonly snapshot?: CircuitSnapshot;
   /** Names the breaker in errors and events. */
@@ -102,7 +106,7 @@ const OPTION_KEYS = Object.keys({
   halfOpenProbes: true,
   isFailure: true,
   isFailureResult: true,
-  onStateChange: true,
+  telemetry: true,
   snapshot: true,
   key: true,
   shared: true,
@@ -134,7 +138,7 @@ interface Settings {
   readonly probes: number;
   readonly isFailure: (error: unknown) => boolean;
   readonly isFailureResult: (result: unknown) => boolean;
-  readonly onStateChange: ((change: CircuitStateChange) => void) | undefined;
+  readonly listeners: readonly TelemetryListener[];
   readonly key: string | undefined;
   readonly shared: CircuitLink | undefined;
   readonly env: Environment;
@@ -188,7 +192,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
     isFailureResult:
       optionalFunction<(result: unknown) => boolean>(owner, "isFailureResult", o.isFailureResult) ??
       defaultIsFailureResult,
-    onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
+    listeners: listenersOf(owner, o.telemetry),
     key: o.key,
     shared: shared as CircuitLink | undefined,
     env: resolveEnvironment(o.env, owner),
@@ -235,15 +239,47 @@ export class CircuitBreaker implements Policy {
   #failedProbes = 0;
   #probesInFlight = 0;
   #isolations = 0;
-  /** The state last reported through onStateChange, to report derived transitions (open → half-open) once. */
+  /** The state last reported to listeners, to report derived transitions (open → half-open) once. */
   #reported: CircuitState = "closed";
+  /** Its listeners (the options' and those `subscribe` added) as one emit; `undefined` while nobody listens. */
+  #emit: Emit | undefined;
+  #listeners: readonly TelemetryListener[];
 
   /** @param owner names the factory in option errors (createFetch builds breakers from its own options). */
   constructor(options?: CircuitBreakerOptions, owner = "circuitBreaker") {
     this.#s = settingsFrom(options, owner);
+    this.#listeners = this.#s.listeners;
+    this.#emit = emitTo(this.#listeners);
     this.#openForMs = this.#s.initialOpenMs;
     if (options?.snapshot !== undefined) this.restore(options.snapshot);
     this.#s.shared?.connect(this, this.#s);
+  }
+
+  /**
+   * Adds a listener of this breaker's transitions (`circuit-state-change`), beside those of its `telemetry`
+   * option: for code that receives a breaker it did not build. Returns the function that removes it.
+   *
+   * @example
+   * ```ts
+   * const breaker = circuitBreaker({ key: "payments" });
+   * const unsubscribe = breaker.subscribe(logTo(console));
+   * // … later, when the dashboard closes:
+   * unsubscribe();
+   * ```
+   */
+  subscribe(listener: TelemetryListener): () => void {
+    if (typeof listener !== "function") {
+      throw optionError(TypeError, "circuitBreaker.subscribe", "listener", "a function (event) => void", listener);
+    }
+    // Its own entry, so that a listener subscribed twice hears twice and each unsubscribe removes one.
+    const entry: TelemetryListener = (event) => listener(event);
+    this.#listen([...this.#listeners, entry]);
+    return () => this.#listen(this.#listeners.filter((added) => added !== entry));
+  }
+
+  #listen(listeners: readonly TelemetryListener[]): void {
+    this.#listeners = listeners;
+    this.#emit = emitTo(listeners);
   }
 
   /** The current state, derived from the clock. */
@@ -428,8 +464,8 @@ export class CircuitBreaker implements Policy {
       this.#reported = state;
       // Whole ms, as the logger prints them: a backoff's multiplier can make the period fractional.
       const openForMs = state === "open" ? Math.round(this.#openForMs) : undefined;
-      const change = { from, to: state, key: this.#s.key, openForMs };
-      this.#s.onStateChange?.(change);
+      const change: CircuitStateChange = { type: "circuit-state-change", from, to: state, key: this.#s.key, openForMs };
+      this.#emit?.(change);
       notifyWatchers(this, change);
     }
     return state;
@@ -457,12 +493,13 @@ function notifyWatchers(breaker: CircuitBreaker, change: CircuitStateChange): vo
 function notify(w: Watchers, ref: WeakRef<(change: CircuitStateChange) => void>, change?: CircuitStateChange): void {
   const listener = ref.deref();
   if (listener === undefined) w.refs.delete(ref);
-  else if (change !== undefined) guarded(listener)?.(change);
+  // Guarded as every listener is: a client's reporting must not fail the call that moved the circuit.
+  else if (change !== undefined) emitTo([listener as TelemetryListener])?.(change);
 }
 
 /**
  * Adds a listener of a breaker's transitions, for a client handed a breaker it did not build (createFetch's
- * `onBreakerStateChange` and metrics must see it too). Held weakly: the caller keeps the listener as long as it
+ * `circuit-state-change` listeners must hear it too). Held weakly: the caller keeps the listener as long as it
  * wants to hear. Internal: not exported from the package.
  */
 export function watchBreaker(breaker: CircuitBreaker, listener: (change: CircuitStateChange) => void): void {
@@ -489,7 +526,7 @@ export function watchBreaker(breaker: CircuitBreaker, listener: (change: Circuit
  * const breaker = circuitBreaker({
  *   strategy: failureRate({ threshold: 0.5, minimumThroughput: 20, windowMs: 30_000 }),
  *   halfOpenAfterMs: { initialMs: 5_000, maxMs: 60_000 },
- *   onStateChange: ({ from, to }) => console.warn(`circuit ${from} → ${to}`),
+ *   telemetry: on("circuit-state-change", ({ from, to }) => console.warn(`circuit ${from} → ${to}`)),
  * });
  * const policy = compose(retry(), breaker, timeout(2_000));
  * ```

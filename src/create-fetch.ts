@@ -22,7 +22,7 @@
 import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
-import type { CircuitBreaker, CircuitState, CircuitStateChange } from "./circuit-breaker.ts";
+import type { CircuitBreaker, CircuitState } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
 import { MAX_TIMER_DELAY_MS } from "./environment.ts";
 import {
@@ -33,7 +33,6 @@ import {
   type OriginBreaker,
   perOriginBreaker,
 } from "./fetch-breaker.ts";
-import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
@@ -41,33 +40,31 @@ import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
 import { cancelUnsentBody, isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
 import { decideServerDelay } from "./http/server-delay.ts";
 import {
-  type CallTelemetry,
-  callTelemetry,
-  type Observers,
+  type FetchReporter,
+  reportAttempt,
   reportBreakerChange,
+  reportEnd,
   reportFallback,
+  reportGiveUp,
+  reportRetry,
 } from "./http/telemetry.ts";
 import type {
   DelaySource,
   FetchAttempt,
   FetchBeforeRetry,
-  FetchFallbackEvent,
   FetchFunction,
-  FetchGiveUpEvent,
   FetchGiveUpReason,
-  FetchRetryEvent,
-  Logger,
-  MetricsSink,
   RequestSummary,
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import type { Policy, PolicyContext } from "./policy.ts";
 import { type BackoffState, type RetryBudget, type RetrySettings, retryRunner, retrySettings } from "./retry.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
 import { timeout } from "./timeout.ts";
 import { isNeverSentError, isTransientError } from "./transient.ts";
 import {
   optionalFunction,
-  optionalSink,
   optionError,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
@@ -80,15 +77,15 @@ export type { FetchBreaker, FetchBreakerOption, FetchBreakerOptions } from "./fe
 export type {
   DelaySource,
   FetchAttempt,
+  FetchAttemptEvent,
   FetchBeforeRetry,
+  FetchEndEvent,
   FetchEventBase,
   FetchFallbackEvent,
   FetchFunction,
   FetchGiveUpEvent,
   FetchGiveUpReason,
   FetchRetryEvent,
-  Logger,
-  MetricsSink,
   RequestSummary,
 } from "./http/types.ts";
 
@@ -207,17 +204,14 @@ export interface CreateFetchOptions {
    * refreshed token, a new signature). What it throws ends the call, unretried.
    */
   readonly beforeRetry?: (retry: FetchBeforeRetry) => void | PromiseLike<void>;
-  /** Called before each retry's wait. */
-  readonly onRetry?: (event: FetchRetryEvent) => void;
-  /** Called once when a call ends on a retryable failure that no further attempt is allowed for. */
-  readonly onGiveUp?: (event: FetchGiveUpEvent) => void;
-  /** Called on every transition of an origin's breaker. */
-  readonly onBreakerStateChange?: (change: CircuitStateChange) => void;
-  /** Called each time the `fallback` answers instead of the origin. */
-  readonly onFallback?: (event: FetchFallbackEvent) => void;
-  /** Logs each retry (`warn`) and each give-up (`error`). */
-  readonly logger?: Logger;
-  readonly metrics?: MetricsSink;
+  /**
+   * Listeners of the client's events (`logTo(console)`, `metricsTo(sink)`, `staunchTelemetry()` from
+   * `staunch/otel`, your own): `fetch-attempt` as each attempt ends, `fetch-retry` before each retry's wait,
+   * `fetch-give-up` when a retryable failure is final, `fetch-fallback` when the `fallback` answers,
+   * `fetch-end` as each call ends, and `circuit-state-change` (with its `origin`) on every transition of an
+   * origin's breaker. None by default: a call then builds no event at all.
+   */
+  readonly telemetry?: TelemetryOption;
   /** How URLs appear in events and logs. Default: without query string and credentials; `false` for the full URL. */
   readonly redactUrl?: ((url: string) => string) | false;
   readonly env?: Partial<Environment>;
@@ -241,12 +235,7 @@ const OPTION_KEYS = Object.keys({
   bulkhead: true,
   fallback: true,
   beforeRetry: true,
-  onRetry: true,
-  onGiveUp: true,
-  onBreakerStateChange: true,
-  onFallback: true,
-  logger: true,
-  metrics: true,
+  telemetry: true,
   redactUrl: true,
   env: true,
 } satisfies Record<keyof CreateFetchOptions, true>);
@@ -275,7 +264,8 @@ interface FetchCall extends CountedCall {
   readonly origin: string;
   readonly state: OriginState;
   readonly startedMs: number;
-  readonly telemetry: CallTelemetry;
+  /** The URL as its events show it, once one was reported. */
+  redactedUrl: string | undefined;
   /** Where the delay chosen for the coming retry came from. */
   delaySource: DelaySource;
   /**
@@ -320,7 +310,7 @@ const isOpen = (state: CircuitState): boolean => state === "open" || state === "
  *
  * @example
  * ```ts
- * const fetch = createFetch({ attempts: 4, totalTimeoutMs: 20_000, logger: console });
+ * const fetch = createFetch({ attempts: 4, totalTimeoutMs: 20_000, telemetry: logTo(console) });
  * const res = await fetch("https://api.example.com/items", { signal });
  *
  * // As ky's transport, letting staunch do the retrying:
@@ -384,27 +374,17 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     o.maxBufferedBodyBytes ?? 1_048_576,
     0,
   );
-  const observers: Observers = {
-    onRetry: guarded(optionalFunction<Observers["onRetry"]>(owner, "onRetry", o.onRetry)),
-    onGiveUp: guarded(optionalFunction<Observers["onGiveUp"]>(owner, "onGiveUp", o.onGiveUp)),
-    onBreakerStateChange: guarded(
-      optionalFunction<Observers["onBreakerStateChange"]>(owner, "onBreakerStateChange", o.onBreakerStateChange),
-    ),
-    onFallback: guarded(optionalFunction<Observers["onFallback"]>(owner, "onFallback", o.onFallback)),
-    logger: guardedSink(optionalSink<Logger>(owner, "logger", o.logger, ["warn", "error"]), ["warn", "error"]),
-    metrics: guardedSink(optionalSink<MetricsSink>(owner, "metrics", o.metrics, ["count", "timing"]), [
-      "count",
-      "timing",
-    ]),
-    redact:
-      o.redactUrl === false
-        ? (url: string) => url
-        : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl),
-    attempts: base.attempts,
-  };
+  const emit = emitterOf(owner, o.telemetry);
+  const redact =
+    o.redactUrl === false
+      ? (url: string) => url
+      : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl);
+  // Without listeners there is no reporter, and every report below is skipped before anything is built.
+  const reporter: FetchReporter | undefined =
+    emit === undefined ? undefined : { emit, redact, now: env.now, maxAttempts: base.attempts };
   const guardOf = breakerLayer(owner, o.breaker)?.forClient(
     env,
-    (change: CircuitStateChange) => reportBreakerChange(observers, change),
+    emit === undefined ? undefined : (change) => reportBreakerChange(emit, change),
     // An attempt a deadline cuts short counts against the origin if it had at least half the time one may take.
     Math.min(attemptTimeoutMs, totalTimeoutMs) / 2,
   );
@@ -494,21 +474,29 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       // past the copy's limit, and leave the retry nothing whole to send.
       (call.send as Send).stopSending?.();
       if (beforeRetry !== undefined) call.previous = { response: event.result, error: event.error };
-      call.telemetry.retry(event, event.delayMs, call.delaySource);
+      if (reporter !== undefined) reportRetry(reporter, call, event, event.delayMs, call.delaySource);
     },
     // After the wait (and beforeRetry), the world may have changed: the circuit opened, a pause was learnt. The
     // call then ends with the outcome it had, its body already let go by onRetry.
     beforeAttempt: (_s, next, call) =>
       beforeRetry === undefined ? mayRetryNow(call) : runBeforeRetry(call, next).then(() => mayRetryNow(call)),
-    onGiveUp: (event, call) =>
-      call.telemetry.giveUp(event, event.reason === "delay" ? (call.stoppedBy ?? event.reason) : event.reason),
+    onGiveUp:
+      reporter === undefined
+        ? undefined
+        : (event, call) =>
+            reportGiveUp(
+              reporter,
+              call,
+              event,
+              event.reason === "delay" ? (call.stoppedBy ?? event.reason) : event.reason,
+            ),
   };
   const runRetry = retryRunner(blamingHooks(retryDecisions));
   const mayRetryNow = (call: FetchCall): boolean => {
     call.stoppedBy = stopReason(call, 0);
     return call.stoppedBy === undefined;
   };
-  const timesAttempts = observers.metrics !== undefined;
+  const timesAttempts = reporter !== undefined;
   const retries = base.attempts > 1;
   const fetchImpl = fetchOverride ?? globalFetch;
 
@@ -588,23 +576,26 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     });
   }
   const fetchOnce: Step = async (call, context) => {
-    const { telemetry } = call;
     // The breaker needs to know when an attempt a deadline cut short started: only the total deadline can cut
     // one before it had fairAttemptMs (half the shorter deadline). Under the attempt timeout alone, a cut attempt
     // had all of attemptTimeoutMs, twice that, which -Infinity says without reading the clock (~50 ns a call).
-    // The metric reads it anyway; without any deadline, fairAttemptMs is Infinity and a real time never reaches it.
-    // Without a breaker, only the metric needs it.
+    // A listener's fetch-attempt event reads it anyway; without any deadline, fairAttemptMs is Infinity and a
+    // real time never reaches it. Without a breaker, only that event needs it.
     const attemptStartedMs = timesAttempts || (guardOf && (totalTimeout || !attemptTimeout)) ? env.now() : -Infinity;
     call.attemptSinceMs = attemptStartedMs;
     try {
       const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
-      if (timesAttempts) telemetry.attempt(response, false, env.now() - attemptStartedMs);
+      if (reporter !== undefined) {
+        reportAttempt(reporter, call, context.attempt, response, false, env.now() - attemptStartedMs);
+      }
       call.attemptSinceMs = undefined;
       call.lastAttempt = { result: response };
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
-      if (timesAttempts) telemetry.attempt(error, true, env.now() - attemptStartedMs);
+      if (reporter !== undefined) {
+        reportAttempt(reporter, call, context.attempt, error, true, env.now() - attemptStartedMs);
+      }
       // Cut short by a deadline or an abort: the breaker judges it by how long it had.
       if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
@@ -630,7 +621,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       origin,
       state,
       startedMs,
-      telemetry: callTelemetry(observers, request, origin, startedMs, env.now),
+      redactedUrl: undefined,
       delaySource: "backoff",
       stoppedBy: undefined,
       breaker: state.guard?.breaker,
@@ -649,10 +640,10 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         callerSignal === undefined ? UNCANCELLABLE : { signal: callerSignal, attempt: 1 },
       );
       answered = true;
-      call.telemetry.done(response, false);
+      if (reporter !== undefined) reportEnd(reporter, call, response, false);
       return response;
     } catch (error) {
-      call.telemetry.done(error, true);
+      if (reporter !== undefined) reportEnd(reporter, call, error, true);
       throw error;
     } finally {
       if (call.send !== undefined) call.send.release(answered);
@@ -667,9 +658,10 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   async function withFallback(
     pending: Promise<Response>,
     signal: AbortSignal | undefined,
-    { request }: FetchCall,
+    call: FetchCall,
     answer: NonNullable<CreateFetchOptions["fallback"]>,
   ): Promise<Response> {
+    const { request } = call;
     let failure: FetchFailure;
     try {
       const response = await raceAbort(pending, signal);
@@ -680,18 +672,11 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       if (signal?.aborted) throw signal.reason;
       failure = { request, error, response: undefined };
     }
-    reportFallback(observers, request, failure.error, failure.response);
-    const { logger } = observers;
-    logger?.warn(`staunch: falling back after ${describeFailure(failure)}`, { ...failure });
+    if (reporter !== undefined) reportFallback(reporter, call, failure.error, failure.response);
     try {
       return await raceAbort(answer(failure), signal);
     } catch (answerError) {
-      if (signal?.aborted) throw signal.reason;
-      logger?.error(`staunch: the fallback failed too: ${describeError(answerError)}`, {
-        ...failure,
-        fallbackError: answerError,
-      });
-      throw answerError;
+      throw signal?.aborted ? signal.reason : answerError;
     }
   }
 
@@ -747,20 +732,6 @@ function blamingHooks(settings: RetrySettings<Response, FetchCall>): RetrySettin
     shouldRetryResult: shouldRetryResult && blamed(shouldRetryResult),
     nextDelay: blamed(settings.nextDelay),
   };
-}
-
-function describeError(error: unknown): string {
-  if (typeof error === "object" && error !== null && "message" in error) {
-    const { name, message } = error as { name?: unknown; message?: unknown };
-    return `${String(name ?? "Error")}: ${String(message)}`;
-  }
-  return String(error);
-}
-
-function describeFailure(failure: FetchFailure): string {
-  return failure.response === undefined
-    ? describeError(failure.error)
-    : `a result with status ${failure.response.status}`;
 }
 
 /** The `breaker` option of the pipeline: a breaker layer, or none. */

@@ -4,11 +4,11 @@
  */
 
 import { raceAbort } from "./abort.ts";
-import { guarded, guardedSink } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
-import type { Logger } from "./http/types.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
-import { optionalFunction, optionalSink, requireKnownKeys, requireOptionsObject } from "./validate.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
+import { optionalFunction, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /**
  * What a fallback function receives besides the error: the call's signal and attempt, and the rejected result.
@@ -39,14 +39,15 @@ export interface FallbackContext extends PolicyContext {
 export type FallbackHandler<V> = (error: unknown, context: FallbackContext) => V | PromiseLike<V>;
 
 /**
- * Handed to `onFallback` each time the fallback is used, before the fallback function runs.
+ * The `fallback` event, each time the fallback is used, before the fallback function runs.
  *
  * @example
  * ```ts
- * fallback([], { onFallback: ({ reason }) => metrics.count("feed.fallbacks", 1, { reason }) });
+ * fallback([], { telemetry: on("fallback", ({ reason }) => console.warn(`feed degraded (${reason})`)) });
  * ```
  */
 export interface FallbackEvent<R = unknown> {
+  readonly type: "fallback";
   /** `"error"`: the operation threw; `"result"`: it returned something `shouldFallbackResult` turned down. */
   readonly reason: "error" | "result";
   /** What the operation threw (`undefined` when `reason` is `"result"`). */
@@ -64,7 +65,7 @@ export interface FallbackEvent<R = unknown> {
  * const options: FallbackOptions<Response> = {
  *   shouldFallback: (error) => !(error instanceof ValidationError),
  *   shouldFallbackResult: (res) => res.status >= 500,
- *   logger: console,
+ *   telemetry: logTo(console),
  * };
  * ```
  */
@@ -79,12 +80,8 @@ export interface FallbackOptions<R = unknown> {
    * body cancelled so its connection is not left open.
    */
   readonly shouldFallbackResult?: (result: R) => boolean;
-  /** Called each time the fallback is used: count or log degraded answers here. */
-  readonly onFallback?: (event: FallbackEvent<R>) => void;
-  /**
-   * Logs each fallback through `warn`, and a fallback function that throws through `error`. `console` fits.
-   */
-  readonly logger?: Logger;
+  /** Listeners of `fallback`, each time the fallback is used: count or log degraded answers (`logTo(console)`). */
+  readonly telemetry?: TelemetryOption;
 }
 
 /**
@@ -108,8 +105,7 @@ export type FallbackPolicy<V> = {
 const FALLBACK_KEYS = Object.keys({
   shouldFallback: true,
   shouldFallbackResult: true,
-  onFallback: true,
-  logger: true,
+  telemetry: true,
 } satisfies Record<keyof FallbackOptions<unknown>, true>);
 
 /**
@@ -123,15 +119,14 @@ const FALLBACK_KEYS = Object.keys({
  *
  * When the handler itself throws, the call rejects with the handler's error as it is, not wrapped: it is the
  * error the caller has to deal with, and its type (a `CacheMissError`, say) is worth keeping. The original
- * failure is not lost: `onFallback` and `logger.warn` have seen it before the handler ran, and `logger.error`
- * reports both.
+ * failure is not lost: the `fallback` event carried it to the listeners before the handler ran.
  *
  * Put it outermost, so it replaces what is left after retries and timeouts have had their go.
  *
  * @example
  * ```ts
  * const resilient = compose(
- *   fallback(() => cachedFeed ?? [], { logger: console }),
+ *   fallback(() => cachedFeed ?? [], { telemetry: logTo(console) }),
  *   timeout(10_000),
  *   retry({ attempts: 3 }),
  * );
@@ -163,13 +158,7 @@ export function fallback<V, R = unknown>(
     "shouldFallbackResult",
     o.shouldFallbackResult,
   );
-  const onFallback = guarded(
-    optionalFunction<(event: FallbackEvent<R>) => void>("fallback", "onFallback", o.onFallback),
-  );
-  const logger = guardedSink(optionalSink<Logger>("fallback", "logger", o.logger, ["warn", "error"]), [
-    "warn",
-    "error",
-  ]);
+  const emit = emitterOf("fallback", o.telemetry);
 
   async function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V> {
     const { signal } = context;
@@ -182,42 +171,21 @@ export function fallback<V, R = unknown>(
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (!shouldFallback(error)) throw error;
-      event = { reason: "error", error, result: undefined };
+      event = { type: "fallback", reason: "error", error, result: undefined };
     }
     if (event === undefined) {
       if (shouldFallbackResult === undefined || !shouldFallbackResult(result as R)) return result as T;
       discardBody(result);
-      event = { reason: "result", error: undefined, result: result as R };
+      event = { type: "fallback", reason: "result", error: undefined, result: result as R };
     }
-    onFallback?.(event);
-    logger?.warn(`staunch: falling back after ${describeOutcome(event)}`, { ...event });
+    emit?.(event);
     try {
       return await raceAbort(handler(event.error, { signal, attempt: context.attempt, result: event.result }), signal);
     } catch (handlerError) {
-      if (signal?.aborted) throw signal.reason;
-      logger?.error(`staunch: the fallback failed too: ${describeError(handlerError)}`, {
-        ...event,
-        fallbackError: handlerError,
-      });
-      throw handlerError;
+      throw signal?.aborted ? signal.reason : handlerError;
     }
   }
 
   // The Policy interface cannot say "T or the fallback's V"; FallbackPolicy restores that for direct callers.
   return createPolicy(run as Policy["run"]) as FallbackPolicy<V>;
-}
-
-function describeError(error: unknown): string {
-  // Any Error (`message` is on Error.prototype) and error-like objects, such as `{ name, message }` from a library.
-  if (typeof error === "object" && error !== null && "message" in error) {
-    const { name, message } = error as { name?: unknown; message?: unknown };
-    return `${String(name ?? "Error")}: ${String(message)}`;
-  }
-  return String(error);
-}
-
-function describeOutcome(event: FallbackEvent<unknown>): string {
-  if (event.reason === "error") return describeError(event.error);
-  const status = (event.result as { status?: unknown } | null | undefined)?.status;
-  return typeof status === "number" ? `a result with status ${status}` : "a result that shouldFallbackResult rejected";
 }

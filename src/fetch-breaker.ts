@@ -17,8 +17,8 @@ import {
 } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
 import type { Coordinator } from "./fleet/coordinator.ts";
-import { guarded } from "./hooks.ts";
 import type { PolicyContext } from "./policy.ts";
+import { bothEmit, type Emit, emitterOf } from "./telemetry/emit.ts";
 import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
@@ -78,7 +78,7 @@ export interface FetchBreaker {
    */
   forClient(
     env: Environment,
-    report: (change: CircuitStateChange) => void,
+    report: ((change: CircuitStateChange) => void) | undefined,
     fairAttemptMs: number,
   ): (origin: string) => OriginBreaker;
 }
@@ -89,7 +89,7 @@ const BREAKER_KEYS = Object.keys({
   halfOpenProbes: true,
   isFailure: true,
   isFailureResult: true,
-  onStateChange: true,
+  telemetry: true,
   shared: true,
 } satisfies Record<keyof FetchBreakerOptions, true>);
 
@@ -179,15 +179,13 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
       o.strategy,
     );
   }
-  const { strategy, onStateChange, shared, isFailure, ...rest } = o;
+  const { strategy, telemetry, shared, isFailure, ...rest } = o;
   // What `circuit` returns is checked at the first call, by the breaker it is made for: asking a coordinator for a
   // link now would open a channel for a made-up origin, which its status and store would show.
   if (shared !== undefined && typeof shared?.circuit !== "function") {
     throw optionError(TypeError, scope, "shared", "a coordinator(…)", shared);
   }
-  const userOnStateChange = guarded(
-    optionalFunction<(change: CircuitStateChange) => void>(scope, "onStateChange", onStateChange),
-  );
+  const listeners = emitterOf(scope, telemetry);
   const isFailureOnline =
     optionalFunction<(error: unknown) => boolean>(scope, "isFailure", isFailure) ?? isDependencyFailure;
   // Shared by every origin's breaker: 10,000 origins should not cost 10,000 closures each.
@@ -201,13 +199,8 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
         key: origin,
         shared: env === undefined ? undefined : shared?.circuit(origin),
         env,
-        onStateChange:
-          userOnStateChange === undefined || report === undefined
-            ? report
-            : (change: CircuitStateChange) => {
-                userOnStateChange(change);
-                report(change);
-              },
+        // The breaker's own listeners hear its transitions under its key; the client's, under the origin.
+        telemetry: bothEmit(listeners, report as Emit | undefined),
       },
       scope,
     );
@@ -231,7 +224,7 @@ function layer(breakerOf: (origin: string) => CircuitBreaker): FetchBreaker {
           const breaker = breakerOf(origin);
           if (!watched.has(breaker)) {
             watched.add(breaker);
-            watchBreaker(breaker, report);
+            if (report !== undefined) watchBreaker(breaker, report);
           }
           return breaker;
         },

@@ -5,26 +5,22 @@
  */
 
 import { type CancelTimer, type Environment, resolveEnvironment } from "./environment.ts";
-import { guarded } from "./hooks.ts";
 import { discardBody } from "./http/discard-body.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
-import {
-  optionalFunction,
-  requireFiniteAtLeast,
-  requireIntegerAtLeast,
-  requireKnownKeys,
-  requireOptionsObject,
-} from "./validate.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
+import { requireFiniteAtLeast, requireIntegerAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /**
- * Handed to `onHedge` as each extra attempt starts.
+ * The `hedge` event, as each extra attempt starts.
  *
  * @example
  * ```ts
- * hedge({ delayMs: 120, onHedge: ({ trigger }) => metrics.count("search.hedges", 1, { trigger }) });
+ * hedge({ delayMs: 120, telemetry: on("hedge", ({ trigger }) => console.info(`hedging after ${trigger}`)) });
  * ```
  */
 export interface HedgeEvent {
+  readonly type: "hedge";
   /** The attempt that is starting: 2 for the first hedge. */
   readonly attempt: number;
   /** Milliseconds since the first attempt started. */
@@ -49,13 +45,13 @@ export interface HedgeOptions {
   readonly delayMs: number;
   /** At most this many attempts on top of the first. Default 1; 0 turns hedging off. */
   readonly maxHedges?: number;
-  /** Called as each hedge starts: count them here, since every hedge is extra load on the backend. */
-  readonly onHedge?: (event: HedgeEvent) => void;
+  /** Listeners of `hedge`, as each hedge starts: count them, since every hedge is extra load on the backend. */
+  readonly telemetry?: TelemetryOption;
   /** Clock for the delays. Default: `Date.now` and `setTimeout`. */
   readonly env?: Partial<Environment>;
 }
 
-const HEDGE_KEYS = Object.keys({ delayMs: true, maxHedges: true, onHedge: true, env: true } satisfies Record<
+const HEDGE_KEYS = Object.keys({ delayMs: true, maxHedges: true, telemetry: true, env: true } satisfies Record<
   keyof HedgeOptions,
   true
 >);
@@ -94,7 +90,7 @@ export function hedge(options: HedgeOptions): Policy {
   requireKnownKeys("hedge", o, HEDGE_KEYS);
   const delayMs = requireFiniteAtLeast("hedge", "delayMs", o.delayMs);
   const maxHedges = requireIntegerAtLeast("hedge", "maxHedges", o.maxHedges ?? 1, 0);
-  const onHedge = guarded(optionalFunction<(event: HedgeEvent) => void>("hedge", "onHedge", o.onHedge));
+  const emit = emitterOf("hedge", o.telemetry);
   const env = resolveEnvironment(o.env, "hedge");
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
@@ -136,7 +132,7 @@ export function hedge(options: HedgeOptions): Policy {
             : undefined;
         if (trigger !== undefined) {
           try {
-            onHedge?.({ attempt, elapsedMs: Math.round(env.now() - startedMs), trigger });
+            emit?.({ type: "hedge", attempt, elapsedMs: Math.round(env.now() - startedMs), trigger });
           } catch (hookError) {
             // Thrown from a timer callback it would escape as an uncaught exception; the caller should see it.
             finish(() => reject(hookError));

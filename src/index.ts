@@ -48,10 +48,12 @@ export {
   type DelaySource,
   FETCH_PIPELINE,
   type FetchAttempt,
+  type FetchAttemptEvent,
   type FetchBeforeRetry,
   type FetchBreaker,
   type FetchBreakerOption,
   type FetchBreakerOptions,
+  type FetchEndEvent,
   type FetchEventBase,
   type FetchFailure,
   type FetchFallbackEvent,
@@ -59,8 +61,6 @@ export {
   type FetchGiveUpEvent,
   type FetchGiveUpReason,
   type FetchRetryEvent,
-  type Logger,
-  type MetricsSink,
   type OriginStatus,
   type RequestSummary,
   type ResilientFetch,
@@ -139,11 +139,27 @@ export {
   retry,
 } from "./retry.ts";
 export {
+  type RetryBudgetExhaustedEvent,
   type RetryBudgetOptions,
   type RetryBudgetState,
   retryBudget,
   type WindowedRetryBudget,
 } from "./retry-budget.ts";
+export {
+  type BulkheadRejectedEvent,
+  on,
+  type RateLimitedEvent,
+  TELEMETRY,
+  type TelemetryEvent,
+  type TelemetryEventOf,
+  type TelemetryEventType,
+  type TelemetryListener,
+  type TelemetryOption,
+  type ThrottleRejectedEvent,
+  type TimeoutEvent,
+} from "./telemetry/events.ts";
+export { type Logger, logTo } from "./telemetry/log.ts";
+export { type MetricsSink, metricsTo } from "./telemetry/metrics.ts";
 export { type TimeoutOptions, timeout, timeoutReason } from "./timeout.ts";
 export {
   errorName,

@@ -1,5 +1,6 @@
 /**
- * `staunch/otel`: staunch's events as OpenTelemetry metrics and span events. The only module that imports
+ * `staunch/otel`: staunch's events as OpenTelemetry metrics and span events, through one listener that every
+ * policy takes in its `telemetry` option and that covers every event. The only module that imports
  * `@opentelemetry/api` (an optional peer dependency), so the main entry stays dependency-free.
  *
  * Metrics (every counter is monotonic, every histogram is in ms; all carry the `attributes` option too):
@@ -15,8 +16,17 @@
  * | `staunch.retry.retries` | Counter | `{retry}` | outcome |
  * | `staunch.retry.give_ups` | Counter | `{give_up}` | `staunch.give_up.reason`, outcome |
  * | `staunch.breaker.transitions` | Counter | `{transition}` | `staunch.breaker.key`, `staunch.breaker.previous_state`, `staunch.breaker.state` |
+ * | `staunch.fetch.fallbacks` | Counter | `{fallback}` | method, server, `staunch.fallback.reason` (`error` or `status`) |
  * | `staunch.retry_budget.refused_retries` | Counter | `{retry}` | — |
  * | `staunch.fallback.activations` | Counter | `{fallback}` | `staunch.fallback.reason`, outcome |
+ * | `staunch.hedge.hedges` | Counter | `{hedge}` | `staunch.hedge.trigger` (`delay` or `failure`) |
+ * | `staunch.timeout.timeouts` | Counter | `{timeout}` | — |
+ * | `staunch.bulkhead.rejections` | Counter | `{call}` | — |
+ * | `staunch.rate_limiter.rejections` | Counter | `{call}` | — |
+ * | `staunch.adaptive_throttle.rejections` | Counter | `{call}` | — |
+ * | `staunch.edge.stale_served` | Counter | `{response}` | `staunch.stale.cause` |
+ * | `staunch.fleet.degradations` | Counter | `{degradation}` | `staunch.fleet.operation` |
+ * | `staunch.fleet.recoveries` | Counter | `{recovery}` | — |
  *
  * - method: `http.request.method`, the method as sent, or `_OTHER` for one outside RFC 9110 (so a custom
  *   verb cannot grow the number of series).
@@ -25,7 +35,7 @@
  *   so both join on them; none of the three when the origin could not be parsed.
  * - outcome: `http.response.status_code` when there was a response, plus `error.type` (the status as a
  *   string) when it is 400 or above, as OTel's HTTP conventions ask; `error.type` alone (the error's `name`:
- *   `TypeError`, `TimeoutError`…, else `_OTHER`) when the attempt threw. A non-HTTP result carries neither.
+ *   `TypeError`, `TimeoutError`…, else `Error`) when the attempt threw. A non-HTTP result carries neither.
  * - `staunch.retry.delay_source`: `backoff` or `retry-after`. `staunch.give_up.reason`: `attempts`,
  *   `elapsed`, `delay`, `budget` or `retry-after`. Breaker states: `closed`, `open`, `half-open`, `isolated`.
  *   `staunch.fallback.reason`: `error` or `result`.
@@ -38,7 +48,15 @@
  * | `staunch.give_up` | `staunch.attempt`, `staunch.elapsed_ms`, `staunch.give_up.reason`, outcome; from createFetch also `http.request.method`, `url.full` |
  * | `staunch.breaker.state_change` | `staunch.breaker.previous_state`, `staunch.breaker.state`, `staunch.breaker.open_for_ms` (when opening); server (createFetch) or `staunch.breaker.key` |
  * | `staunch.retry_budget.exhausted` | `staunch.retry_budget.requests`, `staunch.retry_budget.retries` (counts in the budget's window) |
- * | `staunch.fallback` | `staunch.fallback.reason`, outcome |
+ * | `staunch.fallback` | `staunch.fallback.reason`, outcome; from createFetch also `http.request.method`, `url.full` |
+ * | `staunch.hedge` | `staunch.attempt` (the attempt starting), `staunch.elapsed_ms`, `staunch.hedge.trigger` |
+ * | `staunch.timeout` | `staunch.timeout.timeout_ms` |
+ * | `staunch.bulkhead.rejected` | `staunch.bulkhead.limit`, `staunch.bulkhead.queue` |
+ * | `staunch.rate_limiter.rejected` | `staunch.rate_limiter.retry_after_ms` |
+ * | `staunch.adaptive_throttle.rejected` | `staunch.adaptive_throttle.probability` |
+ * | `staunch.stale_served` | `url.full`, `staunch.stale.cause`, `staunch.stale.age_s`, `http.response.status_code` (cause `status`) |
+ * | `staunch.fleet.degraded` | `staunch.fleet.key`, `staunch.fleet.operation`, `error.type` |
+ * | `staunch.fleet.recovered` | `staunch.fleet.key`, `staunch.fleet.degraded_for_ms` |
  *
  * `url.full` never has a query string, fragment or credentials, even with createFetch's `redactUrl: false`:
  * telemetry travels further than logs. URLs never appear on metrics, whose series they would multiply; a span
@@ -60,11 +78,10 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { CircuitStateChange } from "./circuit-breaker.ts";
-import type { FallbackEvent } from "./fallback.ts";
 import { redactUrl } from "./http/redact.ts";
-import type { FetchEventBase, FetchGiveUpEvent, FetchRetryEvent, MetricsSink } from "./http/types.ts";
-import type { GiveUpEvent, RetryEvent } from "./retry.ts";
-import type { RetryBudgetState } from "./retry-budget.ts";
+import type { FetchEventBase } from "./http/types.ts";
+import { TELEMETRY, type TelemetryEvent, type TelemetryListener } from "./telemetry/events.ts";
+import { metricsTo } from "./telemetry/metrics.ts";
 import { errorName } from "./transient.ts";
 import { optionalFunction, optionalSink, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
@@ -96,172 +113,82 @@ const TELEMETRY_KEYS = Object.keys({ meter: true, getSpan: true, attributes: tru
   true
 >);
 
-/**
- * For `createFetch`: the metrics sink counts attempts, retries, give-ups and breaker transitions; the hooks
- * add the same retries, give-ups and transitions to the span as events (and record no metric, so nothing is
- * counted twice).
- *
- * @example
- * ```ts
- * import { staunchTelemetry } from "staunch/otel";
- * const api = createFetch({ attempts: 4, ...staunchTelemetry().fetchOptions });
- * ```
- */
-export interface FetchTelemetryOptions {
-  readonly metrics: MetricsSink;
-  /** Adds a `staunch.retry` event to the span (the metrics sink already counts the retry). */
-  readonly onRetry: (event: FetchRetryEvent) => void;
-  /** Adds a `staunch.give_up` event to the span. */
-  readonly onGiveUp: (event: FetchGiveUpEvent) => void;
-  /** Adds a `staunch.breaker.state_change` event to the span. */
-  readonly onBreakerStateChange: (change: CircuitStateChange) => void;
-}
+const M = TELEMETRY.metrics;
 
-/**
- * For `retry`: counts retries and give-ups and adds them to the span.
- *
- * @example
- * ```ts
- * import { staunchTelemetry } from "staunch/otel";
- * const policy = retry({ attempts: 5, ...staunchTelemetry().retryOptions });
- * ```
- */
-export interface RetryTelemetryOptions {
-  /** Counts `staunch.retry.retries` and adds a `staunch.retry` event to the span. */
-  readonly onRetry: (event: RetryEvent) => void;
-  /** Counts `staunch.retry.give_ups` and adds a `staunch.give_up` event to the span. */
-  readonly onGiveUp: (event: GiveUpEvent) => void;
-}
-
-/**
- * For `circuitBreaker`: counts transitions and adds them to the span. Name the breaker with `key`, which
- * becomes `staunch.breaker.key`. Not for createFetch's own breakers: `fetchOptions` reports those already.
- *
- * @example
- * ```ts
- * import { staunchTelemetry } from "staunch/otel";
- * const breaker = circuitBreaker({ key: "payments-db", ...staunchTelemetry().breakerOptions });
- * ```
- */
-export interface BreakerTelemetryOptions {
-  /** Counts `staunch.breaker.transitions` and adds a `staunch.breaker.state_change` event to the span. */
-  readonly onStateChange: (change: CircuitStateChange) => void;
-}
-
-/**
- * For `retryBudget`: counts each retry the budget refuses and adds it to the span.
- *
- * @example
- * ```ts
- * import { staunchTelemetry } from "staunch/otel";
- * const budget = retryBudget({ ratio: 0.2, ...staunchTelemetry().budgetOptions });
- * ```
- */
-export interface BudgetTelemetryOptions {
-  /** Counts `staunch.retry_budget.refused_retries` and adds a `staunch.retry_budget.exhausted` event. */
-  readonly onExhausted: (state: RetryBudgetState) => void;
-}
-
-/**
- * For `fallback`: counts each fallback and adds it to the span.
- *
- * @example
- * ```ts
- * import { staunchTelemetry } from "staunch/otel";
- * const policy = fallback([], { logger: console, ...staunchTelemetry().fallbackOptions });
- * ```
- */
-export interface FallbackTelemetryOptions {
-  /** Counts `staunch.fallback.activations` and adds a `staunch.fallback` event to the span. */
-  readonly onFallback: (event: FallbackEvent) => void;
-}
-
-/**
- * Options to spread into each staunch factory, named for the factory they fit. To keep a hook of your own as
- * well, call both: `onRetry: (event) => { otel.retryOptions.onRetry(event); mine(event); }`.
- *
- * @example
- * ```ts
- * import { staunchTelemetry } from "staunch/otel";
- * const otel = staunchTelemetry();
- * const budget = retryBudget(otel.budgetOptions);
- * const api = createFetch({ budget, ...otel.fetchOptions });
- * const db = compose(fallback(null, otel.fallbackOptions), retry({ budget, ...otel.retryOptions }));
- * ```
- */
-export interface StaunchTelemetry {
-  readonly fetchOptions: FetchTelemetryOptions;
-  readonly retryOptions: RetryTelemetryOptions;
-  readonly breakerOptions: BreakerTelemetryOptions;
-  readonly budgetOptions: BudgetTelemetryOptions;
-  readonly fallbackOptions: FallbackTelemetryOptions;
-}
-
-/** Descriptions and units of the known instruments; a name not listed still works, undescribed. */
-const INSTRUMENTS: Readonly<Record<string, MetricOptions>> = {
-  "staunch.fetch.attempts": { unit: "{attempt}", description: "Attempts createFetch made, by outcome." },
-  "staunch.fetch.attempt_duration_ms": {
+/** Descriptions and units of the instruments, one for each metric name staunch records. */
+const INSTRUMENTS: Readonly<Record<(typeof M)[keyof typeof M], MetricOptions>> = {
+  [M.fetchAttempts]: { unit: "{attempt}", description: "Attempts createFetch made, by outcome." },
+  [M.fetchAttemptDurationMs]: {
     unit: "ms",
     description: "Time of one createFetch attempt, until its response headers or its error.",
   },
-  "staunch.fetch.retries": {
-    unit: "{retry}",
-    description: "Retries createFetch started, by where the delay came from.",
-  },
-  "staunch.fetch.give_ups": {
+  [M.fetchRetries]: { unit: "{retry}", description: "Retries createFetch started, by where the delay came from." },
+  [M.fetchGiveUps]: {
     unit: "{give_up}",
     description: "createFetch calls that ended on a retryable failure, by the cap that stopped them.",
   },
-  "staunch.fetch.duration_ms": {
-    unit: "ms",
-    description: "Time of a whole createFetch call, retries and sleeps included.",
-  },
-  "staunch.fetch.breaker_transitions": {
+  [M.fetchDurationMs]: { unit: "ms", description: "Time of a whole createFetch call, retries and sleeps included." },
+  [M.fetchBreakerTransitions]: {
     unit: "{transition}",
     description: "State changes of createFetch's per-origin circuit breakers.",
   },
-  "staunch.retry.retries": { unit: "{retry}", description: "Retries a retry policy started." },
-  "staunch.retry.give_ups": {
+  [M.fetchFallbacks]: { unit: "{fallback}", description: "createFetch calls its fallback answered for." },
+  [M.retries]: { unit: "{retry}", description: "Retries a retry policy started." },
+  [M.giveUps]: {
     unit: "{give_up}",
     description: "Calls a retry policy ended on a retryable failure, by the cap that stopped them.",
   },
-  "staunch.breaker.transitions": { unit: "{transition}", description: "State changes of circuit breakers." },
-  "staunch.retry_budget.refused_retries": { unit: "{retry}", description: "Retries a spent retry budget refused." },
-  "staunch.fallback.activations": { unit: "{fallback}", description: "Failures a fallback policy answered for." },
+  [M.breakerTransitions]: { unit: "{transition}", description: "State changes of circuit breakers." },
+  [M.budgetRefusedRetries]: { unit: "{retry}", description: "Retries a spent retry budget refused." },
+  [M.fallbacks]: { unit: "{fallback}", description: "Failures a fallback policy answered for." },
+  [M.hedges]: { unit: "{hedge}", description: "Extra attempts a hedge policy started." },
+  [M.timeouts]: { unit: "{timeout}", description: "Deadlines a timeout policy enforced." },
+  [M.bulkheadRejections]: { unit: "{call}", description: "Calls a full bulkhead refused." },
+  [M.rateLimitRejections]: { unit: "{call}", description: "Calls a rate limiter refused." },
+  [M.throttleRejections]: { unit: "{call}", description: "Calls an adaptive throttle rejected locally." },
+  [M.staleServed]: { unit: "{response}", description: "Stored copies served for a failed origin." },
+  [M.fleetDegraded]: { unit: "{degradation}", description: "Times the fleet's store stopped answering for a key." },
+  [M.fleetRecovered]: { unit: "{recovery}", description: "Times the fleet's store answered again for a key." },
 };
 
-/** The methods of RFC 9110 and RFC 5789, as OTel's `http.request.method` lists them. */
-const KNOWN_METHODS = new Set(["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"]);
+/** What a metric's `reason` tag is as an attribute: a give-up's cap or a fallback's cause. */
+const REASON_ATTRIBUTES: Readonly<Record<string, string>> = {
+  [M.fetchGiveUps]: "staunch.give_up.reason",
+  [M.giveUps]: "staunch.give_up.reason",
+  [M.fetchFallbacks]: "staunch.fallback.reason",
+  [M.fallbacks]: "staunch.fallback.reason",
+};
 
-const DEFAULT_PORTS: Readonly<Record<string, number>> = { "http:": 80, "https:": 443, "ws:": 80, "wss:": 443 };
-
-/** createFetch's metric tags that only need a namespaced name; `method`, `origin` and `outcome` are mapped apart. */
+/** Metric tags that only need a namespaced name; `method`, `origin`, `outcome` and `reason` are mapped apart. */
 const RENAMED_TAGS: Readonly<Record<string, string>> = {
   delay_source: "staunch.retry.delay_source",
-  reason: "staunch.give_up.reason",
   from: "staunch.breaker.previous_state",
   to: "staunch.breaker.state",
+  key: "staunch.breaker.key",
+  trigger: "staunch.hedge.trigger",
+  cause: "staunch.stale.cause",
+  operation: "staunch.fleet.operation",
 };
 
 /**
- * Turns staunch's events into OpenTelemetry metrics and span events. Spread the option sets it returns into
- * `createFetch`, `retry`, `circuitBreaker`, `retryBudget` and `fallback`; the metric and attribute names are
- * listed in this module's documentation. Nothing it records can fail a call: an error in a meter or span is
- * reported through OTel's `diag` logger instead.
+ * One listener that turns every staunch event into OpenTelemetry metrics and span events: give it to any
+ * policy's `telemetry` option, beside your own listeners. The metric and attribute names are listed in this
+ * module's documentation. Nothing it records can fail a call: an error in a meter or span is reported through
+ * OTel's `diag` logger instead.
  *
  * @example
  * ```ts
  * import { trace } from "@opentelemetry/api";
- * import { circuitBreaker, compose, createFetch, retry, retryBudget } from "staunch";
+ * import { circuitBreaker, compose, createFetch, logTo, retry, retryBudget } from "staunch";
  * import { staunchTelemetry } from "staunch/otel";
  *
  * const otel = staunchTelemetry({ attributes: { "peer.service": "catalog" } });
- * const api = createFetch({ attempts: 4, ...otel.fetchOptions });
+ * const api = createFetch({ attempts: 4, telemetry: [otel, logTo(console)] });
  *
- * const budget = retryBudget(otel.budgetOptions);
+ * const budget = retryBudget({ telemetry: otel });
  * const db = compose(
- *   retry({ budget, ...otel.retryOptions }),
- *   circuitBreaker({ key: "catalog-db", ...otel.breakerOptions }),
+ *   retry({ budget, telemetry: otel }),
+ *   circuitBreaker({ key: "catalog-db", telemetry: otel }),
  * );
  *
  * // Without a context manager (browsers, Workers), hand it the span yourself:
@@ -269,7 +196,7 @@ const RENAMED_TAGS: Readonly<Record<string, string>> = {
  * const spanned = staunchTelemetry({ getSpan: () => requestSpan });
  * ```
  */
-export function staunchTelemetry(options?: StaunchTelemetryOptions): StaunchTelemetry {
+export function staunchTelemetry(options?: StaunchTelemetryOptions): TelemetryListener {
   const owner = "staunchTelemetry";
   const o = requireOptionsObject(owner, options) as StaunchTelemetryOptions;
   requireKnownKeys(owner, o, TELEMETRY_KEYS);
@@ -280,119 +207,164 @@ export function staunchTelemetry(options?: StaunchTelemetryOptions): StaunchTele
     optionalFunction<() => Span | undefined>(owner, "getSpan", o.getSpan) ?? (() => trace.getActiveSpan());
   const common: Attributes = { ...o.attributes };
 
-  const count = (name: string, attributes: Attributes): void =>
-    instruments.counter(name).add(1, { ...common, ...attributes });
-  const spanEvent = (name: string, attributes: Attributes): void => {
+  // The metrics are metricsTo's, the one mapping of events to metric names and tags.
+  const recordMetric = metricsTo({
+    count: (name, value, tags) => instruments.counter(name).add(value, { ...common, ...tagAttributes(name, tags) }),
+    timing: (name, durationMs, tags) =>
+      instruments.histogram(name).record(durationMs, { ...common, ...tagAttributes(name, tags) }),
+  });
+  const addSpanEvent = (event: TelemetryEvent): void => {
+    const described = spanEventOf(event);
+    if (described === undefined) return;
     const span = getSpan();
-    if (span?.isRecording()) span.addEvent(name, { ...common, ...attributes });
+    if (span?.isRecording()) span.addEvent(described[0], { ...common, ...described[1] });
   };
 
-  const fetchRequest = (event: FetchEventBase): Attributes => ({
+  return (event) => {
+    try {
+      recordMetric(event);
+    } catch (error) {
+      diag.error(`staunch/otel: recording the metric of ${event.type} failed`, error);
+    }
+    try {
+      addSpanEvent(event);
+    } catch (error) {
+      diag.error(`staunch/otel: recording the span event of ${event.type} failed`, error);
+    }
+  };
+}
+
+/** The span event of a staunch event: its name and attributes; none for each attempt and each call's end. */
+function spanEventOf(event: TelemetryEvent): [string, Attributes] | undefined {
+  switch (event.type) {
+    case "fetch-retry":
+      return [
+        "staunch.retry",
+        {
+          ...fetchRequest(event),
+          "staunch.retry.delay_ms": event.delayMs,
+          "staunch.retry.delay_source": event.delaySource,
+        },
+      ];
+    case "fetch-give-up":
+      return ["staunch.give_up", { ...fetchRequest(event), "staunch.give_up.reason": event.reason }];
+    case "fetch-fallback":
+      return [
+        "staunch.fallback",
+        {
+          ...methodAttributes(event.method, true),
+          "url.full": telemetryUrl(event.url),
+          "staunch.fallback.reason": event.reason,
+          ...(event.status !== undefined
+            ? statusAttributes(event.status)
+            : { "error.type": event.errorName ?? "Error" }),
+        },
+      ];
+    case "circuit-state-change":
+      return [
+        "staunch.breaker.state_change",
+        {
+          ...(event.origin !== undefined
+            ? serverAttributes(event.origin)
+            : event.key === undefined
+              ? {}
+              : { "staunch.breaker.key": event.key }),
+          ...breakerChange(event),
+        },
+      ];
+    case "retry":
+      return [
+        "staunch.retry",
+        {
+          "staunch.attempt": event.attempt,
+          "staunch.elapsed_ms": event.elapsedMs,
+          "staunch.retry.delay_ms": event.delayMs,
+          ...stateOutcome(event),
+        },
+      ];
+    case "give-up":
+      return [
+        "staunch.give_up",
+        {
+          "staunch.attempt": event.attempt,
+          "staunch.elapsed_ms": event.elapsedMs,
+          "staunch.give_up.reason": event.reason,
+          ...stateOutcome(event),
+        },
+      ];
+    case "retry-budget-exhausted":
+      return [
+        "staunch.retry_budget.exhausted",
+        { "staunch.retry_budget.requests": event.requests, "staunch.retry_budget.retries": event.retries },
+      ];
+    case "fallback":
+      return [
+        "staunch.fallback",
+        {
+          "staunch.fallback.reason": event.reason,
+          ...(event.reason === "error" ? errorAttributes(event.error) : resultAttributes(event.result)),
+        },
+      ];
+    case "hedge":
+      return [
+        "staunch.hedge",
+        {
+          "staunch.attempt": event.attempt,
+          "staunch.elapsed_ms": event.elapsedMs,
+          "staunch.hedge.trigger": event.trigger,
+        },
+      ];
+    case "timeout":
+      return ["staunch.timeout", { "staunch.timeout.timeout_ms": event.timeoutMs }];
+    case "bulkhead-rejected":
+      return [
+        "staunch.bulkhead.rejected",
+        { "staunch.bulkhead.limit": event.limit, "staunch.bulkhead.queue": event.queue },
+      ];
+    case "rate-limited":
+      return ["staunch.rate_limiter.rejected", { "staunch.rate_limiter.retry_after_ms": event.retryAfterMs }];
+    case "throttle-rejected":
+      return ["staunch.adaptive_throttle.rejected", { "staunch.adaptive_throttle.probability": event.probability }];
+    case "stale-served":
+      return [
+        "staunch.stale_served",
+        {
+          "url.full": telemetryUrl(event.url),
+          "staunch.stale.cause": event.cause,
+          "staunch.stale.age_s": event.ageSeconds,
+          ...(event.status === undefined ? {} : { "http.response.status_code": event.status }),
+        },
+      ];
+    case "fleet-degraded":
+      return [
+        "staunch.fleet.degraded",
+        { "staunch.fleet.key": event.key, "staunch.fleet.operation": event.operation, ...errorAttributes(event.error) },
+      ];
+    case "fleet-recovered":
+      return [
+        "staunch.fleet.recovered",
+        { "staunch.fleet.key": event.key, "staunch.fleet.degraded_for_ms": event.degradedForMs },
+      ];
+    default:
+      return undefined;
+  }
+}
+
+function fetchRequest(event: FetchEventBase): Attributes {
+  return {
     ...methodAttributes(event.method, true),
     "url.full": telemetryUrl(event.url),
     "staunch.attempt": event.attempt,
     "staunch.elapsed_ms": event.elapsedMs,
-    ...(event.status !== undefined ? statusAttributes(event.status) : { "error.type": event.errorName ?? "_OTHER" }),
-  });
-  const breakerChange = (change: CircuitStateChange): Attributes => ({
-    "staunch.breaker.previous_state": change.from,
-    "staunch.breaker.state": change.to,
-  });
-  const openFor = (change: CircuitStateChange): Attributes =>
-    change.openForMs === undefined ? {} : { "staunch.breaker.open_for_ms": change.openForMs };
-
-  return {
-    fetchOptions: {
-      metrics: {
-        count: guarded("a count", (name: string, value: number, tags: Record<string, string>) =>
-          instruments.counter(name).add(value, { ...common, ...tagAttributes(tags) }),
-        ),
-        timing: guarded("a timing", (name: string, durationMs: number, tags: Record<string, string>) =>
-          instruments.histogram(name).record(durationMs, { ...common, ...tagAttributes(tags) }),
-        ),
-      },
-      onRetry: guarded("a retry", (event: FetchRetryEvent) =>
-        spanEvent("staunch.retry", {
-          ...fetchRequest(event),
-          "staunch.retry.delay_ms": event.delayMs,
-          "staunch.retry.delay_source": event.delaySource,
-        }),
-      ),
-      onGiveUp: guarded("a give-up", (event: FetchGiveUpEvent) =>
-        spanEvent("staunch.give_up", { ...fetchRequest(event), "staunch.give_up.reason": event.reason }),
-      ),
-      onBreakerStateChange: guarded("a breaker transition", (change: CircuitStateChange) =>
-        spanEvent("staunch.breaker.state_change", {
-          ...serverAttributes(change.key ?? "unknown"),
-          ...breakerChange(change),
-          ...openFor(change),
-        }),
-      ),
-    },
-    retryOptions: {
-      onRetry: guarded("a retry", (event: RetryEvent) => {
-        const outcome = stateOutcome(event);
-        count("staunch.retry.retries", outcome);
-        spanEvent("staunch.retry", {
-          "staunch.attempt": event.attempt,
-          "staunch.elapsed_ms": event.elapsedMs,
-          "staunch.retry.delay_ms": event.delayMs,
-          ...outcome,
-        });
-      }),
-      onGiveUp: guarded("a give-up", (event: GiveUpEvent) => {
-        const attributes = { "staunch.give_up.reason": event.reason, ...stateOutcome(event) };
-        count("staunch.retry.give_ups", attributes);
-        spanEvent("staunch.give_up", {
-          "staunch.attempt": event.attempt,
-          "staunch.elapsed_ms": event.elapsedMs,
-          ...attributes,
-        });
-      }),
-    },
-    breakerOptions: {
-      onStateChange: guarded("a breaker transition", (change: CircuitStateChange) => {
-        const attributes = {
-          ...(change.key === undefined ? {} : { "staunch.breaker.key": change.key }),
-          ...breakerChange(change),
-        };
-        count("staunch.breaker.transitions", attributes);
-        spanEvent("staunch.breaker.state_change", { ...attributes, ...openFor(change) });
-      }),
-    },
-    budgetOptions: {
-      onExhausted: guarded("a refused retry", (state: RetryBudgetState) => {
-        count("staunch.retry_budget.refused_retries", {});
-        spanEvent("staunch.retry_budget.exhausted", {
-          "staunch.retry_budget.requests": state.requests,
-          "staunch.retry_budget.retries": state.retries,
-        });
-      }),
-    },
-    fallbackOptions: {
-      onFallback: guarded("a fallback", (event: FallbackEvent) => {
-        const attributes = {
-          "staunch.fallback.reason": event.reason,
-          ...(event.reason === "error" ? errorAttributes(event.error) : resultAttributes(event.result)),
-        };
-        count("staunch.fallback.activations", attributes);
-        spanEvent("staunch.fallback", attributes);
-      }),
-    },
+    ...(event.status !== undefined ? statusAttributes(event.status) : { "error.type": event.errorName ?? "Error" }),
   };
 }
 
-/**
- * Runs a recording step so that its failure goes to OTel's diag logger, not to the call it observes: these
- * hooks run inside staunch's retry loop and breaker, where a throw would fail the call.
- */
-function guarded<A extends unknown[]>(what: string, step: (...args: A) => void): (...args: A) => void {
-  return (...args) => {
-    try {
-      step(...args);
-    } catch (error) {
-      diag.error(`staunch/otel: recording ${what} failed`, error);
-    }
+function breakerChange(change: CircuitStateChange): Attributes {
+  return {
+    "staunch.breaker.previous_state": change.from,
+    "staunch.breaker.state": change.to,
+    ...(change.openForMs === undefined ? {} : { "staunch.breaker.open_for_ms": change.openForMs }),
   };
 }
 
@@ -419,12 +391,14 @@ function instrumentsOf(given: Meter | undefined): {
     }
     return meter;
   };
+  const described = (name: string): MetricOptions | undefined =>
+    (INSTRUMENTS as Readonly<Record<string, MetricOptions>>)[name];
   return {
     counter(name) {
       const current = currentMeter();
       let counter = counters.get(name);
       if (counter === undefined) {
-        counter = current.createCounter(name, INSTRUMENTS[name]);
+        counter = current.createCounter(name, described(name));
         counters.set(name, counter);
       }
       return counter;
@@ -433,8 +407,7 @@ function instrumentsOf(given: Meter | undefined): {
       const current = currentMeter();
       let histogram = histograms.get(name);
       if (histogram === undefined) {
-        // The sink's timings are all in ms, listed or not.
-        histogram = current.createHistogram(name, INSTRUMENTS[name] ?? { unit: "ms" });
+        histogram = current.createHistogram(name, described(name) ?? { unit: "ms" });
         histograms.set(name, histogram);
       }
       return histogram;
@@ -442,17 +415,23 @@ function instrumentsOf(given: Meter | undefined): {
   };
 }
 
-/** createFetch's metric tags as OTel attributes; a tag staunch adds later keeps its value as `staunch.<tag>`. */
-function tagAttributes(tags: Record<string, string>): Attributes {
+/** A metric's tags as OTel attributes; a tag staunch adds later keeps its value as `staunch.<tag>`. */
+function tagAttributes(metric: string, tags: Record<string, string>): Attributes {
   let attributes: Attributes = {};
   for (const [tag, value] of Object.entries(tags)) {
     if (tag === "method") attributes = { ...attributes, ...methodAttributes(value, false) };
     else if (tag === "origin") attributes = { ...attributes, ...serverAttributes(value) };
     else if (tag === "outcome") attributes = { ...attributes, ...outcomeAttributes(value) };
+    else if (tag === "reason") attributes[REASON_ATTRIBUTES[metric] ?? "staunch.reason"] = value;
     else attributes[RENAMED_TAGS[tag] ?? `staunch.${tag}`] = value;
   }
   return attributes;
 }
+
+/** The methods of RFC 9110 and RFC 5789, as OTel's `http.request.method` lists them. */
+const KNOWN_METHODS = new Set(["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"]);
+
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { "http:": 80, "https:": 443, "ws:": 80, "wss:": 443 };
 
 /**
  * `http.request.method`, with `_OTHER` for a method outside the standard set. Only a span event keeps the

@@ -7,6 +7,8 @@ import { raceAbort } from "./abort.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { RateLimitedError } from "./errors.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
 import {
   optionError,
   requireFiniteAtLeast,
@@ -43,6 +45,8 @@ export interface RateLimiterOptions {
   readonly maxWaitMs?: number;
   /** Clock and sleep. Default: `Date.now` and `setTimeout`. */
   readonly env?: Partial<Environment>;
+  /** Listeners of `rate-limited`, emitted for each call refused with `RateLimitedError`. */
+  readonly telemetry?: TelemetryOption;
 }
 
 /**
@@ -119,6 +123,7 @@ const RATE_LIMITER_KEYS = Object.keys({
   wait: true,
   maxWaitMs: true,
   env: true,
+  telemetry: true,
 } satisfies Record<keyof RateLimiterOptions, true>);
 
 function requirePositive(name: string, value: unknown): number {
@@ -160,6 +165,7 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiterPolicy {
   // At least one token's refill, so that a slow limiter (one call every two minutes) still queues one call.
   const maxWaitMs = requireLimitAtLeast("rateLimiter", "maxWaitMs", o.maxWaitMs ?? Math.max(60_000, intervalMs / rate));
   const env = resolveEnvironment(o.env as RateLimiterOptions["env"], "rateLimiter");
+  const emit = emitterOf("rateLimiter", o.telemetry);
 
   const bucket = new TokenBucket(burst, rate, intervalMs, env.now());
   // A Set keeps arrival order and deletes in O(1), which a call aborting from the middle of the queue needs.
@@ -221,6 +227,8 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiterPolicy {
       bucket.take(nowMs);
       return call(operation, context);
     }
+    if ((delayMs > 0 && !wait) || delayMs > maxWaitMs)
+      emit?.({ type: "rate-limited", retryAfterMs: Math.round(delayMs) });
     if (delayMs > 0 && !wait) {
       return Promise.reject(
         new RateLimitedError(`The rate limit is reached: the next call is allowed in ${delayMs} ms`, delayMs),

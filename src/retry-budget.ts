@@ -7,11 +7,11 @@
 
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import type { BudgetLink, FleetBudgetLink } from "./fleet/links.ts";
-import { guarded } from "./hooks.ts";
 import type { RetryBudget } from "./retry.ts";
 import { SlidingWindowCounter } from "./sliding-window.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
 import {
-  optionalFunction,
   optionError,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
@@ -33,8 +33,8 @@ export interface RetryBudgetOptions {
   readonly windowMs?: number;
   /** Slices the window is kept in (memory is fixed). Default 10. */
   readonly buckets?: number;
-  /** Called each time a retry is refused because the budget is spent. */
-  readonly onExhausted?: (state: RetryBudgetState) => void;
+  /** Listeners of `retry-budget-exhausted`, emitted each time a retry is refused because the budget is spent. */
+  readonly telemetry?: TelemetryOption;
   /**
    * Shares the counts with the fleet of isolates, through a coordinator's link (`coordinator(…).budget(key)`),
    * so that `ratio` and the `minRetriesPerSecond` floor hold fleet-wide. While the fleet's counts are not at
@@ -50,6 +50,11 @@ export interface RetryBudgetState {
   readonly retries: number;
   /** Retries that may still be made now. */
   readonly available: number;
+}
+
+/** The `retry-budget-exhausted` event: a retry was refused, with the budget's counts when it was. */
+export interface RetryBudgetExhaustedEvent extends RetryBudgetState {
+  readonly type: "retry-budget-exhausted";
 }
 
 /**
@@ -72,7 +77,7 @@ const BUDGET_KEYS = Object.keys({
   minRetriesPerSecond: true,
   windowMs: true,
   buckets: true,
-  onExhausted: true,
+  telemetry: true,
   shared: true,
   env: true,
 } satisfies Record<keyof RetryBudgetOptions, true>);
@@ -95,7 +100,7 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
   const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
   const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 1_000, 1);
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
-  const onExhausted = guarded(optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted));
+  const emit = emitterOf(owner, o.telemetry);
   const env = resolveEnvironment(o.env, owner);
   const shared = o.shared as unknown as BudgetLink | undefined;
   if (shared !== undefined && typeof (shared as Partial<BudgetLink> | null)?.totals !== "function") {
@@ -128,7 +133,7 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
     tryAcquireRetry() {
       const current = state();
       if (current.available < 1) {
-        onExhausted?.(current);
+        emit?.({ type: "retry-budget-exhausted", ...current });
         return false;
       }
       events.record(env.now(), true);

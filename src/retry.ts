@@ -6,7 +6,6 @@
 import { raceAbort } from "./abort.ts";
 import { backoffDelay, type ExponentialBackoffOptions, exponentialBackoff } from "./backoff.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
-import { guarded } from "./hooks.ts";
 import {
   ABORT_RACED,
   createPolicy,
@@ -16,6 +15,8 @@ import {
   type Policy,
   type PolicyContext,
 } from "./policy.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
 import { isTransientError } from "./transient.ts";
 import {
   optionalFunction,
@@ -44,8 +45,9 @@ export interface BackoffState<T = unknown> extends RetryState<T> {
   readonly previousDelayMs: number;
 }
 
-/** Handed to `onRetry` just before the sleep that precedes the next attempt. */
+/** The `retry` event: an attempt failed, and the next follows after a sleep of `delayMs`. */
 export interface RetryEvent<T = unknown> extends RetryState<T> {
+  readonly type: "retry";
   /** How long it is about to sleep, rounded to whole ms. */
   readonly delayMs: number;
 }
@@ -64,8 +66,9 @@ export interface RetryBudget {
   tryAcquireRetry(): boolean;
 }
 
-/** Handed to `onGiveUp` when the last outcome was retryable but no further attempt is allowed. */
+/** The `give-up` event: the last outcome was retryable, but no further attempt is allowed. */
 export interface GiveUpEvent<T = unknown> extends RetryState<T> {
+  readonly type: "give-up";
   /**
    * `"attempts"`: the cap was reached; `"elapsed"`: the next delay would end past `maxElapsedMs`; `"delay"`: the
    * backoff asked for no further attempt (an infinite delay); `"budget"`: the shared retry budget is spent.
@@ -88,10 +91,11 @@ export interface RetryOptions<T = unknown> {
   readonly shouldRetry?: (error: unknown, state: RetryState<T>) => boolean;
   /** Whether a returned value is worth another attempt (an HTTP 503, say). Default: never. */
   readonly shouldRetryResult?: (result: T, state: RetryState<T>) => boolean;
-  /** Called before each sleep (tenacity's `before_sleep`): log here. */
-  readonly onRetry?: (event: RetryEvent<T>) => void;
-  /** Called once when a retryable outcome is final because a cap was reached. */
-  readonly onGiveUp?: (event: GiveUpEvent<T>) => void;
+  /**
+   * Listeners of its events: `retry` before each sleep (tenacity's `before_sleep`), `give-up` once when a
+   * retryable outcome is final because a cap was reached. E.g. `logTo(console)`.
+   */
+  readonly telemetry?: TelemetryOption;
   /** A retry budget shared with other calls; when it is spent, the retry is skipped and the failure returned. */
   readonly budget?: RetryBudget;
   /** Clock, sleep and random source. Default: `Date.now`, `setTimeout`, Web Crypto. */
@@ -104,8 +108,7 @@ const RETRY_KEYS = Object.keys({
   backoff: true,
   shouldRetry: true,
   shouldRetryResult: true,
-  onRetry: true,
-  onGiveUp: true,
+  telemetry: true,
   budget: true,
   env: true,
 } satisfies Record<keyof RetryOptions<unknown>, true>);
@@ -123,7 +126,7 @@ const RETRY_KEYS = Object.keys({
  *   attempts: 5,
  *   maxElapsedMs: 20_000,
  *   backoff: { initialMs: 200, maxMs: 5_000, jitter: "full" },
- *   onRetry: ({ attempt, delayMs, error }) => console.warn(`attempt ${attempt} failed, retrying in ${delayMs} ms`, error),
+ *   telemetry: on("retry", ({ attempt, delayMs, error }) => console.warn(`attempt ${attempt} failed, retrying in ${delayMs} ms`, error)),
  * });
  * const data = await policy.execute(({ signal }) => fetch(url, { signal }).then((r) => r.json()));
  * ```
@@ -163,14 +166,16 @@ export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "
   const o = requireOptionsObject(owner, options) as RetryOptions<T>;
   requireKnownKeys(owner, o, RETRY_KEYS);
   const env = resolveEnvironment(o.env, owner);
+  const emit = emitterOf(owner, o.telemetry);
   return {
     attempts: requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1),
     maxElapsedMs: requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000),
     // The user's functions are called with their documented arguments only, never with a runner's scope.
     shouldRetry: only2(optionalFunction(owner, "shouldRetry", o.shouldRetry)) ?? isTransientError,
     shouldRetryResult: only2(optionalFunction(owner, "shouldRetryResult", o.shouldRetryResult)),
-    onRetry: guarded(only1(optionalFunction(owner, "onRetry", o.onRetry))),
-    onGiveUp: guarded(only1(optionalFunction(owner, "onGiveUp", o.onGiveUp))),
+    // An emit hands listeners the event alone, never a runner's scope.
+    onRetry: emit,
+    onGiveUp: emit,
     env,
     nextDelay: delayChooser(o.backoff, env, owner),
     budget: checkBudget(owner, o.budget),
@@ -261,12 +266,12 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
                 ? "budget"
                 : undefined;
       if (reason !== undefined) {
-        onGiveUp?.({ ...state, reason }, scope);
+        onGiveUp?.({ type: "give-up", ...state, reason }, scope);
         if (state.threw) throw state.error;
         return state.result as unknown as R;
       }
       // Whole ms in the event, as a log line prints them: a jittered 63.948199641890824 is noise to a reader.
-      onRetry?.({ ...state, delayMs: Math.round(delayMs) }, scope);
+      onRetry?.({ type: "retry", ...state, delayMs: Math.round(delayMs) }, scope);
       await env.sleep(delayMs, signal);
       previousDelayMs = delayMs;
       const attempt = state.attempt + 1;
@@ -276,7 +281,7 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
         value: hasExternalSignal(context, signal),
       });
       if (beforeAttempt !== undefined && !(await raceAbort(beforeAttempt(state, next, scope), signal))) {
-        onGiveUp?.({ ...state, reason: "delay" }, scope);
+        onGiveUp?.({ type: "give-up", ...state, reason: "delay" }, scope);
         if (state.threw) throw state.error;
         return state.result as unknown as R;
       }
@@ -292,10 +297,6 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   }
 
   return run;
-}
-
-function only1<A, R>(fn: ((a: A) => R) | undefined): ((a: A) => R) | undefined {
-  return fn && ((a) => fn(a));
 }
 
 function only2<A, B, R>(fn: ((a: A, b: B) => R) | undefined): ((a: A, b: B) => R) | undefined {

@@ -12,12 +12,16 @@ import {
   type Operation,
   type PolicyContext,
 } from "./policy.ts";
+import { emitterOf } from "./telemetry/emit.ts";
+import type { TelemetryOption } from "./telemetry/events.ts";
 import { optionError, requireFiniteAtLeast, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Options of {@link timeout}. */
 export interface TimeoutOptions {
   /** Clock for the deadline. Default: `setTimeout`. */
   readonly env?: Partial<Environment>;
+  /** Listeners of `timeout`, emitted when the deadline fires, before the call rejects. */
+  readonly telemetry?: TelemetryOption;
 }
 
 /**
@@ -134,7 +138,7 @@ class DeadlineContext implements PolicyContext {
   }
 }
 
-const TIMEOUT_KEYS = Object.keys({ env: true } satisfies Record<keyof TimeoutOptions, true>);
+const TIMEOUT_KEYS = Object.keys({ env: true, telemetry: true } satisfies Record<keyof TimeoutOptions, true>);
 
 /**
  * Bounds an operation to `ms` milliseconds. The operation's signal combines the caller's signal with the
@@ -157,6 +161,7 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
   const o = requireOptionsObject("timeout", options);
   requireKnownKeys("timeout", o, TIMEOUT_KEYS);
   const env = resolveEnvironment(o.env as TimeoutOptions["env"], "timeout");
+  const emit = emitterOf("timeout", o.telemetry);
 
   function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T> {
     // Inside another deadline, listen to it directly: reading its signal would build one only to listen to it.
@@ -170,6 +175,7 @@ export function timeout(ms: number, options?: TimeoutOptions): Policy {
         settle(reject, outer?.reason);
       };
       const cancelTimer = env.schedule(() => {
+        emit?.({ type: "timeout", timeoutMs: deadlineMs });
         const reason = timeoutReason(deadlineMs);
         timed.end(reason);
         settle(reject, reason);

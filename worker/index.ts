@@ -24,6 +24,7 @@ import {
   type FetchFunction,
   failureRate,
   fallbackCause,
+  logTo,
   type ResilientFetch,
   type RetryBudget,
   redactUrl,
@@ -105,7 +106,7 @@ function setUp(env: Env): IsolateState {
   const base = demo ? DEMO_ORIGIN : withoutCredentials(config.upstream);
   const upstreamOrigin = new URL(base).origin;
   const shared = env.STAUNCH_STATE
-    ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), logger: console })
+    ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), telemetry: logTo(console) })
     : undefined;
   const budget = retryBudget({ shared: shared?.budget(upstreamOrigin) });
   // A route whose circuit is not closed is kept when a new route needs room: a client naming 100 new routes
@@ -165,7 +166,7 @@ function routeClient(
       // The fleet's circuit for this key (createFetch would ask for one per origin: there is one origin here).
       shared: shared && { circuit: () => shared.circuit(key) },
     },
-    logger: console,
+    telemetry: logTo(console),
   });
 }
 

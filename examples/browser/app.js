@@ -1,4 +1,4 @@
-import { createFetch } from "staunch";
+import { createFetch, on } from "staunch";
 
 const log = document.getElementById("log");
 const result = document.getElementById("result");
@@ -10,13 +10,14 @@ const note = (text, cls) => {
   log.append(li);
 };
 
-// Every retry is shown as it happens: staunch calls onRetry before each backoff sleep.
+// Every retry is shown as it happens: staunch emits a fetch-retry event before each backoff sleep.
 const fetchWithRetries = createFetch({
   attempts: 4,
   backoff: { initialMs: 100, maxMs: 1_000 },
   totalTimeoutMs: 10_000,
-  onRetry: ({ attempt, status, errorName, delayMs }) =>
-    note(`attempt ${attempt} failed (${status ?? errorName}); retrying in ${Math.round(delayMs)} ms`, "bad"),
+  telemetry: on("fetch-retry", ({ attempt, status, errorName, delayMs }) =>
+    note(`attempt ${attempt} failed (${status ?? errorName}); retrying in ${delayMs} ms`, "bad"),
+  ),
 });
 
 document.getElementById("go").addEventListener("click", async () => {

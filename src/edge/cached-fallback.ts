@@ -10,8 +10,9 @@
  */
 
 import { type Environment, resolveEnvironment } from "../environment.ts";
-import { guarded } from "../hooks.ts";
 import { discardBody } from "../http/discard-body.ts";
+import { emitterOf } from "../telemetry/emit.ts";
+import type { TelemetryOption } from "../telemetry/events.ts";
 import { errorName } from "../transient.ts";
 import {
   optionalFunction,
@@ -34,8 +35,9 @@ export interface CacheLike {
 /** Why a stored copy was served. */
 export type FallbackCause = "error" | "status" | "circuit-open" | "timeout";
 
-/** Handed to `onStale` when a stored copy answers for a failed origin. */
+/** The `stale-served` event: a stored copy answers for a failed origin. */
 export interface StaleServedEvent {
+  readonly type: "stale-served";
   readonly url: string;
   readonly cause: FallbackCause;
   /** The origin's status when `cause` is `"status"`. */
@@ -77,8 +79,8 @@ export interface CachedFallbackOptions {
   readonly isFailureStatus?: (status: number) => boolean;
   /** Keeps the Worker alive for the background `cache.put` (`ctx.waitUntil`). Default: the put is awaited. */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
-  /** Called each time a stored copy answers for a failed origin. */
-  readonly onStale?: (event: StaleServedEvent) => void;
+  /** Listeners of `stale-served`, emitted each time a stored copy answers for a failed origin. */
+  readonly telemetry?: TelemetryOption;
   readonly env?: Partial<Environment>;
 }
 
@@ -180,7 +182,7 @@ const CACHED_FALLBACK_KEYS = Object.keys({
   maxStoredBodyBytes: true,
   isFailureStatus: true,
   waitUntil: true,
-  onStale: true,
+  telemetry: true,
   env: true,
 } satisfies Record<keyof CachedFallbackOptions, true>);
 
@@ -216,7 +218,7 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
     optionalFunction<(status: number) => boolean>(owner, "isFailureStatus", o.isFailureStatus) ??
     defaultIsFailureStatus;
   optionalFunction<(promise: Promise<unknown>) => void>(owner, "waitUntil", o.waitUntil);
-  const onStale = guarded(optionalFunction<(event: StaleServedEvent) => void>(owner, "onStale", o.onStale));
+  const emit = emitterOf(owner, o.telemetry);
   const env = resolveEnvironment(o.env, owner);
 
   // Checked here, not left to the key function: a user's own Worker is safe without knowing the rule.
@@ -285,7 +287,8 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
       if (request.signal?.aborted) throw error; // the client left: nobody to answer
       const copy = await stale(key, request);
       if (!copy) throw error;
-      onStale?.({
+      emit?.({
+        type: "stale-served",
         url: request.url,
         cause: fallbackCause(error),
         status: undefined,
@@ -298,7 +301,8 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
       const copy = await stale(key, request);
       if (!copy) return response;
       discardBody(response);
-      onStale?.({
+      emit?.({
+        type: "stale-served",
         url: request.url,
         cause: "status",
         status: response.status,

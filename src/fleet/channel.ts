@@ -7,8 +7,7 @@
 
 import type { CircuitBreaker, CircuitState } from "../circuit-breaker.ts";
 import type { Environment } from "../environment.ts";
-import type { Logger } from "../http/types.ts";
-import { errorName } from "../transient.ts";
+import type { Emit } from "../telemetry/emit.ts";
 import type { ConnectedCircuitSettings } from "./links.ts";
 import {
   type BudgetReport,
@@ -21,16 +20,18 @@ import {
 } from "./protocol.ts";
 import type { FleetStore } from "./stores.ts";
 
-/** Handed to `onDegraded`: the store did not answer, and `key` is decided locally until it does. */
+/** The `fleet-degraded` event: the store did not answer, and `key` is decided locally until it does. */
 export interface FleetDegradedEvent {
+  readonly type: "fleet-degraded";
   readonly key: string;
   /** `"sync"`: a batch report; `"probe"`: a probe permit; `"reset"`. */
   readonly operation: "sync" | "probe" | "reset";
   readonly error: unknown;
 }
 
-/** Handed to `onRecovered`: the store answers again. */
+/** The `fleet-recovered` event: the store answers again. */
 export interface FleetRecoveredEvent {
+  readonly type: "fleet-recovered";
   readonly key: string;
   readonly degradedForMs: number;
 }
@@ -53,9 +54,7 @@ export interface ChannelSettings {
   readonly maxBatch: number;
   readonly timeoutMs: number;
   readonly probeLeaseMs: number;
-  readonly onDegraded: ((event: FleetDegradedEvent) => void) | undefined;
-  readonly onRecovered: ((event: FleetRecoveredEvent) => void) | undefined;
-  readonly logger: Pick<Logger, "warn"> | undefined;
+  readonly emit: Emit | undefined;
   readonly env: Environment;
   readonly inFlight: Set<Promise<unknown>>;
 }
@@ -303,14 +302,14 @@ export class Channel {
   }
 
   /**
-   * Runs what may call the user's hooks (events, a breaker's onStateChange) after an exchange, where no caller
+   * Runs what may call the user's hooks (events, a breaker's listeners) after an exchange, where no caller
    * is waiting: a hook that throws must not leave the channel stuck mid-exchange.
    */
   #hooks(run: () => void): void {
     try {
       run();
     } catch (error) {
-      this.#s.logger?.warn(`staunch: a hook threw while handling the shared state for ${this.key}`, { error });
+      console.error(`staunch: a hook threw while handling the shared state for ${this.key}`, error);
     }
   }
 
@@ -341,11 +340,7 @@ export class Channel {
   #degraded(operation: FleetDegradedEvent["operation"], error: unknown): void {
     if (this.#degradedSinceMs !== undefined) return;
     this.#degradedSinceMs = this.#s.env.now();
-    this.#s.onDegraded?.({ key: this.key, operation, error });
-    this.#s.logger?.warn(
-      `staunch: shared state for ${this.key} unavailable (${errorName(error) ?? "error"}); deciding locally`,
-      { key: this.key, operation, error },
-    );
+    this.#s.emit?.({ type: "fleet-degraded", key: this.key, operation, error });
   }
 
   #recovered(): void {
@@ -353,11 +348,7 @@ export class Channel {
     if (since === undefined) return;
     this.#degradedSinceMs = undefined;
     const degradedForMs = Math.round(this.#s.env.now() - since);
-    this.#s.onRecovered?.({ key: this.key, degradedForMs });
-    this.#s.logger?.warn(`staunch: shared state for ${this.key} reachable again after ${degradedForMs} ms`, {
-      key: this.key,
-      degradedForMs,
-    });
+    this.#s.emit?.({ type: "fleet-recovered", key: this.key, degradedForMs });
   }
 }
 

@@ -4,24 +4,17 @@
  */
 
 import { type Environment, resolveEnvironment } from "../environment.ts";
-import type { Logger } from "../http/types.ts";
 import { KeyedRegistry } from "../keyed-registry.ts";
+import { emitterOf } from "../telemetry/emit.ts";
+import type { TelemetryOption } from "../telemetry/events.ts";
 import {
-  optionalFunction,
-  optionalSink,
   optionError,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
   requireKnownKeys,
   requireOptionsObject,
 } from "../validate.ts";
-import {
-  Channel,
-  type ChannelSettings,
-  type FleetDegradedEvent,
-  type FleetLinkStatus,
-  type FleetRecoveredEvent,
-} from "./channel.ts";
+import { Channel, type ChannelSettings, type FleetLinkStatus } from "./channel.ts";
 import type { BudgetLink, CircuitLink, FleetBudgetLink, FleetCircuitLink } from "./links.ts";
 import type { FleetStore } from "./stores.ts";
 
@@ -45,12 +38,11 @@ export interface CoordinatorOptions {
   readonly probeLeaseMs?: number;
   /** Keys whose link is kept (least recently used dropped). Default 1,000. */
   readonly maxKeys?: number;
-  /** Called when the store stops answering for a key (once, until it answers again). */
-  readonly onDegraded?: (event: FleetDegradedEvent) => void;
-  /** Called when the store answers again for a key that was degraded. */
-  readonly onRecovered?: (event: FleetRecoveredEvent) => void;
-  /** Warns when a key becomes degraded and when it recovers. */
-  readonly logger?: Pick<Logger, "warn">;
+  /**
+   * Listeners of `fleet-degraded`, when the store stops answering for a key (once, until it answers again),
+   * and `fleet-recovered`, when it answers again. E.g. `logTo(console)`.
+   */
+  readonly telemetry?: TelemetryOption;
   readonly env?: Partial<Environment>;
 }
 
@@ -87,9 +79,7 @@ const OPTION_KEYS = Object.keys({
   timeoutMs: true,
   probeLeaseMs: true,
   maxKeys: true,
-  onDegraded: true,
-  onRecovered: true,
-  logger: true,
+  telemetry: true,
   env: true,
 } satisfies Record<keyof CoordinatorOptions, true>);
 
@@ -129,10 +119,10 @@ export function fleetKey(key: string): string {
  *
  * @example
  * ```ts worker
- * import { coordinator, createFetch, retryBudget } from "staunch";
+ * import { coordinator, createFetch, logTo, retryBudget } from "staunch";
  * import { durableObjectStore } from "staunch/durable";
  *
- * const fleet = coordinator({ store: durableObjectStore(env.STAUNCH_STATE), logger: console });
+ * const fleet = coordinator({ store: durableObjectStore(env.STAUNCH_STATE), telemetry: logTo(console) });
  * const api = createFetch({
  *   breaker: { shared: fleet },
  *   budget: retryBudget({ shared: fleet.budget("https://api.example.com") }),
@@ -147,16 +137,13 @@ export function coordinator(options: CoordinatorOptions): Coordinator {
   if (typeof (o.store as Partial<FleetStore> | undefined)?.exchange !== "function") {
     throw optionError(TypeError, owner, "store", "a store with an exchange method (durableObjectStore…)", o.store);
   }
-  optionalSink(owner, "logger", o.logger, ["warn"]);
   const settings: ChannelSettings = {
     store: o.store,
     syncIntervalMs: requireFiniteAtLeast(owner, "syncIntervalMs", o.syncIntervalMs ?? 1_000, 1),
     maxBatch: requireIntegerAtLeast(owner, "maxBatch", o.maxBatch ?? 100, 1),
     timeoutMs: requireFiniteAtLeast(owner, "timeoutMs", o.timeoutMs ?? 500, 1),
     probeLeaseMs: requireFiniteAtLeast(owner, "probeLeaseMs", o.probeLeaseMs ?? 30_000, 1),
-    onDegraded: optionalFunction(owner, "onDegraded", o.onDegraded),
-    onRecovered: optionalFunction(owner, "onRecovered", o.onRecovered),
-    logger: o.logger,
+    emit: emitterOf(owner, o.telemetry),
     env: resolveEnvironment(o.env, owner),
     inFlight: new Set(),
   };

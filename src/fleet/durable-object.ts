@@ -58,10 +58,10 @@ const SYNC_URL = "https://staunch.shared-state/sync";
  *
  * @example
  * ```ts worker
- * import { coordinator } from "staunch";
+ * import { coordinator, logTo } from "staunch";
  * import { durableObjectStore } from "staunch/durable";
  *
- * const fleet = coordinator({ store: durableObjectStore(env.STAUNCH_STATE), logger: console });
+ * const fleet = coordinator({ store: durableObjectStore(env.STAUNCH_STATE), telemetry: logTo(console) });
  * ```
  */
 export function durableObjectStore<Id>(

@@ -1,167 +1,128 @@
 /**
- * Everything createFetch reports — hooks, log lines and metrics — in one place, so the orchestration reads
- * as the policy it is. Metric names are part of the public contract (see the README).
+ * createFetch's events, built only when a listener is there to receive them (the client holds an
+ * `Emit | undefined` and calls these only when it is defined): a call nobody listens to builds nothing.
  */
 
 import type { CircuitStateChange } from "../circuit-breaker.ts";
 import type { RetryState } from "../retry.ts";
+import type { Emit } from "../telemetry/emit.ts";
 import { errorName } from "../transient.ts";
-import { originOf } from "./send.ts";
-import type {
-  DelaySource,
-  FetchEventBase,
-  FetchFallbackEvent,
-  FetchGiveUpEvent,
-  FetchGiveUpReason,
-  FetchRetryEvent,
-  Logger,
-  MetricsSink,
-  RequestSummary,
-} from "./types.ts";
+import type { DelaySource, FetchEventBase, FetchGiveUpReason, RequestSummary } from "./types.ts";
 
-/** The observers a createFetch client was given. */
-export interface Observers {
-  readonly onRetry: ((event: FetchRetryEvent) => void) | undefined;
-  readonly onGiveUp: ((event: FetchGiveUpEvent) => void) | undefined;
-  readonly onBreakerStateChange: ((change: CircuitStateChange) => void) | undefined;
-  readonly onFallback: ((event: FetchFallbackEvent) => void) | undefined;
-  readonly logger: Logger | undefined;
-  readonly metrics: MetricsSink | undefined;
+/** What createFetch's events say of a call: its request, where it went, when it began. */
+export interface ReportedCall {
+  readonly request: RequestSummary;
+  readonly origin: string;
+  readonly startedMs: number;
+  /** The URL as events show it, redacted once per call (a call reports at least two events). */
+  redactedUrl: string | undefined;
+}
+
+/** A client's reporting: its listeners, how URLs appear, its clock and its attempts cap. */
+export interface FetchReporter {
+  readonly emit: Emit;
   readonly redact: (url: string) => string;
-  readonly attempts: number;
+  readonly now: () => number;
+  readonly maxAttempts: number;
 }
 
-const outcomeOf = (event: FetchEventBase): string =>
-  event.status !== undefined ? `status ${event.status}` : (event.errorName ?? "an error");
+const urlOf = (reporter: FetchReporter, call: ReportedCall): string =>
+  (call.redactedUrl ??= reporter.redact(call.request.url));
 
-/** What one call reports. */
-export interface CallTelemetry {
-  attempt(outcome: Response | unknown, threw: boolean, durationMs: number): void;
-  retry(state: RetryState<Response>, delayMs: number, source: DelaySource): void;
-  giveUp(state: RetryState<Response>, reason: FetchGiveUpReason): void;
-  done(outcome: Response | unknown, threw: boolean): void;
+function describe(reporter: FetchReporter, call: ReportedCall, state: RetryState<Response>): FetchEventBase {
+  return {
+    method: call.request.method,
+    url: urlOf(reporter, call),
+    origin: call.origin,
+    attempt: state.attempt,
+    status: state.threw ? undefined : state.result?.status,
+    errorName: state.threw ? errorName(state.error) : undefined,
+    error: state.error,
+    elapsedMs: Math.round(reporter.now() - call.startedMs),
+  };
 }
 
-/** Reporting for one call; `now` is the client's clock, `startedMs` when the call began. */
-export function callTelemetry(
-  observers: Observers,
-  request: RequestSummary,
-  origin: string,
-  startedMs: number,
-  now: () => number,
-): CallTelemetry {
-  return new FetchCallTelemetry(observers, request, origin, startedMs, now);
+/** One attempt ended, with a response (`threw` false) or an error, `durationMs` after it started. */
+export function reportAttempt(
+  reporter: FetchReporter,
+  call: ReportedCall,
+  attempt: number,
+  outcome: unknown,
+  threw: boolean,
+  durationMs: number,
+): void {
+  reporter.emit({
+    type: "fetch-attempt",
+    method: call.request.method,
+    url: urlOf(reporter, call),
+    origin: call.origin,
+    attempt,
+    status: threw ? undefined : (outcome as Response).status,
+    errorName: threw ? (errorName(outcome) ?? "Error") : undefined,
+    error: threw ? outcome : undefined,
+    durationMs: Math.round(durationMs),
+  });
 }
 
-const outcomeTag = (outcome: unknown, threw: boolean): string =>
-  threw ? (errorName(outcome) ?? "Error") : String((outcome as Response).status);
-
-/**
- * A class, not an object of closures: one is made per call, and most calls report nothing (no observers) or
- * only at the end, so construction is kept to one allocation.
- */
-class FetchCallTelemetry implements CallTelemetry {
-  readonly #observers: Observers;
-  readonly #request: RequestSummary;
-  readonly #origin: string;
-  readonly #startedMs: number;
-  readonly #now: () => number;
-
-  constructor(observers: Observers, request: RequestSummary, origin: string, startedMs: number, now: () => number) {
-    this.#observers = observers;
-    this.#request = request;
-    this.#origin = origin;
-    this.#startedMs = startedMs;
-    this.#now = now;
-  }
-
-  #tags(): { method: string; origin: string } {
-    return { method: this.#request.method, origin: this.#origin };
-  }
-
-  #describe(state: RetryState<Response>): FetchEventBase {
-    return {
-      method: this.#request.method,
-      url: this.#observers.redact(this.#request.url),
-      attempt: state.attempt,
-      status: state.threw ? undefined : state.result?.status,
-      errorName: state.threw ? errorName(state.error) : undefined,
-      error: state.error,
-      elapsedMs: Math.round(this.#now() - this.#startedMs),
-    };
-  }
-
-  attempt(outcome: Response | unknown, threw: boolean, durationMs: number): void {
-    const metrics = this.#observers.metrics;
-    if (!metrics) return;
-    const attemptTags = { ...this.#tags(), outcome: outcomeTag(outcome, threw) };
-    metrics.count("staunch.fetch.attempts", 1, attemptTags);
-    metrics.timing("staunch.fetch.attempt_duration_ms", durationMs, attemptTags);
-  }
-
-  retry(state: RetryState<Response>, delayMs: number, source: DelaySource): void {
-    const observers = this.#observers;
-    const event: FetchRetryEvent = { ...this.#describe(state), delayMs, delaySource: source };
-    observers.onRetry?.(event);
-    observers.logger?.warn(
-      `staunch: retrying ${event.method} ${event.url} after ${outcomeOf(event)} in ${Math.round(delayMs)} ms (attempt ${event.attempt} of ${observers.attempts}, ${source})`,
-      { ...event },
-    );
-    observers.metrics?.count("staunch.fetch.retries", 1, { ...this.#tags(), delay_source: source });
-  }
-
-  giveUp(state: RetryState<Response>, reason: FetchGiveUpReason): void {
-    const observers = this.#observers;
-    const event: FetchGiveUpEvent = { ...this.#describe(state), reason };
-    observers.onGiveUp?.(event);
-    observers.logger?.error(
-      `staunch: giving up on ${event.method} ${event.url} after ${outcomeOf(event)} (attempt ${event.attempt}, ${reason})`,
-      { ...event },
-    );
-    observers.metrics?.count("staunch.fetch.give_ups", 1, { ...this.#tags(), reason });
-  }
-
-  done(outcome: Response | unknown, threw: boolean): void {
-    this.#observers.metrics?.timing("staunch.fetch.duration_ms", this.#now() - this.#startedMs, {
-      ...this.#tags(),
-      outcome: outcomeTag(outcome, threw),
-    });
-  }
+export function reportRetry(
+  reporter: FetchReporter,
+  call: ReportedCall,
+  state: RetryState<Response>,
+  delayMs: number,
+  delaySource: DelaySource,
+): void {
+  reporter.emit({
+    type: "fetch-retry",
+    ...describe(reporter, call, state),
+    delayMs: Math.round(delayMs),
+    delaySource,
+    maxAttempts: reporter.maxAttempts,
+  });
 }
 
-/** Reports a breaker's transition for an origin. */
-export function reportBreakerChange(observers: Observers, change: CircuitStateChange): void {
-  observers.onBreakerStateChange?.(change);
-  const origin = change.key ?? "unknown";
-  if (change.to === "open") {
-    observers.logger?.warn(`staunch: circuit for ${origin} opened; calls fail fast for ${change.openForMs} ms`, {
-      ...change,
-    });
-  } else {
-    observers.logger?.warn(`staunch: circuit for ${origin} is ${change.to} (was ${change.from})`, { ...change });
-  }
-  observers.metrics?.count("staunch.fetch.breaker_transitions", 1, { origin, from: change.from, to: change.to });
+export function reportGiveUp(
+  reporter: FetchReporter,
+  call: ReportedCall,
+  state: RetryState<Response>,
+  reason: FetchGiveUpReason,
+): void {
+  reporter.emit({ type: "fetch-give-up", ...describe(reporter, call, state), reason });
 }
 
-/** Reports that the fallback answered for a call (the fallback policy itself logs the warning). */
+/** The call ended: resolved with `outcome` (`threw` false) or rejected with it. */
+export function reportEnd(reporter: FetchReporter, call: ReportedCall, outcome: unknown, threw: boolean): void {
+  reporter.emit({
+    type: "fetch-end",
+    method: call.request.method,
+    url: urlOf(reporter, call),
+    origin: call.origin,
+    status: threw ? undefined : (outcome as Response).status,
+    errorName: threw ? (errorName(outcome) ?? "Error") : undefined,
+    error: threw ? outcome : undefined,
+    durationMs: Math.round(reporter.now() - call.startedMs),
+  });
+}
+
+/** A breaker's transition, named by the origin it guards (its key: a breaker shared by all origins has its own). */
+export function reportBreakerChange(emit: Emit, change: CircuitStateChange): void {
+  emit({ ...change, origin: change.key ?? "unknown" });
+}
+
+/** The fallback answered for a call that threw (`response` undefined) or ended with a retryable status. */
 export function reportFallback(
-  observers: Observers,
-  request: RequestSummary,
+  reporter: FetchReporter,
+  call: ReportedCall,
   error: unknown,
   response: Response | undefined,
 ): void {
-  const event: FetchFallbackEvent = {
-    method: request.method,
-    url: observers.redact(request.url),
+  reporter.emit({
+    type: "fetch-fallback",
+    method: call.request.method,
+    url: urlOf(reporter, call),
+    origin: call.origin,
     reason: response === undefined ? "error" : "status",
     status: response?.status,
     errorName: response === undefined ? (errorName(error) ?? "Error") : undefined,
     error,
-  };
-  observers.onFallback?.(event);
-  observers.metrics?.count("staunch.fetch.fallbacks", 1, {
-    method: request.method,
-    origin: originOf(request.url),
-    reason: event.reason,
   });
 }

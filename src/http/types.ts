@@ -51,11 +51,13 @@ export interface FetchBeforeRetry {
 /** Where a chosen delay came from. */
 export type DelaySource = "backoff" | "retry-after";
 
-/** The common fields of {@link FetchRetryEvent} and {@link FetchGiveUpEvent}. */
+/** The common fields of createFetch's events about one attempt. */
 export interface FetchEventBase {
   readonly method: string;
   /** The URL, redacted (by default without its query string). */
   readonly url: string;
+  /** The origin (`scheme://host:port`) the call went to. */
+  readonly origin: string;
   /** The attempt that just ended. */
   readonly attempt: number;
   /** The response's status, when the attempt got a response. */
@@ -63,14 +65,25 @@ export interface FetchEventBase {
   /** The error's name (`TypeError`, `TimeoutError`…), when the attempt threw. */
   readonly errorName: string | undefined;
   readonly error: unknown;
-  /** Milliseconds since the call started. */
+  /** Milliseconds since the call started, whole. */
   readonly elapsedMs: number;
+}
+
+/** Emitted as each attempt ends, with a response or an error. */
+export interface FetchAttemptEvent extends Omit<FetchEventBase, "elapsedMs"> {
+  readonly type: "fetch-attempt";
+  /** How long the attempt took, until its response headers or its error, in whole ms. */
+  readonly durationMs: number;
 }
 
 /** Emitted before each retry's sleep. */
 export interface FetchRetryEvent extends FetchEventBase {
+  readonly type: "fetch-retry";
+  /** How long it is about to sleep, in whole ms. */
   readonly delayMs: number;
   readonly delaySource: DelaySource;
+  /** The client's `attempts`: the most this call may make. */
+  readonly maxAttempts: number;
 }
 
 /**
@@ -85,14 +98,17 @@ export type FetchGiveUpReason = GiveUpReason | "retry-after" | "circuit-open" | 
 
 /** Emitted once when a retryable failure is final. */
 export interface FetchGiveUpEvent extends FetchEventBase {
+  readonly type: "fetch-give-up";
   readonly reason: FetchGiveUpReason;
 }
 
 /** Emitted when createFetch's `fallback` answers instead of the origin. */
 export interface FetchFallbackEvent {
+  readonly type: "fetch-fallback";
   readonly method: string;
   /** The URL, redacted. */
   readonly url: string;
+  readonly origin: string;
   /** `"error"`: the call threw; `"status"`: it ended with a retryable status. */
   readonly reason: "error" | "status";
   readonly status: number | undefined;
@@ -100,18 +116,18 @@ export interface FetchFallbackEvent {
   readonly error: unknown;
 }
 
-/** A structured logger; `console` fits. */
-export interface Logger {
-  /** A retry: the call goes on. */
-  warn(message: string, fields: Record<string, unknown>): void;
-  /** A give-up: the call failed for good. */
-  error(message: string, fields: Record<string, unknown>): void;
-}
-
-/** Where counters and timings go (StatsD, Prometheus, OpenTelemetry…). Metric names are in the README. */
-export interface MetricsSink {
-  /** Adds `value` to the counter `name`. */
-  count(name: string, value: number, tags: Record<string, string>): void;
-  /** Records one duration, in ms, in the distribution `name`. */
-  timing(name: string, durationMs: number, tags: Record<string, string>): void;
+/** Emitted when a call ends, with the response it resolves with or the error it rejects with. */
+export interface FetchEndEvent {
+  readonly type: "fetch-end";
+  readonly method: string;
+  /** The URL, redacted. */
+  readonly url: string;
+  readonly origin: string;
+  /** The final response's status, when the call resolved. */
+  readonly status: number | undefined;
+  /** The error's name, when the call rejected. */
+  readonly errorName: string | undefined;
+  readonly error: unknown;
+  /** The whole call, retries and sleeps included, in whole ms. */
+  readonly durationMs: number;
 }

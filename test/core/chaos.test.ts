@@ -6,6 +6,7 @@ import {
   type FetchRetryEvent,
   isNetworkError,
   isTransientError,
+  on,
   retry,
   timeout,
 } from "../../src/index.ts";
@@ -417,7 +418,11 @@ describe("chaosFetch", () => {
     const clock = new FakeClock({ random: seededRandom(2) });
     const flaky = chaosFetch(async () => new Response("ok"), { statusRate: 0.5, retryAfter: 1, env: clock });
     const retries: FetchRetryEvent[] = [];
-    const fetch = createFetch({ fetch: flaky, env: clock.instantSleep(), onRetry: (e) => retries.push(e) });
+    const fetch = createFetch({
+      fetch: flaky,
+      env: clock.instantSleep(),
+      telemetry: on("fetch-retry", (e) => retries.push(e)),
+    });
     const res = await fetch("https://api.example.com/items");
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("ok");

@@ -9,6 +9,7 @@ import {
   isExecutionRejectedError,
   RateLimitedError,
 } from "../../src/errors.ts";
+import { on } from "../../src/telemetry/events.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const boom = () => Promise.reject(new Error("dependency down"));
@@ -107,7 +108,7 @@ describe("circuit breaker", () => {
     const breaker = circuitBreaker({
       strategy: consecutiveFailures(1),
       halfOpenAfterMs: { initialMs: 333, multiplier: 1.5 },
-      onStateChange: (change) => changes.push(change),
+      telemetry: on("circuit-state-change", (change) => changes.push(change)),
       env: clock,
     });
     await fail(breaker, 1);
@@ -209,7 +210,7 @@ describe("circuit breaker", () => {
     const breaker = circuitBreaker({
       strategy: consecutiveFailures(1),
       halfOpenAfterMs: 100,
-      onStateChange: (c) => changes.push(c),
+      telemetry: on("circuit-state-change", (c) => changes.push(c)),
       key: "https://api.example.com",
       env: clock,
     });

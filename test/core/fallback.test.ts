@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { CircuitOpenError } from "../../src/errors.ts";
 import { type FallbackContext, type FallbackEvent, fallback } from "../../src/fallback.ts";
 import { compose } from "../../src/policy.ts";
+import { on } from "../../src/telemetry/events.ts";
+import { logTo } from "../../src/telemetry/log.ts";
 import { timeout } from "../../src/timeout.ts";
 import { FakeClock, recorder, settle } from "../support/fake-clock.ts";
 
@@ -30,7 +32,9 @@ describe("fallback", () => {
   it("returns the operation's value when it succeeds, without calling any hook", async () => {
     const onFallback = recorder<[FallbackEvent]>();
     const logger = silentLogger();
-    await expect(fallback("default", { onFallback, logger }).execute(() => "fresh")).resolves.toBe("fresh");
+    await expect(
+      fallback("default", { telemetry: [on("fallback", onFallback), logTo(logger)] }).execute(() => "fresh"),
+    ).resolves.toBe("fresh");
     expect(onFallback.calls).toHaveLength(0);
     expect(logger.warn.calls).toHaveLength(0);
   });
@@ -75,7 +79,7 @@ describe("fallback", () => {
     const reason = new Error("user cancelled");
     const onFallback = recorder<[FallbackEvent]>();
     const logger = silentLogger();
-    const outcome = fallback("default", { onFallback, logger }).execute(
+    const outcome = fallback("default", { telemetry: [on("fallback", onFallback), logTo(logger)] }).execute(
       ({ signal }) =>
         new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason), { once: true })),
       controller.signal,
@@ -147,38 +151,40 @@ describe("fallback", () => {
     const throwing = () => {
       throw bug;
     };
-    await expect(fallback(0, { shouldFallback: throwing, onFallback }).execute(fail(new Error("x")))).rejects.toBe(bug);
-    await expect(fallback(0, { shouldFallbackResult: throwing, onFallback }).execute(() => 1)).rejects.toBe(bug);
+    await expect(
+      fallback(0, { shouldFallback: throwing, telemetry: on("fallback", onFallback) }).execute(fail(new Error("x"))),
+    ).rejects.toBe(bug);
+    await expect(
+      fallback(0, { shouldFallbackResult: throwing, telemetry: on("fallback", onFallback) }).execute(() => 1),
+    ).rejects.toBe(bug);
     expect(onFallback.calls).toHaveLength(0);
   });
 
-  it("rejects with the function's own error, unwrapped, when the fallback fails too", async () => {
+  it("rejects with the function's own error, unwrapped, when the fallback fails too; its event kept the original", async () => {
     const original = new Error("backend down");
     const cacheMiss = new Error("not in cache");
-    const logger = silentLogger();
+    const onFallback = recorder<[FallbackEvent]>();
     const policy = fallback(
       () => {
         throw cacheMiss;
       },
-      { logger },
+      { telemetry: on("fallback", onFallback) },
     );
     await expect(policy.execute(fail(original))).rejects.toBe(cacheMiss);
-    expect(logger.error.calls).toHaveLength(1);
-    expect(logger.error.calls[0]?.[0]).toMatch("not in cache");
-    expect(logger.error.calls[0]?.[1]).toMatchObject({ error: original, fallbackError: cacheMiss });
+    expect(onFallback.calls.map(([event]) => event.error)).toEqual([original]);
   });
 
-  it("calls onFallback once with the error", async () => {
+  it("emits one fallback event, with the error", async () => {
     const error = new Error("boom");
     const onFallback = recorder<[FallbackEvent]>();
-    await fallback(0, { onFallback }).execute(fail(error));
-    expect(onFallback.calls).toEqual([[{ reason: "error", error, result: undefined }]]);
+    await fallback(0, { telemetry: on("fallback", onFallback) }).execute(fail(error));
+    expect(onFallback.calls).toEqual([[{ type: "fallback", reason: "error", error, result: undefined }]]);
   });
 
   it("logs each fallback through logger.warn with a message naming the error", async () => {
     const logger = silentLogger();
     const error = new TypeError("fetch failed");
-    await fallback(null, { logger }).execute(fail(error));
+    await fallback(null, { telemetry: logTo(logger) }).execute(fail(error));
     expect(logger.warn.calls).toHaveLength(1);
     expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after TypeError: fetch failed");
     expect(logger.warn.calls[0]?.[1]).toMatchObject({ reason: "error", error });
@@ -195,21 +201,23 @@ describe("fallback", () => {
     ];
     for (const [error, described] of thrown) {
       const logger = silentLogger();
-      await fallback(null, { logger }).execute(fail(error));
+      await fallback(null, { telemetry: logTo(logger) }).execute(fail(error));
       expect(logger.warn.calls[0]?.[0]).toBe(`staunch: falling back after ${described}`);
     }
   });
 
   it("logs a replaced result without a status as rejected by shouldFallbackResult", async () => {
     const logger = silentLogger();
-    await fallback(null, { logger, shouldFallbackResult: () => true }).execute(() => "stale");
+    await fallback(null, { telemetry: logTo(logger), shouldFallbackResult: () => true }).execute(() => "stale");
     expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result that shouldFallbackResult rejected");
   });
 
   it("logs a replaced result with its status", async () => {
     const logger = silentLogger();
     const tracked = trackedResponse(503);
-    await fallback(null, { logger, shouldFallbackResult: (r: Response) => !r.ok }).execute(() => tracked.response);
+    await fallback(null, { telemetry: logTo(logger), shouldFallbackResult: (r: Response) => !r.ok }).execute(
+      () => tracked.response,
+    );
     expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result with status 503");
   });
 
@@ -253,16 +261,16 @@ const cases: Case[] = [
     /fallback: option "shouldFallbackResult" must be a function, got 503/,
   ],
   [
-    "onFallback not a function",
-    () => fallback(1, { onFallback: "log" as never }),
+    "telemetry not a listener",
+    () => fallback(1, { telemetry: "log" as never }),
     TypeError,
-    /fallback: option "onFallback" must be a function, got "log"/,
+    /fallback: option "telemetry" must be a listener function or an array of them, got "log"/,
   ],
   [
-    "logger without error",
-    () => fallback(1, { logger: { warn: () => {} } as never }),
+    "logTo a logger without error",
+    () => logTo({ warn: () => {} } as never),
     TypeError,
-    /fallback: option "logger" must be an object with warn and error methods/,
+    /logTo: option "logger" must be an object with warn and error methods/,
   ],
 ];
 

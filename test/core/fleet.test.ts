@@ -16,6 +16,7 @@ import { parseSyncMessage, parseSyncReply, type SyncMessage } from "../../src/fl
 import { type FleetStore, memoryStore } from "../../src/fleet/stores.ts";
 import type * as Staunch from "../../src/index.ts";
 import { retryBudget } from "../../src/retry-budget.ts";
+import { on } from "../../src/telemetry/events.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const boom = () => Promise.reject(new Error("dependency down"));
@@ -64,7 +65,7 @@ function isolates(
         halfOpenProbes: breaker.probes ?? 1,
         shared: shared.circuit("https://api.example"),
         env: clock,
-        onStateChange: (change) => changes.push(change),
+        telemetry: on("circuit-state-change", (change) => changes.push(change)),
       }),
     };
   });
@@ -362,8 +363,7 @@ describe("when the store cannot be reached", () => {
       store,
       {},
       {
-        onDegraded: (e) => degraded.push(e),
-        onRecovered: (e) => recovered.push(e),
+        telemetry: [on("fleet-degraded", (e) => degraded.push(e)), on("fleet-recovered", (e) => recovered.push(e))],
       },
     ) as [Isolate];
     for (let i = 0; i < 3; i++) expect(await call(a, ok)).toBe("ok");
@@ -379,7 +379,7 @@ describe("when the store cannot be reached", () => {
     store.mode = "up";
     clock.nowMs += 1_000; // asked again once an interval
     await call(a, ok);
-    expect(recovered).toEqual([{ key: "https://api.example", degradedForMs: 11_000 }]);
+    expect(recovered).toEqual([{ type: "fleet-recovered", key: "https://api.example", degradedForMs: 11_000 }]);
     expect(a.shared.status()[0]).toMatchObject({ degraded: false, circuit: "closed" });
   });
 
@@ -387,7 +387,13 @@ describe("when the store cannot be reached", () => {
     const clock = new FakeClock();
     const store = switchableStore(clock);
     const degraded: FleetDegradedEvent[] = [];
-    const [a] = isolates(1, clock, store, {}, { timeoutMs: 200, onDegraded: (e) => degraded.push(e) }) as [Isolate];
+    const [a] = isolates(
+      1,
+      clock,
+      store,
+      {},
+      { timeoutMs: 200, telemetry: on("fleet-degraded", (e) => degraded.push(e)) },
+    ) as [Isolate];
     for (let i = 0; i < 5; i++) await call(a, boom);
     clock.nowMs += 10_000;
     store.mode = "hang";
@@ -421,19 +427,17 @@ describe("hooks", () => {
     const clock = new FakeClock();
     const store = switchableStore(clock);
     store.mode = "down";
-    const warnings: string[] = [];
     const shared = coordinator({
       store,
       env: clock,
-      onDegraded: () => {
-        throw new Error("a broken hook");
+      telemetry: () => {
+        throw new Error("a broken listener");
       },
-      logger: { warn: (message: string) => warnings.push(message) },
     });
     const breaker = circuitBreaker({ shared: shared.circuit("k"), env: clock });
     await breaker.execute(ok);
     await shared.settled();
-    expect(warnings).toEqual(["staunch: a hook threw while handling the shared state for k"]);
+    expect(shared.status()[0]).toMatchObject({ degraded: true });
     store.mode = "up";
     clock.nowMs += 1_000;
     await breaker.execute(ok);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type HedgeEvent, hedge } from "../../src/hedge.ts";
 import type { PolicyContext } from "../../src/policy.ts";
+import { on } from "../../src/telemetry/events.ts";
 import { FakeClock, recorder, settle } from "../support/fake-clock.ts";
 
 const START = 1_700_000_000_000;
@@ -112,7 +113,9 @@ describe("hedge", () => {
       { ms: 10_000, value: "second" },
       { ms: 1_000, value: "third" },
     );
-    const result = await clock.run(hedge({ delayMs: 100, maxHedges: 2, onHedge, env: clock }).execute(operation));
+    const result = await clock.run(
+      hedge({ delayMs: 100, maxHedges: 2, telemetry: on("hedge", onHedge), env: clock }).execute(operation),
+    );
     expect(result).toBe("third");
     expect(started.map((s) => [s.attempt, s.atMs])).toEqual([
       [1, 0],
@@ -141,7 +144,9 @@ describe("hedge", () => {
       { ms: 10, error: new TypeError("fetch failed") },
       { ms: 50, value: "second" },
     );
-    const result = await clock.run(hedge({ delayMs: 100, onHedge, env: clock }).execute(operation));
+    const result = await clock.run(
+      hedge({ delayMs: 100, telemetry: on("hedge", onHedge), env: clock }).execute(operation),
+    );
     expect(result).toBe("second");
     expect(started.map((s) => s.atMs)).toEqual([0, 10]);
     expect(onHedge.calls.map(([e]) => e.trigger)).toEqual(["failure"]);
@@ -209,13 +214,13 @@ describe("hedge", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it("goes on, unchanged, when onHedge throws", async () => {
+  it("goes on, unchanged, when a hedge listener throws", async () => {
     const clock = new FakeClock();
     const { operation } = planned(clock, { ms: 1_000, value: "slow" }, { ms: 10, value: "fast" });
     const policy = hedge({
       delayMs: 100,
       env: clock,
-      onHedge: () => {
+      telemetry: () => {
         throw new Error("metrics down");
       },
     });
@@ -251,10 +256,10 @@ const cases: Case[] = [
   ],
   ["maxHedges negative", () => hedge({ delayMs: 10, maxHedges: -1 }), RangeError, /hedge: option "maxHedges".*got -1/],
   [
-    "onHedge not a function",
-    () => hedge({ delayMs: 10, onHedge: {} as never }),
+    "telemetry not a listener",
+    () => hedge({ delayMs: 10, telemetry: {} as never }),
     TypeError,
-    /hedge: option "onHedge" must be a function/,
+    /hedge: option "telemetry" must be a listener function or an array of them/,
   ],
   ["misspelt option", () => hedge({ delay: 10 } as never), TypeError, /hedge: unknown option "delay"/],
   [

@@ -4,7 +4,18 @@
  */
 
 import { describe, expect, it } from "vitest";
-import { circuitBreaker, consecutiveFailures, createFetch, fallback, retry, retryBudget } from "../../src/index.ts";
+import {
+  circuitBreaker,
+  consecutiveFailures,
+  createFetch,
+  fallback,
+  logTo,
+  metricsTo,
+  on,
+  retry,
+  retryBudget,
+  type TelemetryEvent,
+} from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const boom = () => {
@@ -17,8 +28,7 @@ describe("a throwing hook", () => {
     const policy = retry({
       attempts: 3,
       backoff: { initialMs: 0 },
-      onRetry: boom,
-      onGiveUp: boom,
+      telemetry: boom,
       env: new FakeClock(),
     });
     const failure = new TypeError("fetch failed");
@@ -32,7 +42,11 @@ describe("a throwing hook", () => {
   });
 
   it("does not turn the response that opens a circuit into a rejection, and its breaker still opens", async () => {
-    const breaker = circuitBreaker({ strategy: consecutiveFailures(1), onStateChange: boom, env: new FakeClock() });
+    const breaker = circuitBreaker({
+      strategy: consecutiveFailures(1),
+      telemetry: on("circuit-state-change", boom),
+      env: new FakeClock(),
+    });
     const res = await breaker.execute(async () => new Response("down", { status: 500 }));
     expect(res.status).toBe(500);
     await res.text();
@@ -45,10 +59,7 @@ describe("a throwing hook", () => {
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       backoff: { initialMs: 0 },
-      onRetry: boom,
-      onGiveUp: boom,
-      logger: { warn: boom, error: boom },
-      metrics: { count: boom, timing: boom },
+      telemetry: [boom, logTo({ warn: boom, error: boom }), metricsTo({ count: boom, timing: boom })],
       fetch: async () =>
         new Response(
           new ReadableStream({
@@ -66,9 +77,26 @@ describe("a throwing hook", () => {
   });
 
   it("does not stop a retry budget from refusing, nor a fallback from answering", async () => {
-    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0, onExhausted: boom, env: new FakeClock() });
+    const budget = retryBudget({
+      ratio: 0,
+      minRetriesPerSecond: 0,
+      telemetry: on("retry-budget-exhausted", boom),
+      env: new FakeClock(),
+    });
     expect(budget.tryAcquireRetry()).toBe(false);
-    const policy = fallback("default", { onFallback: boom, logger: { warn: boom, error: boom } });
+    const policy = fallback("default", { telemetry: [on("fallback", boom), logTo({ warn: boom, error: boom })] });
     await expect(policy.execute(() => Promise.reject(new Error("x")))).resolves.toBe("default");
+  });
+
+  it("does not keep the listeners after it from hearing the event", async () => {
+    const heard: TelemetryEvent["type"][] = [];
+    const policy = retry({
+      attempts: 2,
+      backoff: { initialMs: 0 },
+      telemetry: [boom, (event) => heard.push(event.type)],
+      env: new FakeClock(),
+    });
+    await expect(policy.execute(() => Promise.reject(new TypeError("fetch failed")))).rejects.toThrow("fetch failed");
+    expect(heard).toEqual(["retry", "give-up"]);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { retry } from "../../src/retry.ts";
 import { retryBudget } from "../../src/retry-budget.ts";
+import { on } from "../../src/telemetry/events.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 describe("retry budget", () => {
@@ -61,7 +62,7 @@ describe("retry budget", () => {
     const budget = retryBudget({
       ratio: 0,
       minRetriesPerSecond: 0,
-      onExhausted: (s) => refusals.push(s.retries),
+      telemetry: on("retry-budget-exhausted", (s) => refusals.push(s.retries)),
       env: new FakeClock(),
     });
     budget.tryAcquireRetry();
@@ -77,7 +78,7 @@ describe("retry budget", () => {
       budget,
       env: clock,
       backoff: { initialMs: 0 },
-      onGiveUp: (e) => reasons.push(e.reason),
+      telemetry: on("give-up", (e) => reasons.push(e.reason)),
     });
     const failure = new TypeError("fetch failed");
     let calls = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type GiveUpEvent, type RetryEvent, retry } from "../../src/index.ts";
+import { type GiveUpEvent, on, type RetryEvent, retry } from "../../src/index.ts";
 import { FakeClock, recorder } from "../support/fake-clock.ts";
 
 const networkError = () => new TypeError("fetch failed");
@@ -97,7 +97,7 @@ describe("retry", () => {
       maxElapsedMs: 1_000,
       env: clock,
       backoff: { initialMs: 300, jitter: "none" },
-      onGiveUp: (event) => giveUps.push(event),
+      telemetry: on("give-up", (event) => giveUps.push(event)),
     });
     const last = networkError();
     const op = flaky(networkError(), networkError(), last);
@@ -129,11 +129,15 @@ describe("retry", () => {
     expect(calls).toBe(2);
   });
 
-  it("calls onRetry before each sleep with attempt, error, delay and elapsed time", async () => {
+  it("emits retry before each sleep with attempt, error, delay and elapsed time", async () => {
     const clock = new FakeClock();
     const events: RetryEvent[] = [];
     const first = networkError();
-    const policy = retry({ env: clock, backoff: { initialMs: 50, jitter: "none" }, onRetry: (e) => events.push(e) });
+    const policy = retry({
+      env: clock,
+      backoff: { initialMs: 50, jitter: "none" },
+      telemetry: on("retry", (e) => events.push(e)),
+    });
     await clock.run(policy.execute(flaky(first, networkError())));
     expect(events.map((e) => [e.attempt, e.delayMs, e.elapsedMs, e.threw])).toEqual([
       [1, 50, 0, true],
@@ -142,19 +146,23 @@ describe("retry", () => {
     expect(events[0]?.error).toBe(first);
   });
 
-  it("hands onRetry the delay in whole ms, as a log line prints it, and sleeps the delay it chose", async () => {
+  it("reports the retry's delay in whole ms, as a log line prints it, and sleeps the delay it chose", async () => {
     const clock = new FakeClock({ random: () => 0.31974099820945412 });
     const events: RetryEvent[] = [];
-    const policy = retry({ env: clock, backoff: { initialMs: 200, jitter: "full" }, onRetry: (e) => events.push(e) });
+    const policy = retry({
+      env: clock,
+      backoff: { initialMs: 200, jitter: "full" },
+      telemetry: on("retry", (e) => events.push(e)),
+    });
     await clock.run(policy.execute(flaky(networkError())));
     expect(clock.sleeps).toEqual([63.948199641890824]);
     expect(events.map((e) => e.delayMs)).toEqual([64]);
   });
 
-  it("calls onGiveUp once when attempts run out, and not for a non-retryable error", async () => {
+  it("emits give-up once when attempts run out, and not for a non-retryable error", async () => {
     const clock = new FakeClock();
     const onGiveUp = recorder<[GiveUpEvent]>();
-    const policy = retry({ attempts: 2, env: clock, onGiveUp });
+    const policy = retry({ attempts: 2, env: clock, telemetry: on("give-up", onGiveUp) });
     await expect(clock.run(policy.execute(flaky(networkError(), networkError())))).rejects.toThrow();
     expect(onGiveUp.calls.map(([e]) => [e.reason, e.attempt])).toEqual([["attempts", 2]]);
     await expect(policy.execute(flaky(new Error("bug")))).rejects.toThrow("bug");
@@ -189,7 +197,11 @@ describe("retry", () => {
 
   it("gives up with reason 'delay' when a backoff function returns Infinity", async () => {
     const reasons: string[] = [];
-    const policy = retry({ backoff: () => Infinity, onGiveUp: (e) => reasons.push(e.reason), env: new FakeClock() });
+    const policy = retry({
+      backoff: () => Infinity,
+      telemetry: on("give-up", (e) => reasons.push(e.reason)),
+      env: new FakeClock(),
+    });
     await expect(policy.execute(flaky(networkError()))).rejects.toThrow("fetch failed");
     expect(reasons).toEqual(["delay"]);
   });
@@ -283,8 +295,7 @@ describe("retry", () => {
       backoff: { initialMs: 0 },
       shouldRetry: count("shouldRetry", true) as () => boolean,
       shouldRetryResult: count("shouldRetryResult", false) as () => boolean,
-      onRetry: count("onRetry"),
-      onGiveUp: count("onGiveUp"),
+      telemetry: [on("retry", count("onRetry")), on("give-up", count("onGiveUp"))],
     });
     await expect(policy.execute(() => Promise.reject(new Error("x")))).rejects.toThrow("x");
     await policy.execute(async () => 1);

@@ -47,7 +47,12 @@ const cases: Case[] = [
     TypeError,
     /"shouldRetry" must be a function, got true/,
   ],
-  ["onRetry not a function", () => retry({ onRetry: "log" as never }), TypeError, /"onRetry" must be a function/],
+  [
+    "telemetry not a listener",
+    () => retry({ telemetry: "log" as never }),
+    TypeError,
+    /"telemetry" must be a listener function or an array of them/,
+  ],
   ["options not an object", () => retry(5 as never), TypeError, /retry: options must be an object, got 5/],
   [
     "env.sleep not a function",
@@ -62,8 +67,19 @@ const cases: Case[] = [
   ["timeout null", () => timeout(null as never), TypeError, /"ms" must be a number, got null/],
   ["attempts a bigint", () => retry({ attempts: 3n as never }), TypeError, /"attempts" must be a number, got 3$/],
   ["attempts an array", () => retry({ attempts: [3] as never }), TypeError, /got \[object Array\]$/],
-  ["onRetry a symbol", () => retry({ onRetry: Symbol("x") as never }), TypeError, /got \[object Symbol\]$/],
-  ["onRetry a boolean", () => retry({ onRetry: false as never }), TypeError, /"onRetry" must be a function, got false/],
+  ["telemetry a symbol", () => retry({ telemetry: Symbol("x") as never }), TypeError, /got \[object Symbol\]$/],
+  [
+    "telemetry a boolean",
+    () => retry({ telemetry: false as never }),
+    TypeError,
+    /"telemetry" must be a listener.*, got false/,
+  ],
+  [
+    "telemetry an array with a non-function",
+    () => retry({ telemetry: [() => {}, "log"] as never }),
+    TypeError,
+    /"telemetry" must be a listener function or an array of them, got \[object Array\]/,
+  ],
   ["initialMs NaN", () => retry({ backoff: { initialMs: Number.NaN } }), RangeError, /a finite number ≥ 0, got NaN/],
   [
     "maxElapsedMs NaN",

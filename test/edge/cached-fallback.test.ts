@@ -4,7 +4,7 @@
  */
 
 import { describe, expect, it } from "vitest";
-import { CircuitOpenError, cachedFallback, FALLBACK_HEADER, type StaleServedEvent } from "../../src/index.ts";
+import { CircuitOpenError, cachedFallback, FALLBACK_HEADER, on, type StaleServedEvent } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const inBrowser = typeof (globalThis as { document?: unknown }).document !== "undefined";
@@ -41,7 +41,7 @@ async function setup(options: Partial<Parameters<typeof cachedFallback>[1]> = {}
   const fetchWithFallback = cachedFallback(scripted.origin, {
     cache,
     env: clock,
-    onStale: (e) => events.push(e),
+    telemetry: on("stale-served", (e) => events.push(e)),
     ...options,
   });
   return { clock, cache, ...scripted, fetchWithFallback, events };

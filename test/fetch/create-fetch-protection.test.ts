@@ -16,6 +16,9 @@ import {
   isCircuitOpenError,
   isNetworkError,
   isRateLimitedError,
+  logTo,
+  metricsTo,
+  on,
   perOriginBreaker,
   retry,
   retryBudget,
@@ -34,7 +37,7 @@ describe("createFetch: a circuit breaker per origin", () => {
       attempts: 2,
       backoff: { initialMs: 0 },
       breaker: { strategy: () => consecutiveFailures(3), halfOpenAfterMs: 30_000 },
-      onBreakerStateChange: (c) => changes.push(c),
+      telemetry: on("circuit-state-change", (c) => changes.push(c)),
     });
     const s = scenario(server, "503");
     for (let call = 1; call <= 3; call++) expect(await statusOf(fetch(s.url))).toBe(503); // the third opens it
@@ -78,10 +81,12 @@ describe("createFetch: a circuit breaker per origin", () => {
       env: { ...base, sleep: (ms, signal) => opening.then(() => base.sleep(ms, signal)) },
       attempts: 4,
       breaker: { strategy: () => consecutiveFailures(1) },
-      onRetry: () => {
-        opening = fetch(scenario(server, "500").url, { method: "POST" }).then((r) => r.arrayBuffer());
-      },
-      onGiveUp: (event) => giveUps.push(`${event.status} ${event.reason}`),
+      telemetry: [
+        on("fetch-retry", () => {
+          opening = fetch(scenario(server, "500").url, { method: "POST" }).then((r) => r.arrayBuffer());
+        }),
+        on("fetch-give-up", (event) => giveUps.push(`${event.status} ${event.reason}`)),
+      ],
     });
     const s = scenario(server, "503|ra=0", "502");
     const response = await fetch(s.url);
@@ -101,9 +106,9 @@ describe("createFetch: a circuit breaker per origin", () => {
       env: { ...base, sleep: (ms, signal) => opening.then(() => base.sleep(ms, signal)) },
       attempts: 4,
       breaker: { strategy: () => consecutiveFailures(1) },
-      onRetry: () => {
+      telemetry: on("fetch-retry", () => {
         opening = fetch(scenario(server, "500").url, { method: "POST" }).then((r) => r.arrayBuffer());
-      },
+      }),
     });
     const s = scenario(server, "reset");
     const error = await fetch(s.url).catch((e: unknown) => e);
@@ -161,13 +166,13 @@ describe("createFetch: a circuit breaker per origin", () => {
     expect(await s.received()).toHaveLength(1);
   });
 
-  it("logs breaker transitions through the logger", async () => {
+  it("logs breaker transitions through logTo(logger)", async () => {
     const lines: string[] = [];
     const logger = { warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       attempts: 1,
-      logger,
+      telemetry: logTo(logger),
       breaker: { strategy: () => consecutiveFailures(1), halfOpenAfterMs: 1_000 },
     });
     await statusOf(fetch(scenario(server, "503").url));
@@ -301,14 +306,14 @@ describe("createFetch: the breaker counts what a call says of the origin", () =>
 });
 
 describe("createFetch: the breaker option takes what users pass", () => {
-  it("honours a circuitBreaker instance, one circuit for every origin, reported through onBreakerStateChange", async () => {
+  it("honours a circuitBreaker instance, one circuit for every origin, reported to the client's listeners", async () => {
     const breaker = circuitBreaker({ strategy: consecutiveFailures(1), env: new FakeClock() });
     const changes: string[] = [];
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       attempts: 1,
       breaker,
-      onBreakerStateChange: (c) => changes.push(`${c.from}→${c.to}`),
+      telemetry: on("circuit-state-change", (c) => changes.push(`${c.from}→${c.to}`)),
     });
     expect(await statusOf(fetch(scenario(server, "503").url))).toBe(503);
     expect(breaker.state).toBe("open");
@@ -410,7 +415,7 @@ describe("createFetch: shared backpressure", () => {
       },
       env: clock.instantSleep(),
       totalTimeoutMs: 5_000,
-      onGiveUp: (event) => giveUps.push(`${event.status} ${event.reason}`),
+      telemetry: on("fetch-give-up", (event) => giveUps.push(`${event.status} ${event.reason}`)),
     });
     const response = await client("https://api.test/items");
     expect(response.status).toBe(503);
@@ -436,7 +441,7 @@ describe("createFetch: retry budget", () => {
       env: clock.instantSleep(),
       budget,
       breaker: false,
-      onGiveUp: (e) => reasons.push(e.reason),
+      telemetry: on("fetch-give-up", (e) => reasons.push(e.reason)),
     });
     const s = scenario(server, "503");
     expect(await statusOf(fetch(s.url))).toBe(503);
@@ -514,18 +519,21 @@ describe("createFetch: fallback", () => {
     expect(await res.text()).toBe("fallback after 503");
   });
 
-  it("reports each fallback through onFallback and the metrics sink", async () => {
+  it("reports each fallback as a fetch-fallback event, counted by metricsTo", async () => {
     const events: string[] = [];
     const counts: string[] = [];
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       attempts: 1,
       fallback: () => new Response("fallback"),
-      onFallback: (e) =>
-        events.push(
-          `${e.method} ${e.reason} ${e.status ?? (e.errorName ? "error-name" : "none")} ${e.url.includes("?") ? "redacted" : "plain"}`,
+      telemetry: [
+        on("fetch-fallback", (e) =>
+          events.push(
+            `${e.method} ${e.reason} ${e.status ?? (e.errorName ? "error-name" : "none")} ${e.url.includes("?") ? "redacted" : "plain"}`,
+          ),
         ),
-      metrics: { count: (name, _v, tags) => counts.push(`${name} ${tags.reason}`), timing: () => {} },
+        metricsTo({ count: (name, _v, tags) => counts.push(`${name} ${tags.reason}`), timing: () => {} }),
+      ],
     });
     await (await fetch(`${scenario(server, "502").url}&secret=1`)).text();
     await (await fetch(scenario(server, "reset").url)).text();

@@ -11,6 +11,9 @@ import {
   type FetchGiveUpEvent,
   type FetchRetryEvent,
   isNetworkError,
+  logTo,
+  metricsTo,
+  on,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario, statusOf } from "../support/scenario.ts";
@@ -27,9 +30,12 @@ function setup(options: Parameters<typeof createFetch>[0] = {}) {
   const fetch = createFetch({
     env: clock.instantSleep(),
     backoff: noJitter,
-    onRetry: (e) => retries.push(e),
-    onGiveUp: (e) => giveUps.push(e),
     ...options,
+    telemetry: [
+      on("fetch-retry", (e) => retries.push(e)),
+      on("fetch-give-up", (e) => giveUps.push(e)),
+      ...[options.telemetry ?? []].flat(),
+    ],
   });
   return { clock, fetch, retries, giveUps };
 }
@@ -399,7 +405,7 @@ describe("createFetch: timeouts and aborts", () => {
       env: clock,
       totalTimeoutMs: 250,
       backoff: { initialMs: 200, jitter: "none" },
-      onGiveUp: (e) => giveUps.push(e),
+      telemetry: on("fetch-give-up", (e) => giveUps.push(e)),
     });
     const outcome = clock.run(
       fetch("https://api.test/items").then(
@@ -417,7 +423,7 @@ describe("createFetch: timeouts and aborts", () => {
     const reason = new Error("the user left");
     const fetch = createFetch({
       backoff: { initialMs: 30_000, jitter: "none" },
-      onRetry: () => setTimeout(() => controller.abort(reason), 20),
+      telemetry: on("fetch-retry", () => setTimeout(() => controller.abort(reason), 20)),
     });
     const s = scenario(server, "503", "200");
     const started = Date.now();
@@ -486,7 +492,7 @@ describe("createFetch: observability", () => {
       warn: (message: string) => lines.push(`warn ${message}`),
       error: (message: string) => lines.push(`error ${message}`),
     };
-    const { fetch } = setup({ attempts: 2, logger });
+    const { fetch } = setup({ attempts: 2, telemetry: logTo(logger) });
     const s = scenario(server, "reset", "503");
     await statusOf(fetch(s.url));
     expect(lines).toHaveLength(2);
@@ -505,8 +511,7 @@ describe("createFetch: observability", () => {
       attempts: 2,
       env: clock.instantSleep(),
       backoff: { initialMs: 200, jitter: "full" },
-      onRetry: (e) => retries.push(e),
-      logger,
+      telemetry: [on("fetch-retry", (e) => retries.push(e)), logTo(logger)],
     });
     await statusOf(fetch(scenario(server, "503", "200").url));
     expect(clock.sleeps).toEqual([63.948199641890824]);
@@ -525,7 +530,7 @@ describe("createFetch: observability", () => {
         timings.push(`${name} ${tags.outcome}`);
       },
     };
-    const { fetch } = setup({ attempts: 2, metrics });
+    const { fetch } = setup({ attempts: 2, telemetry: metricsTo(metrics) });
     const s = scenario(server, "503");
     await statusOf(fetch(s.url));
     expect(counts).toEqual([

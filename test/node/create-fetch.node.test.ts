@@ -2,7 +2,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import ky from "ky";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { circuitBreaker, createFetch } from "../../src/index.ts";
+import { circuitBreaker, createFetch, on } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario } from "../support/scenario.ts";
 
@@ -78,8 +78,8 @@ describe("createFetch in Node", () => {
     );
     expect(() => createFetch({ maxRetryAfterMs: 2 ** 31 })).toThrow(/"maxRetryAfterMs" must be at most 2147483647/);
     expect(() => createFetch({ maxBufferedBodyBytes: -1 })).toThrow(/"maxBufferedBodyBytes"/);
-    expect(() => createFetch({ logger: {} as never })).toThrow(
-      /"logger" must be an object with warn and error methods/,
+    expect(() => createFetch({ telemetry: {} as never })).toThrow(
+      /createFetch: option "telemetry" must be a listener function or an array of them, got \[object Object\]/,
     );
     expect(() => createFetch({ retryNonIdempotent: "yes" as never })).toThrow(TypeError);
     expect(() => createFetch({ attempts: 0 })).toThrow(/createFetch: option "attempts"/);
@@ -93,10 +93,10 @@ describe("createFetch: a breaker shared by clients", () => {
     const gc = runInNewContext("gc") as () => void;
     const breaker = circuitBreaker();
     let heard = 0;
-    const kept = createFetch({ breaker, onBreakerStateChange: () => heard++ });
+    const kept = createFetch({ breaker, telemetry: on("circuit-state-change", () => heard++) });
     kept.breaker("https://api.test"); // each client watches the breaker from its first use of an origin
     for (let i = 0; i < 1_000; i++) {
-      createFetch({ breaker, onBreakerStateChange: () => heard++ }).breaker("https://api.test"); // one per request
+      createFetch({ breaker, telemetry: on("circuit-state-change", () => heard++) }).breaker("https://api.test"); // one per request
     }
     await new Promise((resolve) => setTimeout(resolve, 0)); // a WeakRef holds its target until the job ends
     gc();

@@ -36,8 +36,12 @@ import {
   consecutiveFailures,
   createFetch,
   fallback,
+  hedge,
   retry,
   retryBudget,
+  TELEMETRY,
+  type TelemetryEventOf,
+  type TelemetryEventType,
 } from "../../src/index.ts";
 import { type StaunchTelemetryOptions, staunchTelemetry } from "../../src/otel.ts";
 import { FakeClock } from "../support/fake-clock.ts";
@@ -165,7 +169,7 @@ function client(
   const fetch = createFetch({
     env: clock.instantSleep(),
     backoff: noJitter,
-    ...otel.fetchOptions,
+    telemetry: otel,
     fetch: async () => {
       clock.nowMs += 40;
       return new Response(null, { status: statuses.shift() ?? 500 });
@@ -206,7 +210,7 @@ describe("staunch/otel: createFetch metrics", () => {
   it("labels an attempt that threw with its error name as error.type, and no status", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
     const fetch = createFetch({
-      ...otel.fetchOptions,
+      telemetry: otel,
       attempts: 1,
       fetch: () => Promise.reject(new TypeError("fetch failed")),
     });
@@ -395,7 +399,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts a retry policy's retries by error type and adds each to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const policy = retry({ attempts: 3, backoff: noJitter, env: env(), ...otel.retryOptions });
+    const policy = retry({ attempts: 3, backoff: noJitter, env: env(), telemetry: otel });
     const events = await rig.eventsOf(() => policy.execute(failTwice()));
     expect(await rig.points("staunch.retry.retries")).toEqual([
       { attributes: { "error.type": "TypeError" }, value: 2 },
@@ -408,7 +412,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts a retry policy's give-up with its reason and adds it to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const policy = retry({ attempts: 2, backoff: noJitter, env: env(), ...otel.retryOptions });
+    const policy = retry({ attempts: 2, backoff: noJitter, env: env(), telemetry: otel });
     const events = await rig.eventsOf(() => policy.execute(failTwice()).catch(() => undefined));
     const attributes = { "staunch.give_up.reason": "attempts", "error.type": "TypeError" };
     expect(await rig.points("staunch.retry.give_ups")).toEqual([{ attributes, value: 1 }]);
@@ -423,7 +427,7 @@ describe("staunch/otel: policies", () => {
       attempts: 2,
       env: env(),
       shouldRetryResult: (res) => res.status === 503,
-      ...otel.retryOptions,
+      telemetry: otel,
     });
     await policy.execute(async () => new Response(null, { status: 503 }));
     expect((await rig.points("staunch.retry.retries")).map((p) => p.attributes)).toEqual([
@@ -437,7 +441,7 @@ describe("staunch/otel: policies", () => {
       key: "payments-db",
       strategy: consecutiveFailures(1),
       env: env(),
-      ...otel.breakerOptions,
+      telemetry: otel,
     });
     const events = await rig.eventsOf(() => breaker.execute(failTwice()).catch(() => undefined));
     const attributes = {
@@ -453,7 +457,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts each retry a spent budget refuses and adds it to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0, env: env(), ...otel.budgetOptions });
+    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0, env: env(), telemetry: otel });
     const policy = retry({ budget, env: env() });
     const events = await rig.eventsOf(() => policy.execute(failTwice()).catch(() => undefined));
     expect(await rig.points("staunch.retry_budget.refused_retries")).toEqual([{ attributes: {}, value: 1 }]);
@@ -464,7 +468,7 @@ describe("staunch/otel: policies", () => {
 
   it("counts a fallback for an error by its type and adds it to the span", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
-    const policy = fallback("cached", otel.fallbackOptions);
+    const policy = fallback("cached", { telemetry: otel });
     const events = await rig.eventsOf(() => policy.execute(failTwice()));
     const attributes = { "staunch.fallback.reason": "error", "error.type": "TypeError" };
     expect(await rig.points("staunch.fallback.activations")).toEqual([{ attributes, value: 1 }]);
@@ -475,7 +479,7 @@ describe("staunch/otel: policies", () => {
     const otel = staunchTelemetry({ meter: rig.meter });
     const policy = fallback("cached", {
       shouldFallbackResult: (res: Response) => res.status >= 500,
-      ...otel.fallbackOptions,
+      telemetry: otel,
     });
     await policy.execute(async () => new Response(null, { status: 502 }));
     expect((await rig.points("staunch.fallback.activations")).map((p) => p.attributes)).toEqual([
@@ -483,6 +487,115 @@ describe("staunch/otel: policies", () => {
     ]);
   });
 });
+
+describe("staunch/otel: every event", () => {
+  it("counts createFetch's fallbacks by reason and adds them to the span", async () => {
+    const otel = staunchTelemetry({ meter: rig.meter });
+    const fetch = createFetch({
+      attempts: 1,
+      telemetry: otel,
+      fetch: async () => new Response(null, { status: 503 }),
+      fallback: () => new Response("cached"),
+    });
+    const events = await rig.eventsOf(() => fetch(URL_WITH_TOKEN));
+    expect(await rig.points("staunch.fetch.fallbacks")).toEqual([
+      { attributes: { "http.request.method": "GET", ...server, "staunch.fallback.reason": "status" }, value: 1 },
+    ]);
+    expect(eventAttributes(events, "staunch.fallback")).toEqual([
+      {
+        "http.request.method": "GET",
+        "url.full": "https://api.example.com/v1/items?…",
+        "staunch.fallback.reason": "status",
+        "http.response.status_code": 503,
+        "error.type": "503",
+      },
+    ]);
+  });
+
+  it("counts hedges by trigger and adds each to the span", async () => {
+    const otel = staunchTelemetry({ meter: rig.meter });
+    let calls = 0;
+    const policy = hedge({ delayMs: 10, telemetry: otel });
+    const events = await rig.eventsOf(() =>
+      policy.execute(async () => {
+        if (++calls === 1) throw new TypeError("fetch failed");
+        return "ok";
+      }),
+    );
+    expect(await rig.points("staunch.hedge.hedges")).toEqual([
+      { attributes: { "staunch.hedge.trigger": "failure" }, value: 1 },
+    ]);
+    expect(eventAttributes(events, "staunch.hedge")).toMatchObject([
+      { "staunch.attempt": 2, "staunch.hedge.trigger": "failure" },
+    ]);
+  });
+
+  it("records a metric for each event type staunch emits", async () => {
+    const otel = staunchTelemetry({ meter: rig.meter });
+    const fetchFields = {
+      method: "GET",
+      url: "https://api.example.com/?…",
+      origin: "https://api.example.com",
+      status: 503,
+      errorName: undefined,
+      error: undefined,
+    };
+    const state = { attempt: 1, elapsedMs: 0, threw: true, error: new TypeError("x"), result: undefined };
+    // One of each: the Record's type fails to compile if an event type is added without a sample here.
+    const samples: { readonly [K in TelemetryEventType]: TelemetryEventOf<K> } = {
+      retry: { type: "retry", ...state, delayMs: 100 },
+      "give-up": { type: "give-up", ...state, reason: "attempts" },
+      "fetch-attempt": { type: "fetch-attempt", ...fetchFields, attempt: 1, durationMs: 5 },
+      "fetch-retry": {
+        type: "fetch-retry",
+        ...fetchFields,
+        attempt: 1,
+        elapsedMs: 5,
+        delayMs: 100,
+        delaySource: "backoff",
+        maxAttempts: 3,
+      },
+      "fetch-give-up": { type: "fetch-give-up", ...fetchFields, attempt: 3, elapsedMs: 5, reason: "attempts" },
+      "fetch-fallback": { type: "fetch-fallback", ...fetchFields, reason: "status" },
+      "fetch-end": { type: "fetch-end", ...fetchFields, durationMs: 5 },
+      "circuit-state-change": { type: "circuit-state-change", from: "closed", to: "open", key: "db", openForMs: 5 },
+      fallback: { type: "fallback", reason: "error", error: new TypeError("x"), result: undefined },
+      hedge: { type: "hedge", attempt: 2, elapsedMs: 10, trigger: "delay" },
+      "retry-budget-exhausted": { type: "retry-budget-exhausted", requests: 1, retries: 0, available: 0 },
+      timeout: { type: "timeout", timeoutMs: 250 },
+      "bulkhead-rejected": { type: "bulkhead-rejected", limit: 1, queue: 0 },
+      "rate-limited": { type: "rate-limited", retryAfterMs: 700 },
+      "throttle-rejected": { type: "throttle-rejected", probability: 0.5 },
+      "stale-served": {
+        type: "stale-served",
+        url: "https://api.example.com/",
+        cause: "timeout",
+        status: undefined,
+        error: undefined,
+        ageSeconds: 30,
+      },
+      "fleet-degraded": { type: "fleet-degraded", key: "k", operation: "sync", error: new Error("down") },
+      "fleet-recovered": { type: "fleet-recovered", key: "k", degradedForMs: 1_000 },
+    };
+    const recorded: Record<string, string[]> = {};
+    for (const event of Object.values(samples)) {
+      const before = new Set(await metricNames());
+      otel(event);
+      recorded[event.type] = (await metricNames()).filter((name) => !before.has(name));
+    }
+    const withoutMetric = Object.keys(samples).filter((type) => recorded[type]?.length === 0);
+    expect(withoutMetric).toEqual([]);
+    expect(Object.values(TELEMETRY.events).sort()).toEqual(Object.keys(samples).sort());
+  });
+});
+
+/** The names of the metrics recorded so far. */
+async function metricNames(): Promise<string[]> {
+  const known = Object.values(TELEMETRY.metrics);
+  const names: string[] = [];
+  for (const name of known) if ((await rig.points(name)).length > 0) names.push(name);
+  return names;
+}
 
 describe("staunch/otel: the meter", () => {
   afterEach(() => {

@@ -41,7 +41,7 @@ describe("in Node", () => {
     expect(draws.every((d) => d >= 0 && d < 1)).toBe(true);
     expect(new Set(draws).size).toBeGreaterThan(290);
 
-    // The delays slept, not onRetry's (whole ms, as logged): the jitter itself must vary.
+    // The delays slept, not the retry events' (whole ms, as logged): the jitter itself must vary.
     const delays: number[] = [];
     const policy = retry({
       attempts: 40,

@@ -26,6 +26,7 @@ import {
   coordinator,
   createFetch,
   type FleetDegradedEvent,
+  on,
   type ResilientFetch,
   type RetryBudgetOptions,
   retryBudget,
@@ -73,7 +74,7 @@ function simulateIsolate(
   const degraded: FleetDegradedEvent[] = [];
   const shared = coordinator({
     store: durableObjectStore(options.namespace ?? namespace),
-    onDegraded: (event) => degraded.push(event),
+    telemetry: on("fleet-degraded", (event) => degraded.push(event)),
     ...options.coordinator,
   });
   const isolate: SimulatedIsolate = {

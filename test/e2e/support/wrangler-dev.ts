@@ -114,7 +114,7 @@ const ansi = /\u001b\[[0-9;]*[A-Za-z]/g;
  *
  * A log is split into entries: a line that starts in the first column begins one, and the indented or blank
  * lines after it belong to it. An entry whose message starts with `staunch: ` is staunch's own log of a
- * retry, a give-up or a breaker change (`logger: console` in worker/index.ts): it is skipped as a whole,
+ * retry, a give-up or a breaker change (`telemetry: logTo(console)` in worker/index.ts): it is skipped as a whole,
  * because the event object printed below it carries the failed attempt's error — `error: Error: Network
  * connection lost.` and its stack — which is the demo origin's deliberate failure, handled by the retry. Only
  * transient failures reach those messages: staunch never retries a bug such as a TypeError, so a bug cannot
