@@ -28,7 +28,7 @@
  *   `TypeError`, `TimeoutError`…, else `_OTHER`) when the attempt threw. A non-HTTP result carries neither.
  * - `staunch.retry.delay_source`: `backoff` or `retry-after`. `staunch.give_up.reason`: `attempts`,
  *   `elapsed`, `delay`, `budget` or `retry-after`. Breaker states: `closed`, `open`, `half-open`, `isolated`.
- *   `staunch.fallback.reason`: `error` or `result`.
+ *   `staunch.fallback.reason`: `error`, `timeout`, `circuit-open` or `result` (`FallbackReason`).
  *
  * Span events, on the active span (or the one `getSpan` returns), only while it is recording:
  *
@@ -373,7 +373,7 @@ export function staunchTelemetry(options?: StaunchTelemetryOptions): StaunchTele
       onFallback: guarded("a fallback", (event: FallbackEvent) => {
         const attributes = {
           "staunch.fallback.reason": event.reason,
-          ...(event.reason === "error" ? errorAttributes(event.error) : resultAttributes(event.result)),
+          ...(event.reason === "result" ? resultAttributes(event.result) : errorAttributes(event.error)),
         };
         count("staunch.fallback.activations", attributes);
         spanEvent("staunch.fallback", attributes);

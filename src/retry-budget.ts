@@ -40,7 +40,7 @@ export interface RetryBudgetOptions {
    * so that `ratio` and the `minRetriesPerSecond` floor hold fleet-wide. While the fleet's counts are not at
    * hand, this isolate's own decide. Default: this budget's memory only.
    */
-  readonly shared?: FleetBudgetLink;
+  readonly fleet?: FleetBudgetLink;
   readonly env?: Partial<Environment>;
 }
 
@@ -73,7 +73,7 @@ const BUDGET_KEYS = Object.keys({
   windowMs: true,
   buckets: true,
   onExhausted: true,
-  shared: true,
+  fleet: true,
   env: true,
 } satisfies Record<keyof RetryBudgetOptions, true>);
 
@@ -97,20 +97,20 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const onExhausted = guarded(optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted));
   const env = resolveEnvironment(o.env, owner);
-  const shared = o.shared as unknown as BudgetLink | undefined;
-  if (shared !== undefined && typeof (shared as Partial<BudgetLink> | null)?.totals !== "function") {
-    throw optionError(TypeError, owner, "shared", "a fleet link from coordinator(…).budget(key)", shared);
+  const fleet = o.fleet as unknown as BudgetLink | undefined;
+  if (fleet !== undefined && typeof (fleet as Partial<BudgetLink> | null)?.totals !== "function") {
+    throw optionError(TypeError, owner, "fleet", "a fleet link from coordinator(…).budget(key)", fleet);
   }
-  shared?.connect({ windowMs, buckets });
+  fleet?.connect({ windowMs, buckets });
   // One counter: every call and every retry is an event; the retries are the marked ones.
   const events = new SlidingWindowCounter(windowMs, buckets);
   const minimum = (minRetriesPerSecond * windowMs) / 1000;
 
   const state = (): RetryBudgetState => {
     // The fleet's counts (this isolate's included) when a coordinator has them at hand, else this isolate's.
-    const fleet = shared?.totals();
-    const { count, marked: retried } = fleet
-      ? { count: fleet.requests + fleet.retries, marked: fleet.retries }
+    const view = fleet?.totals();
+    const { count, marked: retried } = view
+      ? { count: view.requests + view.retries, marked: view.retries }
       : events.totals(env.now());
     const made = count - retried;
     return {
@@ -123,7 +123,7 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
   return {
     recordRequest() {
       events.record(env.now(), false);
-      shared?.count(false);
+      fleet?.count(false);
     },
     tryAcquireRetry() {
       const current = state();
@@ -132,7 +132,7 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
         return false;
       }
       events.record(env.now(), true);
-      shared?.count(true);
+      fleet?.count(true);
       return true;
     },
     state,

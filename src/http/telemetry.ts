@@ -4,6 +4,7 @@
  */
 
 import type { CircuitStateChange } from "../circuit-breaker.ts";
+import { fallbackReason } from "../outcome.ts";
 import type { RetryState } from "../retry.ts";
 import { errorName } from "../transient.ts";
 import { originOf } from "./send.ts";
@@ -153,7 +154,7 @@ export function reportFallback(
   const event: FetchFallbackEvent = {
     method: request.method,
     url: observers.redact(request.url),
-    reason: response === undefined ? "error" : "status",
+    reason: response === undefined ? fallbackReason({ ok: false, error }) : "result",
     status: response?.status,
     errorName: response === undefined ? (errorName(error) ?? "Error") : undefined,
     error,
