@@ -204,9 +204,7 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
     multiplier,
     probes: requireIntegerAtLeast(owner, "halfOpenProbes", o.halfOpenProbes ?? 1, 1),
     isFailure: handles ? (error, context) => handles({ ok: false, error }, context) : isDependencyFailure,
-    isFailureResult: handles
-      ? (result, context) => handles({ ok: true, result }, context)
-      : defaultIsFailureResult,
+    isFailureResult: handles ? (result, context) => handles({ ok: true, result }, context) : defaultIsFailureResult,
     onStateChange: guarded(optionalFunction<Settings["onStateChange"]>(owner, "onStateChange", o.onStateChange)),
     key: o.key,
     fleet: fleet as CircuitLink | undefined,

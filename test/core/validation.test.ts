@@ -42,10 +42,10 @@ const cases: Case[] = [
   ["misspelt retry option", () => retry({ attempt: 3 } as never), TypeError, /retry: unknown option "attempt"/],
   ["misspelt backoff option", () => exponentialBackoff({ initial: 3 } as never), TypeError, /unknown option "initial"/],
   [
-    "shouldRetry not a function",
-    () => retry({ shouldRetry: true as never }),
+    "shouldHandle not a function",
+    () => retry({ shouldHandle: true as never }),
     TypeError,
-    /"shouldRetry" must be a function, got true/,
+    /"shouldHandle" must be a function, got true/,
   ],
   ["onRetry not a function", () => retry({ onRetry: "log" as never }), TypeError, /"onRetry" must be a function/],
   ["options not an object", () => retry(5 as never), TypeError, /retry: options must be an object, got 5/],

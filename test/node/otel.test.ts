@@ -36,6 +36,7 @@ import {
   consecutiveFailures,
   createFetch,
   fallback,
+  type Outcome,
   retry,
   retryBudget,
 } from "../../src/index.ts";
@@ -422,7 +423,7 @@ describe("staunch/otel: policies", () => {
     const policy = retry<Response>({
       attempts: 2,
       env: env(),
-      shouldRetryResult: (res) => res.status === 503,
+      shouldHandle: (outcome) => outcome.ok && outcome.result.status === 503,
       ...otel.retryOptions,
     });
     await policy.execute(async () => new Response(null, { status: 503 }));
@@ -471,10 +472,19 @@ describe("staunch/otel: policies", () => {
     expect(eventAttributes(events, "staunch.fallback")).toEqual([attributes]);
   });
 
+  it("counts a fallback for a timeout by its reason and the error's type", async () => {
+    const otel = staunchTelemetry({ meter: rig.meter });
+    const policy = fallback("cached", otel.fallbackOptions);
+    await policy.execute(() => Promise.reject(new DOMException("deadline", "TimeoutError")));
+    expect((await rig.points("staunch.fallback.activations")).map((p) => p.attributes)).toEqual([
+      { "staunch.fallback.reason": "timeout", "error.type": "TimeoutError" },
+    ]);
+  });
+
   it("counts a fallback for a rejected response by its status", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
     const policy = fallback("cached", {
-      shouldFallbackResult: (res: Response) => res.status >= 500,
+      shouldHandle: (outcome: Outcome<Response>) => !outcome.ok || outcome.result.status >= 500,
       ...otel.fallbackOptions,
     });
     await policy.execute(async () => new Response(null, { status: 502 }));
