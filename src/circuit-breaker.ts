@@ -123,10 +123,20 @@ const HALF_OPEN_BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multi
 >);
 
 /**
- * Whether an error counts against the dependency, as the breaker's default `shouldHandle` judges errors: every error but a cancel, a local policy's refusal to send the call (a full
- * bulkhead, a rate limit, another open circuit: any `ExecutionRejectedError`), and a failure that is the same
- * on every call to one path (a redirect loop, a reply that is not HTTP). None says the dependency is down, and
- * counting refusals would let local saturation open the circuit.
+ * Whether an error counts against the dependency, as the breaker's default `shouldHandle` judges errors: every
+ * error but a cancel, a local policy's refusal to send the call (a full bulkhead, a rate limit, another open
+ * circuit: any `ExecutionRejectedError`), and a failure that is the same on every call to one path (a redirect
+ * loop, a reply that is not HTTP). None says the dependency is down, and counting refusals would let local
+ * saturation open the circuit.
+ *
+ * @example
+ * ```ts
+ * // The default, written out: a 5xx response, or an error that is the dependency's.
+ * circuitBreaker({
+ *   shouldHandle: (o) =>
+ *     o.ok ? o.result instanceof Response && o.result.status >= 500 : isDependencyFailure(o.error),
+ * });
+ * ```
  */
 export const isDependencyFailure = (error: unknown): boolean =>
   errorName(error) !== "AbortError" && !isExecutionRejectedError(error) && !isPermanentFetchError(error);
