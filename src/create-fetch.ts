@@ -431,7 +431,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   );
 
   const decide = (outcome: Outcome<Response>, call: FetchCall, attempt: number, retryable: boolean): boolean => {
-    const decision = (customShouldRetry as NonNullable<typeof customShouldRetry>)(outcome, {
+    if (customShouldRetry === undefined) return retryable;
+    const decision = customShouldRetry(outcome, {
       request: call.request,
       attempt,
       retryable,
@@ -466,10 +467,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     ...base,
     // What beforeRetry throws never gets here: it ends the retry loop itself (see beforeAttempt).
     shouldRetry: (error, s, call) =>
-      mayResend(call, error) &&
-      (customShouldRetry === undefined
-        ? isTransientError(error)
-        : decide({ ok: false, error }, call, s.attempt, isTransientError(error))),
+      mayResend(call, error) && decide({ ok: false, error }, call, s.attempt, isTransientError(error)),
     // Most results are successes: the status settles them before anything else is asked.
     shouldRetryResult: (response, s, call) => {
       if (customShouldRetry === undefined) return retryStatuses.has(response.status) && mayResend(call);
