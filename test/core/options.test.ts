@@ -378,3 +378,34 @@ describe("positional arguments are checked alike", () => {
     });
   }
 });
+
+describe("an option a release retired is refused, its replacement among the known options", () => {
+  const retired: Array<[owner: string, build: (options: Options) => unknown, name: string, replacement: string]> = [
+    ["retry", (o) => retry(o), "shouldRetry", "shouldHandle"],
+    ["retry", (o) => retry(o), "shouldRetryResult", "shouldHandle"],
+    ["circuitBreaker", (o) => circuitBreaker(o), "isFailure", "shouldHandle"],
+    ["circuitBreaker", (o) => circuitBreaker(o), "isFailureResult", "shouldHandle"],
+    ["circuitBreaker", (o) => circuitBreaker(o), "shared", "fleet"],
+    ["createFetch.breaker", (o) => createFetch({ breaker: o }), "isFailure", "shouldHandle"],
+    ["createFetch.breaker", (o) => createFetch({ breaker: o }), "shared", "fleet"],
+    ["retryBudget", (o) => retryBudget(o), "shared", "fleet"],
+    ["fallback", (o) => fallback(0, o), "shouldFallback", "shouldHandle"],
+    ["fallback", (o) => fallback(0, o), "shouldFallbackResult", "shouldHandle"],
+    ["adaptiveThrottle", (o) => adaptiveThrottle(o), "isAccepted", "shouldHandle"],
+    ["adaptiveThrottle", (o) => adaptiveThrottle(o), "isAcceptedResult", "shouldHandle"],
+    ["staleIfError", (o) => staleIfError({ cache, ...o } as never), "isFailureStatus", "shouldHandle"],
+  ];
+  for (const [owner, build, name, replacement] of retired) {
+    it(`${owner}: ${name}, now ${replacement}`, () => {
+      let thrown: unknown;
+      try {
+        build({ [name]: fn });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect((thrown as Error).message).toContain(`${owner}: unknown option "${name}" (known: `);
+      expect((thrown as Error).message).toMatch(new RegExp(`\\(known: .*\\b${replacement}\\b`));
+    });
+  }
+});
