@@ -229,6 +229,20 @@ describe("circuit breaker", () => {
     expect(seen).toEqual([{ ok: true, result: 7 }, controller.signal]);
   });
 
+  it("takes a first wait of days, its default maxMs capped at what a timer can hold", async () => {
+    const clock = new FakeClock();
+    const breaker = circuitBreaker({
+      strategy: consecutiveFailures(1),
+      halfOpenAfterMs: { initialMs: 2 ** 30 },
+      env: clock,
+    });
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.toJSON().openForMs).toBe(2 ** 30);
+    clock.nowMs += 2 ** 30;
+    await breaker.execute(boom).catch(() => {}); // a failed probe doubles the wait, up to the cap
+    expect(breaker.toJSON().openForMs).toBe(2 ** 31 - 1);
+  });
+
   it("reports every transition, the derived open → half-open included", async () => {
     const clock = new FakeClock();
     const changes: CircuitStateChange[] = [];
