@@ -13,6 +13,7 @@ import { SlidingWindowCounter } from "./sliding-window.ts";
 import {
   optionalFunction,
   optionError,
+  requireDurationMs,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
   requireKnownKeys,
@@ -93,7 +94,8 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
   requireKnownKeys(owner, o, BUDGET_KEYS);
   const ratio = requireFiniteAtLeast(owner, "ratio", o.ratio ?? 0.2);
   const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
-  const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 1_000, 1);
+  // At most 2^31−1 ms, as the fleet's protocol carries it: a longer window would have every report refused.
+  const windowMs = requireDurationMs(owner, "windowMs", o.windowMs ?? 1_000, 1);
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const onExhausted = guarded(optionalFunction<RetryBudgetOptions["onExhausted"]>(owner, "onExhausted", o.onExhausted));
   const env = resolveEnvironment(o.env, owner);

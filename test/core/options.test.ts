@@ -128,7 +128,7 @@ const factories: Factory[] = [
     options: {
       ratio: [-1, Number.NaN],
       minRetriesPerSecond: [-1],
-      windowMs: [0],
+      windowMs: [0, 2 ** 31],
       buckets: [0],
       onExhausted: ["log"],
       fleet: [{}],
