@@ -151,6 +151,10 @@ export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
 export interface RetrySettings<T, S = undefined> {
   readonly attempts: number;
   readonly maxElapsedMs: number;
+  /**
+   * `shouldHandle` in two halves, for errors and for results: the loop keeps them apart so that a run with no
+   * result to judge (the common case) neither builds an outcome nor asks anything of a success.
+   */
   readonly shouldRetry: (error: unknown, state: RetryState<T>, scope: S) => boolean;
   readonly shouldRetryResult: ((result: T, state: RetryState<T>, scope: S) => boolean) | undefined;
   readonly onRetry: ((event: RetryEvent<T>, scope: S) => void) | undefined;
