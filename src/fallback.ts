@@ -23,7 +23,7 @@ import { optionalFunction, optionalSink, requireKnownKeys, requireOptionsObject 
  */
 export interface FallbackContext extends PolicyContext {
   /**
-   * The result that `shouldHandle` turned down, when that is why the policy fell back (its body, if it
+   * The result that `shouldHandle` picked, when that is why the policy fell back (its body, if it
    * is a `Response`, is already cancelled; status and headers can still be read). `undefined` after an error.
    */
   readonly result: unknown;
@@ -48,11 +48,11 @@ export type FallbackHandler<V> = (error: unknown, context: FallbackContext) => V
  * ```
  */
 export interface FallbackEvent<R = unknown> {
-  /** `"result"`: it returned something `shouldHandle` turned down; else it threw (see {@link FallbackReason}). */
+  /** `"result"`: it returned something `shouldHandle` picked; else it threw (see {@link FallbackReason}). */
   readonly reason: FallbackReason;
   /** What the operation threw (`undefined` when `reason` is `"result"`). */
   readonly error: unknown;
-  /** The result that was turned down (`undefined` when `reason` is `"error"`). */
+  /** The result that was replaced (`undefined` unless `reason` is `"result"`). */
   readonly result: R | undefined;
 }
 
@@ -112,8 +112,9 @@ const FALLBACK_KEYS = Object.keys({
  * `handler(error, context)` when a function is given. To fall back to a function as the value, wrap it:
  * `fallback(() => noop)`.
  *
- * What it replaces: every error by default, or the outcomes (errors and results) that `shouldHandle` picks. What it never replaces: the caller's abort — a user's cancel must not
- * turn into a default value — so when the call's signal has aborted, the call rejects with `signal.reason`.
+ * What it replaces: every error by default, or the outcomes (errors and results) that `shouldHandle` picks.
+ * What it never replaces: the caller's abort — a user's cancel must not turn into a default value — so when
+ * the call's signal has aborted, the call rejects with `signal.reason`.
  *
  * When the handler itself throws, the call rejects with the handler's error as it is, not wrapped: it is the
  * error the caller has to deal with, and its type (a `CacheMissError`, say) is worth keeping. The original
@@ -220,5 +221,5 @@ function describeError(error: unknown): string {
 function describeOutcome(event: FallbackEvent<unknown>): string {
   if (event.reason !== "result") return describeError(event.error);
   const status = (event.result as { status?: unknown } | null | undefined)?.status;
-  return typeof status === "number" ? `a result with status ${status}` : "a result that shouldHandle turned down";
+  return typeof status === "number" ? `a result with status ${status}` : "a result that shouldHandle picked";
 }

@@ -38,7 +38,7 @@ export type OutcomePredicate<T, C> = (outcome: Outcome<T>, context: C) => boolea
 
 /**
  * Why a fallback answered instead of the operation, the same set for `fallback`, createFetch's `fallback` and the
- * edge's stale copies: `"result"`, it returned a value its `shouldHandle` turned down (a 5xx, say); else it threw:
+ * edge's stale copies: `"result"`, it returned a value its `shouldHandle` picked (a 5xx, say); else it threw:
  * `"circuit-open"` (a `CircuitOpenError`), `"timeout"` (a `TimeoutError`) or `"error"` (anything else).
  */
 export type FallbackReason = "error" | "timeout" | "circuit-open" | "result";

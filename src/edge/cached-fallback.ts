@@ -34,7 +34,7 @@ export interface CacheLike {
 /** Handed to `onStale` when a stored copy answers for a failed origin. */
 export interface StaleServedEvent {
   readonly url: string;
-  /** Why: `"result"` for a response `shouldHandle` turned down (a 5xx), else what the origin threw. */
+  /** Why: `"result"` for a response `shouldHandle` picked (a 5xx), else what the origin threw. */
   readonly reason: FallbackReason;
   /** The origin's status when `reason` is `"result"`. */
   readonly status: number | undefined;

@@ -230,10 +230,10 @@ describe("fallback", () => {
     }
   });
 
-  it("logs a replaced result without a status as turned down by shouldHandle", async () => {
+  it("logs a replaced result without a status as picked by shouldHandle", async () => {
     const logger = silentLogger();
     await fallback(null, { logger, shouldHandle: () => true }).execute(() => "stale");
-    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result that shouldHandle turned down");
+    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result that shouldHandle picked");
   });
 
   it("logs a replaced result with its status", async () => {
