@@ -7,6 +7,7 @@
 import { raceAbort } from "./abort.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
 import { RateLimitedError } from "./errors.ts";
+import type { Outcome } from "./outcome.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 import { SlidingWindowCounter } from "./sliding-window.ts";
 import { emitterOf } from "./telemetry/emit.ts";
@@ -44,7 +45,9 @@ export function clientRejectionProbability(requests: number, accepts: number, k:
  * // A gRPC-style backend that signals overload with RESOURCE_EXHAUSTED.
  * const options: AdaptiveThrottleOptions = {
  *   k: 1.5,
- *   isAccepted: (error) => !isTransientError(error) && (error as { code?: string }).code !== "RESOURCE_EXHAUSTED",
+ *   shouldHandle: (outcome) =>
+ *     !outcome.ok &&
+ *     (isTransientError(outcome.error) || (outcome.error as { code?: string }).code === "RESOURCE_EXHAUSTED"),
  * };
  * ```
  */
@@ -60,16 +63,12 @@ export interface AdaptiveThrottleOptions<R = unknown> {
   /** How many time buckets the window is kept in; memory is fixed by this number. Default 60. */
   readonly buckets?: number;
   /**
-   * Whether an error means the backend did answer (an accept). Default: the error is not transient
-   * ({@link isTransientError}): a 4xx-like application error was an answer, while a timeout or a dropped
-   * connection was not.
+   * Which outcomes say the backend did not take the request on (`true`: a refusal, counted as a request without
+   * an accept; `false`: an accept). Default: an error that is transient ({@link isTransientError}: a timeout or a
+   * dropped connection, where a 4xx-like application error was an answer), and a `Response` with status 429 or
+   * 503 (the backend refusing for load) or 502 or 504 (a gateway that could not get an answer from it).
    */
-  readonly isAccepted?: (error: unknown) => boolean;
-  /**
-   * Whether a returned value is an accept. Default: anything but a `Response` with status 429 or 503 (the
-   * backend refusing for load) or 502 or 504 (a gateway that could not get an answer from it).
-   */
-  readonly isAcceptedResult?: (result: R) => boolean;
+  readonly shouldHandle?: (outcome: Outcome<R>, context: PolicyContext) => boolean;
   /** Clock and random source. Default: `Date.now` and Web Crypto. */
   readonly env?: Partial<Environment>;
   /** Listeners of `throttle-rejected`, emitted for each call rejected locally. */
@@ -96,8 +95,7 @@ const THROTTLE_KEYS = Object.keys({
   k: true,
   windowMs: true,
   buckets: true,
-  isAccepted: true,
-  isAcceptedResult: true,
+  shouldHandle: true,
   env: true,
   telemetry: true,
 } satisfies Record<keyof AdaptiveThrottleOptions<unknown>, true>);
@@ -105,11 +103,11 @@ const THROTTLE_KEYS = Object.keys({
 /** Statuses with which a backend, or the gateway in front of it, says it did not take the request on. */
 const REFUSED_STATUSES = new Set([429, 502, 503, 504]);
 
-function isAcceptedByDefault(result: unknown): boolean {
-  if (typeof result !== "object" || result === null) return true;
+function isRefusal(result: unknown): boolean {
+  if (typeof result !== "object" || result === null) return false;
   const { status, headers } = result as { status?: unknown; headers?: unknown };
   // By shape rather than instanceof, so responses from a polyfill or another realm are read too.
-  return !(typeof status === "number" && typeof headers === "object" && REFUSED_STATUSES.has(status));
+  return typeof status === "number" && typeof headers === "object" && REFUSED_STATUSES.has(status);
 }
 
 /**
@@ -141,12 +139,11 @@ export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<
   const windowMs = requireFiniteAtLeast("adaptiveThrottle", "windowMs", o.windowMs ?? 120_000);
   if (windowMs === 0) throw optionError(RangeError, "adaptiveThrottle", "windowMs", "a finite number > 0", windowMs);
   const buckets = requireIntegerAtLeast("adaptiveThrottle", "buckets", o.buckets ?? 60, 1);
-  const isAccepted =
-    optionalFunction<(error: unknown) => boolean>("adaptiveThrottle", "isAccepted", o.isAccepted) ??
-    ((error: unknown) => !isTransientError(error));
-  const isAcceptedResult =
-    optionalFunction<(result: R) => boolean>("adaptiveThrottle", "isAcceptedResult", o.isAcceptedResult) ??
-    isAcceptedByDefault;
+  const handles = optionalFunction<NonNullable<AdaptiveThrottleOptions<R>["shouldHandle"]>>(
+    "adaptiveThrottle",
+    "shouldHandle",
+    o.shouldHandle,
+  );
   const env = resolveEnvironment(o.env, "adaptiveThrottle");
   const emit = emitterOf("adaptiveThrottle", o.telemetry);
   const window = new SlidingWindowCounter(windowMs, buckets);
@@ -173,10 +170,15 @@ export function adaptiveThrottle<R = unknown>(options?: AdaptiveThrottleOptions<
     try {
       result = await raceAbort(operation(context), signal);
     } catch (error) {
-      if (!signal?.aborted) window.record(env.now(), isAccepted(error));
+      if (!signal?.aborted) {
+        const refused = handles ? handles({ ok: false, error }, context) : isTransientError(error);
+        window.record(env.now(), !refused);
+      }
       throw error;
     }
-    window.record(env.now(), isAcceptedResult(result as unknown as R));
+    // Without a predicate, the common case, no outcome is built for a call that succeeded.
+    const refused = handles ? handles({ ok: true, result: result as unknown as R }, context) : isRefusal(result);
+    window.record(env.now(), !refused);
     return result;
   }
 

@@ -7,9 +7,10 @@
  */
 
 import { type BreakerStrategy, defaultBreakerStrategy } from "./breaker-strategies.ts";
-import { type Environment, resolveEnvironment } from "./environment.ts";
+import { type Environment, MAX_TIMER_DELAY_MS, resolveEnvironment } from "./environment.ts";
 import { CircuitOpenError, isExecutionRejectedError } from "./errors.ts";
 import type { CircuitLink, FleetCircuitLink } from "./fleet/links.ts";
+import type { Outcome } from "./outcome.ts";
 import type { Operation, Policy, PolicyContext } from "./policy.ts";
 import { type Emit, emitTo, listenersOf } from "./telemetry/emit.ts";
 import type { TelemetryListener, TelemetryOption } from "./telemetry/events.ts";
@@ -17,6 +18,7 @@ import { errorName, isPermanentFetchError } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
+  requireDurationMs,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
   requireKnownKeys,
@@ -56,23 +58,30 @@ export interface CircuitBreakerOptions {
    * there were at least 10 — open on a dependency that is down, not on one that is flaky.
    */
   readonly strategy?: BreakerStrategy;
-  /** How long the circuit stays open before probing, in ms, or a growing backoff. Default 10,000. */
+  /**
+   * How long the circuit stays open before probing, in ms (at most 2^31−1, about 24.8 days: hold a circuit open
+   * for longer with `isolate()`), or a growing backoff. Default 10,000.
+   */
   readonly halfOpenAfterMs?: number | HalfOpenBackoff;
   /** Probe calls let through at once while half-open. Default 1. */
   readonly halfOpenProbes?: number;
   /**
-   * Whether a thrown error counts against the dependency. Default: every error
-   * except an `AbortError`, the caller's own abort, a local refusal (any `ExecutionRejectedError`:
-   * `BulkheadRejectedError`, `RateLimitedError`, `CircuitOpenError`, or one of your own), and a fetch failure
-   * that is the same on every call to one path (`isPermanentFetchError`: a redirect loop, a reply that is not
-   * HTTP): none of them is the dependency failing.
+   * Which outcomes count against the dependency (`true`: a failure). An error it turns down is not counted at all
+   * (neither success nor failure); a returned value it turns down is a success. Default: a `Response` with a 5xx
+   * status (4xx means the dependency is up and answering), and every error but those {@link isDependencyFailure}
+   * turns down: an `AbortError`, a local refusal (any `ExecutionRejectedError`), a fetch failure that is the same
+   * on every call to one path.
+   *
+   * @example
+   * ```ts
+   * // A database client that returns `{ error }` objects instead of throwing.
+   * circuitBreaker({
+   *   shouldHandle: (outcome) =>
+   *     outcome.ok ? (outcome.result as { error?: unknown }).error !== undefined : isDependencyFailure(outcome.error),
+   * });
+   * ```
    */
-  readonly isFailure?: (error: unknown) => boolean;
-  /**
-   * Whether a returned value counts as a failure. Default: a `Response` with a 5xx status (4xx means the
-   * dependency is up and answering).
-   */
-  readonly isFailureResult?: (result: unknown) => boolean;
+  readonly shouldHandle?: (outcome: Outcome, context: PolicyContext) => boolean;
   /** Listeners of its transitions (`circuit-state-change`); more can be added later with `subscribe`. */
   readonly telemetry?: TelemetryOption;
   /** Restores a state saved with `toJSON()`. */
@@ -84,7 +93,7 @@ export interface CircuitBreakerOptions {
    * the fleet's outcomes open it, and its half-open probes are limited fleet-wide. Default: this breaker's
    * memory only.
    */
-  readonly shared?: FleetCircuitLink;
+  readonly fleet?: FleetCircuitLink;
   readonly env?: Partial<Environment>;
 }
 
@@ -104,12 +113,11 @@ const OPTION_KEYS = Object.keys({
   strategy: true,
   halfOpenAfterMs: true,
   halfOpenProbes: true,
-  isFailure: true,
-  isFailureResult: true,
+  shouldHandle: true,
   telemetry: true,
   snapshot: true,
   key: true,
-  shared: true,
+  fleet: true,
   env: true,
 } satisfies Record<keyof CircuitBreakerOptions, true>);
 
@@ -119,10 +127,20 @@ const HALF_OPEN_BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multi
 >);
 
 /**
- * The default `isFailure`: every error but a cancel, a local policy's refusal to send the call (a full
- * bulkhead, a rate limit, another open circuit: any `ExecutionRejectedError`), and a failure that is the same
- * on every call to one path (a redirect loop, a reply that is not HTTP). None says the dependency is down, and
- * counting refusals would let local saturation open the circuit.
+ * Whether an error counts against the dependency, as the breaker's default `shouldHandle` judges errors: every
+ * error but a cancel, a local policy's refusal to send the call (a full bulkhead, a rate limit, another open
+ * circuit: any `ExecutionRejectedError`), and a failure that is the same on every call to one path (a redirect
+ * loop, a reply that is not HTTP). None says the dependency is down, and counting refusals would let local
+ * saturation open the circuit.
+ *
+ * @example
+ * ```ts
+ * // The default, written out: a 5xx response, or an error that is the dependency's.
+ * circuitBreaker({
+ *   shouldHandle: (o) =>
+ *     o.ok ? o.result instanceof Response && o.result.status >= 500 : isDependencyFailure(o.error),
+ * });
+ * ```
  */
 export const isDependencyFailure = (error: unknown): boolean =>
   errorName(error) !== "AbortError" && !isExecutionRejectedError(error) && !isPermanentFetchError(error);
@@ -136,11 +154,11 @@ interface Settings {
   readonly maxOpenMs: number;
   readonly multiplier: number;
   readonly probes: number;
-  readonly isFailure: (error: unknown) => boolean;
-  readonly isFailureResult: (result: unknown) => boolean;
+  readonly isFailure: (error: unknown, context: PolicyContext) => boolean;
+  readonly isFailureResult: (result: unknown, context: PolicyContext) => boolean;
   readonly listeners: readonly TelemetryListener[];
   readonly key: string | undefined;
-  readonly shared: CircuitLink | undefined;
+  readonly fleet: CircuitLink | undefined;
   readonly env: Environment;
 }
 
@@ -161,12 +179,17 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
   let maxOpenMs: number;
   let multiplier = 1;
   if (typeof halfOpen === "number") {
-    initialOpenMs = maxOpenMs = requireFiniteAtLeast(owner, "halfOpenAfterMs", halfOpen);
+    initialOpenMs = maxOpenMs = requireDurationMs(owner, "halfOpenAfterMs", halfOpen);
   } else {
     const b = requireOptionsObject(`${owner}.halfOpenAfterMs`, halfOpen) as unknown as HalfOpenBackoff;
     requireKnownKeys(`${owner}.halfOpenAfterMs`, b, HALF_OPEN_BACKOFF_KEYS);
-    initialOpenMs = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "initialMs", b.initialMs);
-    maxOpenMs = requireFiniteAtLeast(`${owner}.halfOpenAfterMs`, "maxMs", b.maxMs ?? initialOpenMs * 10);
+    initialOpenMs = requireDurationMs(`${owner}.halfOpenAfterMs`, "initialMs", b.initialMs);
+    // The default is capped, not refused: a 10-day first wait must not fail for its own default.
+    maxOpenMs = requireDurationMs(
+      `${owner}.halfOpenAfterMs`,
+      "maxMs",
+      b.maxMs ?? Math.min(initialOpenMs * 10, MAX_TIMER_DELAY_MS),
+    );
     if (maxOpenMs < initialOpenMs) {
       throw new RangeError(
         `${owner}.halfOpenAfterMs: option "maxMs" (${maxOpenMs}) must be ≥ "initialMs" (${initialOpenMs})`,
@@ -178,32 +201,36 @@ function settingsFrom(options: CircuitBreakerOptions | undefined, owner: string)
   if (o.snapshot !== undefined && (typeof o.snapshot !== "object" || o.snapshot === null)) {
     throw optionError(TypeError, owner, "snapshot", "an object from toJSON()", o.snapshot);
   }
-  const shared = o.shared as unknown as Partial<CircuitLink> | undefined;
-  if (shared !== undefined && typeof shared?.connect !== "function") {
-    throw optionError(TypeError, owner, "shared", "a fleet link from coordinator(…).circuit(key)", shared);
+  const fleet = o.fleet as unknown as Partial<CircuitLink> | undefined;
+  if (fleet !== undefined && typeof fleet?.connect !== "function") {
+    throw optionError(TypeError, owner, "fleet", "a fleet link from coordinator(…).circuit(key)", fleet);
   }
+  // The user's predicate sees outcomes; the hot path (a success, no predicate) builds none.
+  const handles = optionalFunction<NonNullable<CircuitBreakerOptions["shouldHandle"]>>(
+    owner,
+    "shouldHandle",
+    o.shouldHandle,
+  );
   return {
     strategy,
     initialOpenMs,
     maxOpenMs,
     multiplier,
     probes: requireIntegerAtLeast(owner, "halfOpenProbes", o.halfOpenProbes ?? 1, 1),
-    isFailure: optionalFunction<(error: unknown) => boolean>(owner, "isFailure", o.isFailure) ?? isDependencyFailure,
-    isFailureResult:
-      optionalFunction<(result: unknown) => boolean>(owner, "isFailureResult", o.isFailureResult) ??
-      defaultIsFailureResult,
+    isFailure: handles ? (error, context) => handles({ ok: false, error }, context) : isDependencyFailure,
+    isFailureResult: handles ? (result, context) => handles({ ok: true, result }, context) : defaultIsFailureResult,
     listeners: listenersOf(owner, o.telemetry),
     key: o.key,
-    shared: shared as CircuitLink | undefined,
+    fleet: fleet as CircuitLink | undefined,
     env: resolveEnvironment(o.env, owner),
   };
 }
 
 /**
- * What a call that threw counts as, when its runner knows better than its error: another outcome (`{ result }`,
- * `{ error }`, judged by `isFailureResult` and `isFailure`), or `null` for nothing.
+ * What a call that threw counts as, when its runner knows better than its error: another outcome (judged by
+ * `shouldHandle`), or `null` for nothing.
  */
-export type CountedAs = { readonly result: unknown } | { readonly error: unknown } | null;
+export type CountedAs = Outcome | null;
 
 /**
  * Runs an operation under a breaker, as `run` does, but tells the operation whether it is a half-open probe and
@@ -252,7 +279,7 @@ export class CircuitBreaker implements Policy {
     this.#emit = emitTo(this.#listeners);
     this.#openForMs = this.#s.initialOpenMs;
     if (options?.snapshot !== undefined) this.restore(options.snapshot);
-    this.#s.shared?.connect(this, this.#s);
+    this.#s.fleet?.connect(this, this.#s);
   }
 
   /**
@@ -320,9 +347,9 @@ export class CircuitBreaker implements Policy {
     scope: S,
   ): Promise<T> {
     const state = this.#observe();
-    const shared = this.#s.shared;
+    const fleet = this.#s.fleet;
     if (state === "open" || state === "isolated") {
-      shared?.record(undefined, false); // calls failed fast still keep this isolate's view of the fleet fresh
+      fleet?.record(undefined, false); // calls failed fast still keep this isolate's view of the fleet fresh
       throw new CircuitOpenError(this.retryAfterMs, this.#s.key);
     }
     let probe = state === "half-open";
@@ -330,7 +357,7 @@ export class CircuitBreaker implements Policy {
       if (this.#probesInFlight >= this.#s.probes) throw new CircuitOpenError(this.#probeWaitMs(), this.#s.key);
       this.#probesInFlight++;
       // The fleet sends its configured probes, not that many per isolate. No answer: this isolate decides.
-      if (shared !== undefined && (await shared.acquireProbe()) === false) {
+      if (fleet !== undefined && (await fleet.acquireProbe()) === false) {
         this.#probesInFlight--;
         // Refused, with the fleet's state adopted: still open (or another isolate probes), or closed by now.
         if (this.#observe() !== "closed") throw new CircuitOpenError(this.#probeWaitMs(), this.#s.key);
@@ -340,22 +367,26 @@ export class CircuitBreaker implements Policy {
     let outcome: boolean | undefined; // true: success, false: failure, undefined: neither (cancelled)
     try {
       const result = await operation(context, probe);
-      outcome = !this.#s.isFailureResult(result);
+      outcome = !this.#s.isFailureResult(result, context);
       return result;
     } catch (error) {
-      const counted = context.signal?.aborted ? null : countedAs === undefined ? { error } : countedAs(error, scope);
+      const counted: CountedAs = context.signal?.aborted
+        ? null
+        : countedAs === undefined
+          ? { ok: false, error }
+          : countedAs(error, scope);
       outcome =
         counted === null
           ? undefined
-          : "result" in counted
-            ? !this.#s.isFailureResult(counted.result)
-            : this.#s.isFailure(counted.error)
+          : counted.ok
+            ? !this.#s.isFailureResult(counted.result, context)
+            : this.#s.isFailure(counted.error, context)
               ? false
               : undefined;
       throw error;
     } finally {
       if (probe) this.#probesInFlight--;
-      shared?.record(outcome, probe);
+      fleet?.record(outcome, probe);
       if (outcome !== undefined) this.#record(outcome, probe);
     }
   }
@@ -436,7 +467,7 @@ export class CircuitBreaker implements Policy {
     if (this.#openedAtMs === undefined) {
       if (this.#s.strategy.record(success, now)) {
         this.#open(now);
-        this.#s.shared?.opened();
+        this.#s.fleet?.opened();
       }
       return;
     }

@@ -24,7 +24,6 @@ import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
 import type { CircuitBreaker, CircuitState } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
-import { MAX_TIMER_DELAY_MS } from "./environment.ts";
 import {
   type CountedCall,
   type FetchBreaker,
@@ -57,6 +56,7 @@ import type {
   RequestSummary,
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
+import type { Outcome } from "./outcome.ts";
 import type { Policy, PolicyContext } from "./policy.ts";
 import { type BackoffState, type RetryBudget, type RetrySettings, retryRunner, retrySettings } from "./retry.ts";
 import { emitterOf } from "./telemetry/emit.ts";
@@ -66,7 +66,7 @@ import { isNeverSentError, isTransientError } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
-  requireFiniteAtLeast,
+  requireDurationMs,
   requireIntegerAtLeast,
   requireKnownKeys,
   requireLimitAtLeast,
@@ -159,8 +159,22 @@ export interface CreateFetchOptions {
    * a TLS handshake that never completed: `isNeverSentError`), and only if its body can be sent again.
    */
   readonly retryNonIdempotent?: boolean;
-  /** Decides instead of the defaults; return `undefined` to keep the default decision for this attempt. */
-  readonly shouldRetry?: (attempt: FetchAttempt) => boolean | undefined;
+  /**
+   * Which outcomes of an attempt are worth another attempt, deciding instead of the defaults, which
+   * `attempt.retryable` holds: return it to keep the default decision. Must return a boolean. Asked only when a
+   * retry would be safe: a request that may have reached the server is sent again only if it is idempotent (or
+   * `retryNonIdempotent`), and only a body that can be sent again is.
+   *
+   * @example
+   * ```ts
+   * // Also retry a 409, and never an attempt that ran out of time.
+   * createFetch({
+   *   shouldRetry: (outcome, { retryable }) =>
+   *     outcome.ok ? retryable || outcome.result.status === 409 : retryable && !isTimeoutError(outcome.error),
+   * });
+   * ```
+   */
+  readonly shouldRetry?: (outcome: Outcome<Response>, attempt: FetchAttempt) => boolean;
   /** The longest server-asked wait (`Retry-After`…) to honour; a longer one ends the call with that response. Default 60,000. */
   readonly maxRetryAfterMs?: number;
   /**
@@ -364,10 +378,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   }
   const customShouldRetry = optionalFunction<CreateFetchOptions["shouldRetry"]>(owner, "shouldRetry", o.shouldRetry);
   const beforeRetry = optionalFunction<CreateFetchOptions["beforeRetry"]>(owner, "beforeRetry", o.beforeRetry);
-  const maxRetryAfterMs = requireFiniteAtLeast(owner, "maxRetryAfterMs", o.maxRetryAfterMs ?? 60_000);
-  if (maxRetryAfterMs > MAX_TIMER_DELAY_MS) {
-    throw optionError(RangeError, owner, "maxRetryAfterMs", `at most ${MAX_TIMER_DELAY_MS} (2^31−1)`, maxRetryAfterMs);
-  }
+  const maxRetryAfterMs = requireDurationMs(owner, "maxRetryAfterMs", o.maxRetryAfterMs ?? 60_000);
   const maxBufferedBodyBytes = requireIntegerAtLeast(
     owner,
     "maxBufferedBodyBytes",
@@ -399,7 +410,19 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     (origin) => ({ guard: guardOf?.(origin), bulkhead: bulkheadOf?.(origin), pausedUntilMs: 0 }),
   );
 
-  const decide = (attempt: FetchAttempt, byDefault: boolean): boolean => customShouldRetry?.(attempt) ?? byDefault;
+  const decide = (outcome: Outcome<Response>, call: FetchCall, attempt: number, retryable: boolean): boolean => {
+    if (customShouldRetry === undefined) return retryable;
+    const decision = customShouldRetry(outcome, {
+      request: call.request,
+      attempt,
+      retryable,
+    });
+    // `undefined` once meant "the default": a predicate written for that must fail, not silently stop retrying.
+    if (typeof decision !== "boolean") {
+      throw optionError(TypeError, owner, "shouldRetry", "a function that returns a boolean", decision);
+    }
+    return decision;
+  };
   // Safety first, then the decision: a request that may have reached the server is sent again only if that is
   // safe, and only a body that can be sent again is.
   const mayResend = (call: FetchCall, error?: unknown): boolean =>
@@ -424,18 +447,13 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     ...base,
     // What beforeRetry throws never gets here: it ends the retry loop itself (see beforeAttempt).
     shouldRetry: (error, s, call) =>
-      mayResend(call, error) &&
-      decide({ request: call.request, response: undefined, error, attempt: s.attempt }, isTransientError(error)),
+      mayResend(call, error) && decide({ ok: false, error }, call, s.attempt, isTransientError(error)),
     // Most results are successes: the status settles them before anything else is asked.
     shouldRetryResult: (response, s, call) => {
       if (customShouldRetry === undefined) return retryStatuses.has(response.status) && mayResend(call);
       try {
         return (
-          mayResend(call) &&
-          decide(
-            { request: call.request, response, error: undefined, attempt: s.attempt },
-            retryStatuses.has(response.status),
-          )
+          mayResend(call) && decide({ ok: true, result: response }, call, s.attempt, retryStatuses.has(response.status))
         );
       } catch (error) {
         // The call rejects with the hook's error: the response nobody will read must not hold its connection.
@@ -589,7 +607,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         reportAttempt(reporter, call, context.attempt, response, false, env.now() - attemptStartedMs);
       }
       call.attemptSinceMs = undefined;
-      call.lastAttempt = { result: response };
+      call.lastAttempt = { ok: true, result: response };
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
@@ -599,7 +617,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       // Cut short by a deadline or an abort: the breaker judges it by how long it had.
       if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
-        call.lastAttempt = { error };
+        call.lastAttempt = { ok: false, error };
       }
       throw error;
     }

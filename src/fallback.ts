@@ -5,6 +5,7 @@
 
 import { raceAbort } from "./abort.ts";
 import { discardBody } from "./http/discard-body.ts";
+import { type FallbackReason, fallbackReason, type Outcome } from "./outcome.ts";
 import { createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 import { emitterOf } from "./telemetry/emit.ts";
 import type { TelemetryOption } from "./telemetry/events.ts";
@@ -16,13 +17,13 @@ import { optionalFunction, requireKnownKeys, requireOptionsObject } from "./vali
  * @example
  * ```ts
  * fallback((error, { signal, result }) => fetch("https://mirror.example.com/items", { signal }), {
- *   shouldFallbackResult: (res: Response) => res.status === 503, // then `result` is that 503
+ *   shouldHandle: (outcome: Outcome<Response>) => !outcome.ok || outcome.result.status === 503, // then `result` is that 503
  * });
  * ```
  */
 export interface FallbackContext extends PolicyContext {
   /**
-   * The result that `shouldFallbackResult` turned down, when that is why the policy fell back (its body, if it
+   * The result that `shouldHandle` picked, when that is why the policy fell back (its body, if it
    * is a `Response`, is already cancelled; status and headers can still be read). `undefined` after an error.
    */
   readonly result: unknown;
@@ -48,11 +49,11 @@ export type FallbackHandler<V> = (error: unknown, context: FallbackContext) => V
  */
 export interface FallbackEvent<R = unknown> {
   readonly type: "fallback";
-  /** `"error"`: the operation threw; `"result"`: it returned something `shouldFallbackResult` turned down. */
-  readonly reason: "error" | "result";
+  /** `"result"`: it returned something `shouldHandle` picked; else it threw (see {@link FallbackReason}). */
+  readonly reason: FallbackReason;
   /** What the operation threw (`undefined` when `reason` is `"result"`). */
   readonly error: unknown;
-  /** The result that was turned down (`undefined` when `reason` is `"error"`). */
+  /** The result that was replaced (`undefined` unless `reason` is `"result"`). */
   readonly result: R | undefined;
 }
 
@@ -63,23 +64,18 @@ export interface FallbackEvent<R = unknown> {
  * ```ts
  * class ValidationError extends Error {}
  * const options: FallbackOptions<Response> = {
- *   shouldFallback: (error) => !(error instanceof ValidationError),
- *   shouldFallbackResult: (res) => res.status >= 500,
+ *   shouldHandle: (outcome) => (outcome.ok ? outcome.result.status >= 500 : !(outcome.error instanceof ValidationError)),
  *   telemetry: logTo(console),
  * };
  * ```
  */
 export interface FallbackOptions<R = unknown> {
   /**
-   * Which errors the fallback replaces. Default: all of them. A caller's abort is never replaced, whatever this
-   * returns: the call rejects with `signal.reason`.
+   * Which outcomes the fallback replaces: errors, and returned values as well (an HTTP 503, say). Default: every
+   * error, no returned value. A replaced `Response` has its body cancelled so its connection is not left open. A
+   * caller's abort is never replaced, whatever this returns: the call rejects with `signal.reason`.
    */
-  readonly shouldFallback?: (error: unknown) => boolean;
-  /**
-   * Which results the fallback replaces as well (an HTTP 503, say). Default: none. A replaced `Response` has its
-   * body cancelled so its connection is not left open.
-   */
-  readonly shouldFallbackResult?: (result: R) => boolean;
+  readonly shouldHandle?: (outcome: Outcome<R>, context: PolicyContext) => boolean;
   /** Listeners of `fallback`, each time the fallback is used: count or log degraded answers (`logTo(console)`). */
   readonly telemetry?: TelemetryOption;
 }
@@ -103,8 +99,7 @@ export type FallbackPolicy<V> = {
 } & Policy;
 
 const FALLBACK_KEYS = Object.keys({
-  shouldFallback: true,
-  shouldFallbackResult: true,
+  shouldHandle: true,
   telemetry: true,
 } satisfies Record<keyof FallbackOptions<unknown>, true>);
 
@@ -113,9 +108,9 @@ const FALLBACK_KEYS = Object.keys({
  * `handler(error, context)` when a function is given. To fall back to a function as the value, wrap it:
  * `fallback(() => noop)`.
  *
- * What it replaces: every error by default (narrow it with `shouldFallback`), and results that
- * `shouldFallbackResult` turns down. What it never replaces: the caller's abort — a user's cancel must not
- * turn into a default value — so when the call's signal has aborted, the call rejects with `signal.reason`.
+ * What it replaces: every error by default, or the outcomes (errors and results) that `shouldHandle` picks.
+ * What it never replaces: the caller's abort — a user's cancel must not turn into a default value — so when
+ * the call's signal has aborted, the call rejects with `signal.reason`.
  *
  * When the handler itself throws, the call rejects with the handler's error as it is, not wrapped: it is the
  * error the caller has to deal with, and its type (a `CacheMissError`, say) is worth keeping. The original
@@ -137,7 +132,9 @@ const FALLBACK_KEYS = Object.keys({
  * ```ts
  * // A 503 gets the placeholder too; its body is cancelled so the connection is freed.
  * const placeholder = () => new Response("[]", { headers: { "content-type": "application/json" } });
- * const policy = fallback(placeholder, { shouldFallbackResult: (res: Response) => res.status === 503 });
+ * const policy = fallback(placeholder, {
+ *   shouldHandle: (outcome: Outcome<Response>) => !outcome.ok || outcome.result.status === 503,
+ * });
  * const res = await policy.execute(({ signal }) => fetch("/feed", { signal }));
  * ```
  */
@@ -151,33 +148,38 @@ export function fallback<V, R = unknown>(
   requireKnownKeys("fallback", o, FALLBACK_KEYS);
   const handler: FallbackHandler<V> =
     typeof valueOrHandler === "function" ? (valueOrHandler as FallbackHandler<V>) : () => valueOrHandler;
-  const shouldFallback =
-    optionalFunction<(error: unknown) => boolean>("fallback", "shouldFallback", o.shouldFallback) ?? (() => true);
-  const shouldFallbackResult = optionalFunction<(result: R) => boolean>(
+  const handles = optionalFunction<NonNullable<FallbackOptions<R>["shouldHandle"]>>(
     "fallback",
-    "shouldFallbackResult",
-    o.shouldFallbackResult,
+    "shouldHandle",
+    o.shouldHandle,
   );
   const emit = emitterOf("fallback", o.telemetry);
 
   async function run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V> {
     const { signal } = context;
     if (signal?.aborted) throw signal.reason;
-    // Only the operation is in the try: an error of shouldFallbackResult is a bug to surface, not a failure to replace.
+    // Only the operation is in the try: an error of shouldHandle is a bug to surface, not a failure to replace.
     let result: unknown;
-    let event: FallbackEvent<R> | undefined;
+    let outcome: Outcome<R> | undefined;
     try {
       result = await raceAbort(operation(context), signal);
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      if (!shouldFallback(error)) throw error;
-      event = { type: "fallback", reason: "error", error, result: undefined };
+      outcome = { ok: false, error };
     }
-    if (event === undefined) {
-      if (shouldFallbackResult === undefined || !shouldFallbackResult(result as R)) return result as T;
-      discardBody(result);
-      event = { type: "fallback", reason: "result", error: undefined, result: result as R };
+    if (outcome === undefined) {
+      // Without a predicate no result is replaced, and none is wrapped in an outcome to be asked about.
+      if (handles === undefined) return result as T;
+      outcome = { ok: true, result: result as R };
     }
+    if (handles !== undefined && !handles(outcome, context)) {
+      if (outcome.ok) return result as T;
+      throw outcome.error;
+    }
+    if (outcome.ok) discardBody(outcome.result);
+    const event: FallbackEvent<R> = outcome.ok
+      ? { type: "fallback", reason: "result", error: undefined, result: outcome.result }
+      : { type: "fallback", reason: fallbackReason(outcome), error: outcome.error, result: undefined };
     emit?.(event);
     try {
       return await raceAbort(handler(event.error, { signal, attempt: context.attempt, result: event.result }), signal);

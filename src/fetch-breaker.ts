@@ -11,26 +11,32 @@ import {
   type CircuitBreakerOptions,
   type CircuitStateChange,
   type CountedAs,
-  isDependencyFailure,
   runCounting,
   watchBreaker,
 } from "./circuit-breaker.ts";
 import type { Environment } from "./environment.ts";
 import type { Coordinator } from "./fleet/coordinator.ts";
+import type { CircuitLink } from "./fleet/links.ts";
+import type { Outcome } from "./outcome.ts";
 import type { PolicyContext } from "./policy.ts";
 import { bothEmit, type Emit, emitterOf } from "./telemetry/emit.ts";
-import { optionalFunction, optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
+import { optionError, requireKnownKeys, requireOptionsObject } from "./validate.ts";
 
 /** Circuit breaker options for createFetch: as `circuitBreaker`'s, with a strategy factory (one per origin). */
 export interface FetchBreakerOptions
-  extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot" | "shared"> {
+  extends Omit<CircuitBreakerOptions, "strategy" | "key" | "env" | "snapshot" | "fleet" | "shouldHandle"> {
   /** Makes each origin's strategy (one per origin). Default `() => defaultBreakerStrategy()`. */
   readonly strategy?: () => BreakerStrategy;
+  /**
+   * Which outcomes of a call count against its origin, as `circuitBreaker`'s `shouldHandle` (the same default).
+   * While the device is offline (`navigator.onLine` is `false`), no error counts, whatever this says.
+   */
+  readonly shouldHandle?: (outcome: Outcome<Response>, context: PolicyContext) => boolean;
   /**
    * Shares each origin's circuit with other isolates: a `coordinator(…)`, asked for one link per origin.
    * Default: each breaker's own memory.
    */
-  readonly shared?: Pick<Coordinator, "circuit">;
+  readonly fleet?: Pick<Coordinator, "circuit">;
 }
 
 /** What `perOriginBreaker` accepts: breaker options, a breaker per origin, or one breaker for every origin. */
@@ -87,10 +93,9 @@ const BREAKER_KEYS = Object.keys({
   strategy: true,
   halfOpenAfterMs: true,
   halfOpenProbes: true,
-  isFailure: true,
-  isFailureResult: true,
+  shouldHandle: true,
   telemetry: true,
-  shared: true,
+  fleet: true,
 } satisfies Record<keyof FetchBreakerOptions, true>);
 
 /**
@@ -179,25 +184,24 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
       o.strategy,
     );
   }
-  const { strategy, telemetry, shared, isFailure, ...rest } = o;
-  // What `circuit` returns is checked at the first call, by the breaker it is made for: asking a coordinator for a
-  // link now would open a channel for a made-up origin, which its status and store would show.
-  if (shared !== undefined && typeof shared?.circuit !== "function") {
-    throw optionError(TypeError, scope, "shared", "a coordinator(…)", shared);
+  const { strategy, telemetry, fleet, ...rest } = o;
+  // Asked for one link now, as the bulkhead and breaker functions are called once, so that a slip fails here and
+  // not at the first call. A coordinator's link opens nothing until a breaker connects to it.
+  if (fleet !== undefined) {
+    const circuit = (fleet as Partial<typeof fleet> | null)?.circuit;
+    const link = typeof circuit === "function" ? circuit.call(fleet, "https://options.check") : undefined;
+    if (typeof (link as Partial<CircuitLink> | undefined)?.connect !== "function") {
+      throw optionError(TypeError, scope, "fleet", "a coordinator(…), whose circuit(origin) gives a fleet link", fleet);
+    }
   }
   const listeners = emitterOf(scope, telemetry);
-  const isFailureOnline =
-    optionalFunction<(error: unknown) => boolean>(scope, "isFailure", isFailure) ?? isDependencyFailure;
-  // Shared by every origin's breaker: 10,000 origins should not cost 10,000 closures each.
-  const isFailureHere = (error: unknown): boolean => !isOffline() && isFailureOnline(error);
   const make = (origin: string, env?: Environment, report?: (change: CircuitStateChange) => void): CircuitBreaker =>
     new CircuitBreaker(
       {
-        ...rest,
+        ...(rest as Omit<CircuitBreakerOptions, "strategy">),
         strategy: strategy?.(),
-        isFailure: isFailureHere,
         key: origin,
-        shared: env === undefined ? undefined : shared?.circuit(origin),
+        fleet: env === undefined ? undefined : fleet?.circuit(origin),
         env,
         // The breaker's own listeners hear its transitions under its key; the client's, under the origin.
         telemetry: bothEmit(listeners, report as Emit | undefined),
@@ -277,10 +281,11 @@ function originBreaker(
  * `fairAttemptMs` at least: the origin is slow. Otherwise what its last attempt ended with, or nothing if it
  * made none: a call that ran out of time in the bulkhead's queue, an origin pause or a backoff, or whose
  * attempt left the queue just before the deadline, says nothing of the origin (counting it lets a client's own
- * saturation open a healthy origin's circuit). Nothing either when the caller's own code threw.
+ * saturation open a healthy origin's circuit). Nothing either when the caller's own code threw, nor while the
+ * device is offline: its failures then are the device's, not the origin's.
  */
 function countedAs(call: CountedCall, error: unknown, now: number, fairAttemptMs: number): CountedAs {
-  if (call.hookFailed) return null;
+  if (call.hookFailed || isOffline()) return null;
   const since = call.attemptSinceMs;
-  return since !== undefined && now - since >= fairAttemptMs ? { error } : (call.lastAttempt ?? null);
+  return since !== undefined && now - since >= fairAttemptMs ? { ok: false, error } : (call.lastAttempt ?? null);
 }

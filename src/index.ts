@@ -39,6 +39,7 @@ export {
   type CircuitStateChange,
   circuitBreaker,
   type HalfOpenBackoff,
+  isDependencyFailure,
 } from "./circuit-breaker.ts";
 export {
   type CreateFetchOptions,
@@ -70,8 +71,6 @@ export {
   type CacheLike,
   cachedFallback,
   FALLBACK_HEADER,
-  type FallbackCause,
-  fallbackCause,
   type StaleIfError,
   type StaleServedEvent,
   staleIfError,
@@ -126,6 +125,7 @@ export {
   parseXRateLimitReset,
   serverDelayMs,
 } from "./http/retry-after.ts";
+export { type FallbackReason, fallbackReason, type Outcome, type OutcomePredicate } from "./outcome.ts";
 export { compose, createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 export { type RateLimiterOptions, type RateLimiterPolicy, rateLimiter } from "./rate-limiter.ts";
 export {

@@ -24,7 +24,7 @@
  * | `staunch.bulkhead.rejections` | Counter | `{call}` | — |
  * | `staunch.rate_limiter.rejections` | Counter | `{call}` | — |
  * | `staunch.adaptive_throttle.rejections` | Counter | `{call}` | — |
- * | `staunch.edge.stale_served` | Counter | `{response}` | `staunch.stale.cause` |
+ * | `staunch.edge.stale_served` | Counter | `{response}` | `staunch.stale.reason` |
  * | `staunch.fleet.degradations` | Counter | `{degradation}` | `staunch.fleet.operation` |
  * | `staunch.fleet.recoveries` | Counter | `{recovery}` | — |
  *
@@ -38,7 +38,7 @@
  *   `TypeError`, `TimeoutError`…, else `Error`) when the attempt threw. A non-HTTP result carries neither.
  * - `staunch.retry.delay_source`: `backoff` or `retry-after`. `staunch.give_up.reason`: `attempts`,
  *   `elapsed`, `delay`, `budget` or `retry-after`. Breaker states: `closed`, `open`, `half-open`, `isolated`.
- *   `staunch.fallback.reason`: `error` or `result`.
+ *   `staunch.fallback.reason`: `error`, `timeout`, `circuit-open` or `result` (`FallbackReason`).
  *
  * Span events, on the active span (or the one `getSpan` returns), only while it is recording:
  *
@@ -54,7 +54,7 @@
  * | `staunch.bulkhead.rejected` | `staunch.bulkhead.limit`, `staunch.bulkhead.queue` |
  * | `staunch.rate_limiter.rejected` | `staunch.rate_limiter.retry_after_ms` |
  * | `staunch.adaptive_throttle.rejected` | `staunch.adaptive_throttle.probability` |
- * | `staunch.stale_served` | `url.full`, `staunch.stale.cause`, `staunch.stale.age_s`, `http.response.status_code` (cause `status`) |
+ * | `staunch.stale_served` | `url.full`, `staunch.stale.reason`, `staunch.stale.age_s`, `http.response.status_code` (reason `result`) |
  * | `staunch.fleet.degraded` | `staunch.fleet.key`, `staunch.fleet.operation`, `error.type` |
  * | `staunch.fleet.recovered` | `staunch.fleet.key`, `staunch.fleet.degraded_for_ms` |
  *
@@ -151,12 +151,13 @@ const INSTRUMENTS: Readonly<Record<(typeof M)[keyof typeof M], MetricOptions>> =
   [M.fleetRecovered]: { unit: "{recovery}", description: "Times the fleet's store answered again for a key." },
 };
 
-/** What a metric's `reason` tag is as an attribute: a give-up's cap or a fallback's cause. */
+/** What a metric's `reason` tag is as an attribute: a give-up's cap or a fallback's or a stale copy's reason. */
 const REASON_ATTRIBUTES: Readonly<Record<string, string>> = {
   [M.fetchGiveUps]: "staunch.give_up.reason",
   [M.giveUps]: "staunch.give_up.reason",
   [M.fetchFallbacks]: "staunch.fallback.reason",
   [M.fallbacks]: "staunch.fallback.reason",
+  [M.staleServed]: "staunch.stale.reason",
 };
 
 /** Metric tags that only need a namespaced name; `method`, `origin`, `outcome` and `reason` are mapped apart. */
@@ -166,7 +167,6 @@ const RENAMED_TAGS: Readonly<Record<string, string>> = {
   to: "staunch.breaker.state",
   key: "staunch.breaker.key",
   trigger: "staunch.hedge.trigger",
-  cause: "staunch.stale.cause",
   operation: "staunch.fleet.operation",
 };
 
@@ -330,7 +330,7 @@ function spanEventOf(event: TelemetryEvent): [string, Attributes] | undefined {
         "staunch.stale_served",
         {
           "url.full": telemetryUrl(event.url),
-          "staunch.stale.cause": event.cause,
+          "staunch.stale.reason": event.reason,
           "staunch.stale.age_s": event.ageSeconds,
           ...(event.status === undefined ? {} : { "http.response.status_code": event.status }),
         },

@@ -13,6 +13,7 @@ import { emitterOf } from "./telemetry/emit.ts";
 import type { TelemetryOption } from "./telemetry/events.ts";
 import {
   optionError,
+  requireDurationMs,
   requireFiniteAtLeast,
   requireIntegerAtLeast,
   requireKnownKeys,
@@ -40,7 +41,7 @@ export interface RetryBudgetOptions {
    * so that `ratio` and the `minRetriesPerSecond` floor hold fleet-wide. While the fleet's counts are not at
    * hand, this isolate's own decide. Default: this budget's memory only.
    */
-  readonly shared?: FleetBudgetLink;
+  readonly fleet?: FleetBudgetLink;
   readonly env?: Partial<Environment>;
 }
 
@@ -78,7 +79,7 @@ const BUDGET_KEYS = Object.keys({
   windowMs: true,
   buckets: true,
   telemetry: true,
-  shared: true,
+  fleet: true,
   env: true,
 } satisfies Record<keyof RetryBudgetOptions, true>);
 
@@ -89,7 +90,7 @@ const BUDGET_KEYS = Object.keys({
  * ```ts
  * const budget = retryBudget({ ratio: 0.2, minRetriesPerSecond: 3 });
  * const api = createFetch({ budget });
- * const db = retry({ budget, shouldRetry: isTransientError });
+ * const db = retry({ budget, onGiveUp: ({ reason }) => reason === "budget" && console.warn("retry budget spent") });
  * ```
  */
 export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
@@ -98,24 +99,25 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
   requireKnownKeys(owner, o, BUDGET_KEYS);
   const ratio = requireFiniteAtLeast(owner, "ratio", o.ratio ?? 0.2);
   const minRetriesPerSecond = requireFiniteAtLeast(owner, "minRetriesPerSecond", o.minRetriesPerSecond ?? 3);
-  const windowMs = requireFiniteAtLeast(owner, "windowMs", o.windowMs ?? 1_000, 1);
+  // At most 2^31−1 ms, as the fleet's protocol carries it: a longer window would have every report refused.
+  const windowMs = requireDurationMs(owner, "windowMs", o.windowMs ?? 1_000, 1);
   const buckets = requireIntegerAtLeast(owner, "buckets", o.buckets ?? 10, 1);
   const emit = emitterOf(owner, o.telemetry);
   const env = resolveEnvironment(o.env, owner);
-  const shared = o.shared as unknown as BudgetLink | undefined;
-  if (shared !== undefined && typeof (shared as Partial<BudgetLink> | null)?.totals !== "function") {
-    throw optionError(TypeError, owner, "shared", "a fleet link from coordinator(…).budget(key)", shared);
+  const fleet = o.fleet as unknown as BudgetLink | undefined;
+  if (fleet !== undefined && typeof (fleet as Partial<BudgetLink> | null)?.totals !== "function") {
+    throw optionError(TypeError, owner, "fleet", "a fleet link from coordinator(…).budget(key)", fleet);
   }
-  shared?.connect({ windowMs, buckets });
+  fleet?.connect({ windowMs, buckets });
   // One counter: every call and every retry is an event; the retries are the marked ones.
   const events = new SlidingWindowCounter(windowMs, buckets);
   const minimum = (minRetriesPerSecond * windowMs) / 1000;
 
   const state = (): RetryBudgetState => {
     // The fleet's counts (this isolate's included) when a coordinator has them at hand, else this isolate's.
-    const fleet = shared?.totals();
-    const { count, marked: retried } = fleet
-      ? { count: fleet.requests + fleet.retries, marked: fleet.retries }
+    const view = fleet?.totals();
+    const { count, marked: retried } = view
+      ? { count: view.requests + view.retries, marked: view.retries }
       : events.totals(env.now());
     const made = count - retried;
     return {
@@ -128,7 +130,7 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
   return {
     recordRequest() {
       events.record(env.now(), false);
-      shared?.count(false);
+      fleet?.count(false);
     },
     tryAcquireRetry() {
       const current = state();
@@ -137,7 +139,7 @@ export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {
         return false;
       }
       events.record(env.now(), true);
-      shared?.count(true);
+      fleet?.count(true);
       return true;
     },
     state,

@@ -6,6 +6,7 @@
 import { raceAbort } from "./abort.ts";
 import { backoffDelay, type ExponentialBackoffOptions, exponentialBackoff } from "./backoff.ts";
 import { type Environment, resolveEnvironment } from "./environment.ts";
+import type { Outcome } from "./outcome.ts";
 import {
   ABORT_RACED,
   createPolicy,
@@ -27,7 +28,7 @@ import {
   requireOptionsObject,
 } from "./validate.ts";
 
-/** What an attempt ended with, handed to predicates and hooks (tenacity's `retry_state`). */
+/** What an attempt ended with, handed to `shouldHandle` (beside its outcome) and to hooks (tenacity's `retry_state`). */
 export interface RetryState<T = unknown> {
   /** The attempt that just ended: 1 for the first. */
   readonly attempt: number;
@@ -87,10 +88,21 @@ export interface RetryOptions<T = unknown> {
   readonly maxElapsedMs?: number;
   /** Exponential backoff settings, or a function of the state that returns the delay in ms. */
   readonly backoff?: ExponentialBackoffOptions | ((state: BackoffState<T>) => number);
-  /** Whether a thrown error is worth another attempt. Default {@link isTransientError}. */
-  readonly shouldRetry?: (error: unknown, state: RetryState<T>) => boolean;
-  /** Whether a returned value is worth another attempt (an HTTP 503, say). Default: never. */
-  readonly shouldRetryResult?: (result: T, state: RetryState<T>) => boolean;
+  /**
+   * Which outcomes are worth another attempt: what an attempt threw, or returned (an HTTP 503, say). Default: an
+   * error {@link isTransientError} says is transient; never a returned value. A caller's abort is never retried,
+   * whatever this says.
+   *
+   * @example
+   * ```ts
+   * // Retry a 503 as well as what is transient; an error thrown after 10 s is not worth a retry.
+   * retry<Response>({
+   *   shouldHandle: (outcome, { elapsedMs }) =>
+   *     outcome.ok ? outcome.result.status === 503 : isTransientError(outcome.error) && elapsedMs < 10_000,
+   * });
+   * ```
+   */
+  readonly shouldHandle?: (outcome: Outcome<T>, state: RetryState<T>) => boolean;
   /**
    * Listeners of its events: `retry` before each sleep (tenacity's `before_sleep`), `give-up` once when a
    * retryable outcome is final because a cap was reached. E.g. `logTo(console)`.
@@ -106,8 +118,7 @@ const RETRY_KEYS = Object.keys({
   attempts: true,
   maxElapsedMs: true,
   backoff: true,
-  shouldRetry: true,
-  shouldRetryResult: true,
+  shouldHandle: true,
   telemetry: true,
   budget: true,
   env: true,
@@ -118,7 +129,7 @@ const RETRY_KEYS = Object.keys({
  *
  * Gives up after `attempts` attempts or when the next delay would end past `maxElapsedMs`, then rethrows the
  * last error unchanged (or returns the last result). A caller's abort ends it at once with `signal.reason`,
- * even mid-sleep; an abort is never retried, nor is anything `shouldRetry` rejects.
+ * even mid-sleep; an abort is never retried, nor is anything `shouldHandle` turns down.
  *
  * @example
  * ```ts
@@ -143,6 +154,10 @@ export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
 export interface RetrySettings<T, S = undefined> {
   readonly attempts: number;
   readonly maxElapsedMs: number;
+  /**
+   * `shouldHandle` in two halves, for errors and for results: the loop keeps them apart so that a run with no
+   * result to judge (the common case) neither builds an outcome nor asks anything of a success.
+   */
   readonly shouldRetry: (error: unknown, state: RetryState<T>, scope: S) => boolean;
   readonly shouldRetryResult: ((result: T, state: RetryState<T>, scope: S) => boolean) | undefined;
   readonly onRetry: ((event: RetryEvent<T>, scope: S) => void) | undefined;
@@ -167,12 +182,14 @@ export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "
   requireKnownKeys(owner, o, RETRY_KEYS);
   const env = resolveEnvironment(o.env, owner);
   const emit = emitterOf(owner, o.telemetry);
+  // The user's predicate sees one outcome; the loop keeps its two paths, and builds an outcome only for it.
+  const handles = optionalFunction<NonNullable<RetryOptions<T>["shouldHandle"]>>(owner, "shouldHandle", o.shouldHandle);
   return {
     attempts: requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1),
     maxElapsedMs: requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000),
     // The user's functions are called with their documented arguments only, never with a runner's scope.
-    shouldRetry: only2(optionalFunction(owner, "shouldRetry", o.shouldRetry)) ?? isTransientError,
-    shouldRetryResult: only2(optionalFunction(owner, "shouldRetryResult", o.shouldRetryResult)),
+    shouldRetry: handles ? (error, state) => handles({ ok: false, error }, state) : isTransientError,
+    shouldRetryResult: handles && ((result, state) => handles({ ok: true, result }, state)),
     // An emit hands listeners the event alone, never a runner's scope.
     onRetry: emit,
     onGiveUp: emit,
@@ -297,10 +314,6 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   }
 
   return run;
-}
-
-function only2<A, B, R>(fn: ((a: A, b: B) => R) | undefined): ((a: A, b: B) => R) | undefined {
-  return fn && ((a, b) => fn(a, b));
 }
 
 function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {

@@ -218,12 +218,12 @@ export function isNetworkError(error: unknown): boolean {
 }
 
 /**
- * The default retry predicate: network failures and timeouts are transient; everything else — programming
+ * The default retry rule for errors: network failures and timeouts are transient; everything else — programming
  * errors, aborts, application errors — is not.
  *
  * @example
  * ```ts
- * retry({ shouldRetry: (error) => isTransientError(error) || error instanceof DeadlockError });
+ * retry({ shouldHandle: (o) => !o.ok && (isTransientError(o.error) || o.error instanceof DeadlockError) });
  * ```
  */
 export function isTransientError(error: unknown): boolean {

@@ -3,6 +3,8 @@
  * the option and the value, so a typo in configuration fails loudly instead of producing a storm later.
  */
 
+import { MAX_TIMER_DELAY_MS } from "./environment.ts";
+
 /** A value as option errors show it: strings quoted, objects by their tag, functions as "a function". */
 export function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
@@ -49,6 +51,20 @@ export function requireFiniteAtLeast(owner: string, name: string, value: unknown
 /** A cap that may be `Infinity` (no cap) but not negative or NaN. */
 export function requireLimitAtLeast(owner: string, name: string, value: unknown, min = 0): number {
   return requireNumberWhere(owner, name, value, (n) => n >= min, `a number ≥ ${min} (Infinity for no limit)`);
+}
+
+/**
+ * A duration the runtime's timers (and the fleet's messages) can hold: from `min` to 2^31−1 ms, about 24.8 days.
+ * Past it `setTimeout` fires at once, and the fleet's protocol refuses the value.
+ */
+export function requireDurationMs(owner: string, name: string, value: unknown, min = 0): number {
+  return requireNumberWhere(
+    owner,
+    name,
+    value,
+    (n) => n >= min && n <= MAX_TIMER_DELAY_MS,
+    `from ${min} to ${MAX_TIMER_DELAY_MS} (2^31−1)`,
+  );
 }
 
 export function requireIntegerAtLeast(owner: string, name: string, value: unknown, min: number): number {

@@ -94,10 +94,10 @@ function attemptChip(a) {
 
 function answerCell(r) {
   if (!r.result) return '<span class="muted">waiting…</span>';
-  const { status, source, cause, ageSeconds } = r.result;
+  const { status, source, reason, ageSeconds } = r.result;
   const label = source === "stale" ? "stale copy" + (ageSeconds !== undefined ? ", age " + ageSeconds + " s" : "") : source === "error" ? "error" : "fresh";
   return '<span class="badge ' + source + '" data-source="' + source + '">' + status + " · " + esc(label) + "</span>" +
-    (cause ? '<br><span class="muted">because: ' + esc(cause) + "</span>" : "");
+    (reason ? '<br><span class="muted">because: ' + esc(reason) + "</span>" : "");
 }
 
 function render(state) {

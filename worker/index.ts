@@ -21,9 +21,11 @@ import {
   createFetch,
   errorName,
   FALLBACK_HEADER,
+  type FallbackReason,
   type FetchFunction,
   failureRate,
-  fallbackCause,
+  fallbackReason,
+  isDependencyFailure,
   logTo,
   type ResilientFetch,
   type RetryBudget,
@@ -108,7 +110,7 @@ function setUp(env: Env): IsolateState {
   const shared = env.STAUNCH_STATE
     ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), telemetry: logTo(console) })
     : undefined;
-  const budget = retryBudget({ shared: shared?.budget(upstreamOrigin) });
+  const budget = retryBudget({ fleet: shared?.budget(upstreamOrigin) });
   // A route whose circuit is not closed is kept when a new route needs room: a client naming 100 new routes
   // must not push an open circuit out, and so close it.
   const clients = new KeyedRegistry(
@@ -161,10 +163,11 @@ function routeClient(
           minimumThroughput: config.breakerMinThroughput,
           windowMs: 30_000,
         }),
-      isFailureResult: (result) => result instanceof Response && UNHEALTHY_STATUSES.has(result.status),
+      shouldHandle: (outcome) =>
+        outcome.ok ? UNHEALTHY_STATUSES.has(outcome.result.status) : isDependencyFailure(outcome.error),
       halfOpenAfterMs: config.halfOpenAfterMs,
       // The fleet's circuit for this key (createFetch would ask for one per origin: there is one origin here).
-      shared: shared && { circuit: () => shared.circuit(key) },
+      fleet: shared && { circuit: () => shared.circuit(key) },
     },
     telemetry: logTo(console),
   });
@@ -271,16 +274,16 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
     headers,
     body: request.method === "GET" || request.method === "HEAD" ? null : request.body,
   });
-  let cause: string | undefined;
+  let reason: FallbackReason | undefined;
   const origin = async (r: Request): Promise<Response> => {
     const upstreamHeaders = new Headers(r.headers);
     upstreamHeaders.delete("cookie");
     try {
       const response = await client(new Request(r, { headers: upstreamHeaders }));
-      if (response.status >= 500) cause = "status";
+      if (response.status >= 500) reason = "result";
       return response;
     } catch (error) {
-      cause = fallbackCause(error);
+      reason = fallbackReason({ ok: false, error });
       throw error;
     }
   };
@@ -301,7 +304,7 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
   const stale = answer.headers.get(FALLBACK_HEADER) === "stale";
   // A 5xx the origin still answered after the last attempt, with no copy to serve instead, is a failure too.
   const failed = answer.headers.has("staunch-error") || answer.status >= 500;
-  finish(record, answer, stale ? "stale" : failed ? "error" : "origin", cause);
+  finish(record, answer, stale ? "stale" : failed ? "error" : "origin", reason);
   const response = new Response(answer.body, answer);
   response.headers.set("staunch-attempts", String(record.attempts.length));
   return response;
@@ -311,13 +314,13 @@ function finish(
   record: RequestRecord,
   answer: Response,
   source: "origin" | "stale" | "error",
-  cause: string | undefined,
+  reason: FallbackReason | undefined,
 ) {
   const age = answer.headers.get("age");
   record.result = {
     status: answer.status,
     source,
-    cause: source === "origin" ? undefined : cause,
+    reason: source === "origin" ? undefined : reason,
     ageSeconds: age === null ? undefined : Number(age),
     totalMs: Date.now() - record.startedAt,
   };

@@ -3,6 +3,8 @@
  * delay before each, their outcomes, and where the answer came from. Per isolate, bounded, never persisted.
  */
 
+import type { FallbackReason } from "../src/index.ts";
+
 /** One attempt of one proxied request. */
 export interface AttemptRecord {
   /** 1 for the first attempt. */
@@ -33,8 +35,8 @@ export interface RequestRecord {
     | {
         readonly status: number;
         readonly source: AnswerSource;
-        /** Why a stale copy or an error answered: `error`, `status`, `circuit-open`, `timeout`. */
-        readonly cause: string | undefined;
+        /** Why a stale copy or an error answered: a `FallbackReason` (`error`, `timeout`, `circuit-open`, `result`). */
+        readonly reason: FallbackReason | undefined;
         readonly ageSeconds: number | undefined;
         readonly totalMs: number;
       }

@@ -11,9 +11,9 @@
 
 import { type Environment, resolveEnvironment } from "../environment.ts";
 import { discardBody } from "../http/discard-body.ts";
+import { type FallbackReason, fallbackReason, type Outcome } from "../outcome.ts";
 import { emitterOf } from "../telemetry/emit.ts";
 import type { TelemetryOption } from "../telemetry/events.ts";
-import { errorName } from "../transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -32,15 +32,13 @@ export interface CacheLike {
   put(request: Request | string, response: Response): Promise<void>;
 }
 
-/** Why a stored copy was served. */
-export type FallbackCause = "error" | "status" | "circuit-open" | "timeout";
-
 /** The `stale-served` event: a stored copy answers for a failed origin. */
 export interface StaleServedEvent {
   readonly type: "stale-served";
   readonly url: string;
-  readonly cause: FallbackCause;
-  /** The origin's status when `cause` is `"status"`. */
+  /** Why: `"result"` for a response `shouldHandle` picked (a 5xx), else what the origin threw. */
+  readonly reason: FallbackReason;
+  /** The origin's status when `reason` is `"result"`. */
   readonly status: number | undefined;
   readonly error: unknown;
   readonly ageSeconds: number;
@@ -75,8 +73,21 @@ export interface CachedFallbackOptions {
    * memory until then. A larger body is passed on, not stored. Default 1,048,576 (1 MiB).
    */
   readonly maxStoredBodyBytes?: number;
-  /** Statuses that count as a failure worth a stale copy. Default: 500–599. */
-  readonly isFailureStatus?: (status: number) => boolean;
+  /**
+   * Which outcomes of the origin a stored copy answers for. Default: every error, and a response with a status
+   * from 500 to 599. A client that left (its request's signal aborted) is never answered, whatever this says.
+   *
+   * @example
+   * ```ts
+   * // A 404 from a half-deployed origin gets the last good copy too; an open circuit does not.
+   * cachedFallback(upstream, {
+   *   cache: await caches.open("fallback"),
+   *   shouldHandle: (outcome) =>
+   *     outcome.ok ? outcome.result.status >= 500 || outcome.result.status === 404 : !isCircuitOpenError(outcome.error),
+   * });
+   * ```
+   */
+  readonly shouldHandle?: (outcome: Outcome<Response>, context: { readonly request: Request }) => boolean;
   /** Keeps the Worker alive for the background `cache.put` (`ctx.waitUntil`). Default: the put is awaited. */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
   /** Listeners of `stale-served`, emitted each time a stored copy answers for a failed origin. */
@@ -101,8 +112,6 @@ const STALE_LIMIT = "staunch-stale-limit";
 /** The request headers that carry a user's credentials, by the standards (RFC 9110 §11.6.2, §11.7.2; RFC 6265). */
 const CREDENTIAL_HEADERS = ["authorization", "proxy-authorization", "cookie"];
 
-const defaultIsFailureStatus = (status: number): boolean => status >= 500 && status <= 599;
-
 /**
  * Directives that forbid answering from a stored copy the origin has not just confirmed (RFC 9111 §5.2.2):
  * `must-revalidate` and `proxy-revalidate` even when the origin is unreachable, `no-cache` always.
@@ -121,21 +130,6 @@ function isStorable(response: Response): boolean {
   if (vary?.split(",").some((name) => name.trim().toLowerCase() !== "accept-encoding")) return false;
   const directives = parseCacheControl(response.headers.get("cache-control"));
   return !NOT_SERVABLE_STALE.some((directive) => directives.has(directive));
-}
-
-/**
- * Why an origin that threw is being answered for: an open circuit, a timeout, or any other error.
- *
- * @example
- * ```ts
- * fallbackCause(new CircuitOpenError(5_000)); // "circuit-open"
- * ```
- */
-export function fallbackCause(error: unknown): FallbackCause {
-  const name = errorName(error);
-  if (name === "CircuitOpenError") return "circuit-open";
-  if (name === "TimeoutError") return "timeout";
-  return "error";
 }
 
 /**
@@ -180,7 +174,7 @@ const CACHED_FALLBACK_KEYS = Object.keys({
   cacheKey: true,
   perUserKey: true,
   maxStoredBodyBytes: true,
-  isFailureStatus: true,
+  shouldHandle: true,
   waitUntil: true,
   telemetry: true,
   env: true,
@@ -214,9 +208,11 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
     throw optionError(TypeError, owner, "perUserKey", "set only with a cacheKey that tells users apart", perUserKey);
   }
   const maxStoredBodyBytes = requireIntegerAtLeast(owner, "maxStoredBodyBytes", o.maxStoredBodyBytes ?? 1_048_576, 0);
-  const isFailureStatus =
-    optionalFunction<(status: number) => boolean>(owner, "isFailureStatus", o.isFailureStatus) ??
-    defaultIsFailureStatus;
+  const handles = optionalFunction<NonNullable<CachedFallbackOptions["shouldHandle"]>>(
+    owner,
+    "shouldHandle",
+    o.shouldHandle,
+  );
   optionalFunction<(promise: Promise<unknown>) => void>(owner, "waitUntil", o.waitUntil);
   const emit = emitterOf(owner, o.telemetry);
   const env = resolveEnvironment(o.env, owner);
@@ -285,26 +281,32 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
       response = await origin(request);
     } catch (error) {
       if (request.signal?.aborted) throw error; // the client left: nobody to answer
+      const outcome: Outcome<Response> = { ok: false, error };
+      if (handles !== undefined && !handles(outcome, { request })) throw error;
       const copy = await stale(key, request);
       if (!copy) throw error;
       emit?.({
         type: "stale-served",
         url: request.url,
-        cause: fallbackCause(error),
+        reason: fallbackReason(outcome),
         status: undefined,
         error,
         ageSeconds: copy.ageSeconds,
       });
       return copy.response;
     }
-    if (isFailureStatus(response.status)) {
+    if (
+      handles === undefined
+        ? response.status >= 500 && response.status <= 599
+        : handles({ ok: true, result: response }, { request })
+    ) {
       const copy = await stale(key, request);
       if (!copy) return response;
       discardBody(response);
       emit?.({
         type: "stale-served",
         url: request.url,
-        cause: "status",
+        reason: "result",
         status: response.status,
         error: undefined,
         ageSeconds: copy.ageSeconds,

@@ -52,14 +52,14 @@ export interface CoordinatorOptions {
  * @example
  * ```ts
  * const fleet: Coordinator = coordinator({ store: memoryStore() });
- * const breaker = circuitBreaker({ shared: fleet.circuit("payments-db") });
+ * const breaker = circuitBreaker({ fleet: fleet.circuit("payments-db") });
  * console.log(fleet.status()); // [{ key: "payments-db", degraded: false, … }]
  * ```
  */
 export interface Coordinator {
-  /** The link of the breaker for `key` (give it as `circuitBreaker({ shared })`, or give the coordinator to createFetch). */
+  /** The link of the breaker for `key` (give it as `circuitBreaker({ fleet })`, or give the coordinator to createFetch). */
   circuit(key: string): FleetCircuitLink;
-  /** The link of a retry budget for `key` (`retryBudget({ shared })`); a budget and a breaker on one key share each exchange. */
+  /** The link of a retry budget for `key` (`retryBudget({ fleet })`); a budget and a breaker on one key share each exchange. */
   budget(key: string): FleetBudgetLink;
   /**
    * Resolves once no exchange is in flight; never rejects. In a Worker, hand it to `ctx.waitUntil` so that a
@@ -124,8 +124,8 @@ export function fleetKey(key: string): string {
  *
  * const fleet = coordinator({ store: durableObjectStore(env.STAUNCH_STATE), telemetry: logTo(console) });
  * const api = createFetch({
- *   breaker: { shared: fleet },
- *   budget: retryBudget({ shared: fleet.budget("https://api.example.com") }),
+ *   breaker: { fleet },
+ *   budget: retryBudget({ fleet: fleet.budget("https://api.example.com") }),
  * });
  * ctx.waitUntil(fleet.settled()); // at the end of each request
  * ```
@@ -151,29 +151,39 @@ export function coordinator(options: CoordinatorOptions): Coordinator {
     requireIntegerAtLeast(owner, "maxKeys", o.maxKeys ?? 1_000, 1),
     (key) => new Channel(key, settings),
   );
-  const channelFor = (key: string): Channel => {
+  const channelFor = (key: string): Channel => channels.get(fleetKey(checked(key)));
+  const checked = (key: string): string => {
     if (typeof key !== "string" || key === "") throw new TypeError(`${owner}: a key must be a non-empty string`);
-    return channels.get(fleetKey(key));
+    return key;
+  };
+  /**
+   * A link's channel, opened when a breaker or budget connects, not when the link is made: a link asked for and
+   * never used (createFetch checks its `fleet` option with one) leaves no key in the status or the store. Then
+   * held: if the registry drops the key, the link still works, alone.
+   */
+  const lazyChannel = (key: string): (() => Channel) => {
+    checked(key);
+    let channel: Channel | undefined;
+    return () => (channel ??= channelFor(key));
   };
 
   return {
     circuit(key) {
-      // A breaker holds its channel: if the registry drops the key, the breaker's link still works, alone.
-      const channel = channelFor(key);
+      const channel = lazyChannel(key);
       const link: CircuitLink = {
-        connect: (breaker, settings) => channel.connectCircuit(breaker, settings),
-        record: (outcome, probe) => channel.record(outcome, probe),
-        opened: () => channel.opened(),
-        acquireProbe: () => channel.acquireProbe(),
+        connect: (breaker, settings) => channel().connectCircuit(breaker, settings),
+        record: (outcome, probe) => channel().record(outcome, probe),
+        opened: () => channel().opened(),
+        acquireProbe: () => channel().acquireProbe(),
       };
       return link as unknown as FleetCircuitLink;
     },
     budget(key) {
-      const channel = channelFor(key);
+      const channel = lazyChannel(key);
       const link: BudgetLink = {
-        connect: (window) => channel.connectBudget(window),
-        count: (retry) => channel.count(retry),
-        totals: () => channel.totals(),
+        connect: (window) => channel().connectBudget(window),
+        count: (retry) => channel().count(retry),
+        totals: () => channel().totals(),
       };
       return link as unknown as FleetBudgetLink;
     },

@@ -1,6 +1,6 @@
 /**
  * What a circuit breaker or a retry budget holds of the fleet: a link for one key, made by a coordinator.
- * To the user a link is opaque (given as `circuitBreaker({ shared })` or `retryBudget({ shared })`, never
+ * To the user a link is opaque (given as `circuitBreaker({ fleet })` or `retryBudget({ fleet })`, never
  * called): its members and the settings it carries are the fleet layer's business, and may change with it.
  */
 
@@ -15,12 +15,12 @@ declare const budgetLinkBrand: unique symbol;
 
 /**
  * A breaker's link to the fleet for one key: made by `coordinator(…).circuit(key)`, given as
- * `circuitBreaker({ shared })`. Opaque: there is nothing on it to call.
+ * `circuitBreaker({ fleet })`. Opaque: there is nothing on it to call.
  *
  * @example
  * ```ts
  * const link: FleetCircuitLink = fleet.circuit("payments-db");
- * const breaker = circuitBreaker({ shared: link });
+ * const breaker = circuitBreaker({ fleet: link });
  * ```
  */
 export interface FleetCircuitLink {
@@ -29,12 +29,12 @@ export interface FleetCircuitLink {
 
 /**
  * A retry budget's link to the fleet for one key: made by `coordinator(…).budget(key)`, given as
- * `retryBudget({ shared })`. Opaque: there is nothing on it to call.
+ * `retryBudget({ fleet })`. Opaque: there is nothing on it to call.
  *
  * @example
  * ```ts
  * const link: FleetBudgetLink = fleet.budget("https://api.example.com");
- * const budget = retryBudget({ shared: link });
+ * const budget = retryBudget({ fleet: link });
  * ```
  */
 export interface FleetBudgetLink {

@@ -4,6 +4,7 @@
  */
 
 import type { CircuitStateChange } from "../circuit-breaker.ts";
+import { fallbackReason } from "../outcome.ts";
 import type { RetryState } from "../retry.ts";
 import type { Emit } from "../telemetry/emit.ts";
 import { errorName } from "../transient.ts";
@@ -120,7 +121,7 @@ export function reportFallback(
     method: call.request.method,
     url: urlOf(reporter, call),
     origin: call.origin,
-    reason: response === undefined ? "error" : "status",
+    reason: response === undefined ? fallbackReason({ ok: false, error }) : "result",
     status: response?.status,
     errorName: response === undefined ? (errorName(error) ?? "Error") : undefined,
     error,

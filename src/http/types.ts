@@ -2,6 +2,7 @@
  * The public types of `createFetch`'s contract: what its hooks, predicates, logger and metrics sink see.
  */
 
+import type { FallbackReason } from "../outcome.ts";
 import type { GiveUpReason } from "../retry.ts";
 
 /** The signature of the global `fetch`. */
@@ -19,15 +20,16 @@ export interface RequestSummary {
   readonly headers: Headers;
 }
 
-/** What a custom `shouldRetry` sees after each attempt. */
+/** What a custom `shouldRetry` sees besides the attempt's outcome. */
 export interface FetchAttempt {
   readonly request: RequestSummary;
-  /** The response, when the attempt got one. */
-  readonly response: Response | undefined;
-  /** What the attempt threw, when it got no response. */
-  readonly error: unknown;
-  /** 1 for the first attempt. */
+  /** The attempt that just ended: 1 for the first. */
   readonly attempt: number;
+  /**
+   * What createFetch decides without `shouldRetry`: the response's status is one of `retryStatuses`, or the
+   * error is transient (`isTransientError`).
+   */
+  readonly retryable: boolean;
 }
 
 /** What a createFetch `beforeRetry` hook sees, after the backoff sleep and before the retry is sent. */
@@ -109,8 +111,8 @@ export interface FetchFallbackEvent {
   /** The URL, redacted. */
   readonly url: string;
   readonly origin: string;
-  /** `"error"`: the call threw; `"status"`: it ended with a retryable status. */
-  readonly reason: "error" | "status";
+  /** `"result"`: the call ended with a retryable status; else it threw (see `FallbackReason`). */
+  readonly reason: FallbackReason;
   readonly status: number | undefined;
   readonly errorName: string | undefined;
   readonly error: unknown;

@@ -98,7 +98,7 @@ function counted(
     case "throttle-rejected":
       return [M.throttleRejections, {}];
     case "stale-served":
-      return [M.staleServed, { cause: event.cause }];
+      return [M.staleServed, { reason: event.reason }];
     case "fleet-degraded":
       return [M.fleetDegraded, { operation: event.operation }];
     case "fleet-recovered":

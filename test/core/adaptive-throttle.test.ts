@@ -159,12 +159,12 @@ describe("adaptiveThrottle", () => {
     expect(throttle.counts()).toEqual({ requests: 5, accepts: 2 });
   });
 
-  it("lets isAccepted and isAcceptedResult decide what is an accept", async () => {
+  it("lets shouldHandle decide, over errors and results alike, which outcomes are refusals", async () => {
     const { clock } = clockWithDraw(0.999);
     const throttle = adaptiveThrottle<{ overloaded: boolean }>({
       env: clock,
-      isAccepted: (error) => error instanceof Error && error.message !== "RESOURCE_EXHAUSTED",
-      isAcceptedResult: (result) => !result.overloaded,
+      shouldHandle: (outcome) =>
+        outcome.ok ? outcome.result.overloaded : (outcome.error as Error).message === "RESOURCE_EXHAUSTED",
     });
     await send(
       throttle,
@@ -246,16 +246,16 @@ const cases: Case[] = [
   ["buckets 0", () => adaptiveThrottle({ buckets: 0 }), RangeError, /option "buckets" must be an integer ≥ 1, got 0/],
   ["buckets 2.5", () => adaptiveThrottle({ buckets: 2.5 }), RangeError, /option "buckets".*got 2\.5/],
   [
-    "isAccepted not a function",
-    () => adaptiveThrottle({ isAccepted: false as never }),
+    "shouldHandle not a function",
+    () => adaptiveThrottle({ shouldHandle: false as never }),
     TypeError,
-    /option "isAccepted" must be a function, got false/,
+    /option "shouldHandle" must be a function, got false/,
   ],
   [
-    "isAcceptedResult not a function",
-    () => adaptiveThrottle({ isAcceptedResult: 200 as never }),
+    "isAccepted, a former name",
+    () => adaptiveThrottle({ isAccepted: () => true } as never),
     TypeError,
-    /option "isAcceptedResult" must be a function, got 200/,
+    /unknown option "isAccepted" \(known: .*shouldHandle/,
   ],
   [
     "env.random not a function",

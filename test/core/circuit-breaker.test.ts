@@ -192,16 +192,56 @@ describe("circuit breaker", () => {
     expect(breaker.state).toBe("open");
   });
 
-  it("counts only what isFailure says", async () => {
+  it("counts only the errors shouldHandle picks", async () => {
     const breaker = circuitBreaker({
       strategy: consecutiveFailures(1),
-      isFailure: (e) => e instanceof Error && e.message === "counted",
+      shouldHandle: (outcome) => !outcome.ok && (outcome.error as Error).message === "counted",
       env: new FakeClock(),
     });
     await breaker.execute(() => Promise.reject(new Error("ignored"))).catch(() => {});
     expect(breaker.state).toBe("closed");
     await breaker.execute(() => Promise.reject(new Error("counted"))).catch(() => {});
     expect(breaker.state).toBe("open");
+  });
+
+  it("counts a returned value shouldHandle picks as a failure", async () => {
+    const breaker = circuitBreaker({
+      strategy: consecutiveFailures(2),
+      shouldHandle: (outcome) => outcome.ok && (outcome.result as { error?: string }).error !== undefined,
+      env: new FakeClock(),
+    });
+    await breaker.execute(() => ({ error: "deadlock" }));
+    expect(breaker.state).toBe("closed");
+    await breaker.execute(() => ({ error: "deadlock" }));
+    expect(breaker.state).toBe("open");
+  });
+
+  it("hands shouldHandle the call's context", async () => {
+    const seen: unknown[] = [];
+    const breaker = circuitBreaker({
+      shouldHandle: (outcome, context) => {
+        seen.push(outcome, context.signal);
+        return false;
+      },
+      env: new FakeClock(),
+    });
+    const controller = new AbortController();
+    await breaker.execute(() => 7, controller.signal);
+    expect(seen).toEqual([{ ok: true, result: 7 }, controller.signal]);
+  });
+
+  it("takes a first wait of days, its default maxMs capped at what a timer can hold", async () => {
+    const clock = new FakeClock();
+    const breaker = circuitBreaker({
+      strategy: consecutiveFailures(1),
+      halfOpenAfterMs: { initialMs: 2 ** 30 },
+      env: clock,
+    });
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.toJSON().openForMs).toBe(2 ** 30);
+    clock.nowMs += 2 ** 30;
+    await breaker.execute(boom).catch(() => {}); // a failed probe doubles the wait, up to the cap
+    expect(breaker.toJSON().openForMs).toBe(2 ** 31 - 1);
   });
 
   it("reports every transition, the derived open → half-open included", async () => {
@@ -303,6 +343,16 @@ describe("circuit breaker", () => {
 
   const bad: Array<[string, () => unknown, RegExp]> = [
     ["halfOpenAfterMs negative", () => circuitBreaker({ halfOpenAfterMs: -1 }), /"halfOpenAfterMs".*got -1/],
+    [
+      "halfOpenAfterMs past what a timer can hold",
+      () => circuitBreaker({ halfOpenAfterMs: 1e308 }),
+      /"halfOpenAfterMs" must be from 0 to 2147483647 \(2\^31−1\), got 1e\+308/,
+    ],
+    [
+      "isFailure, a former name",
+      () => circuitBreaker({ isFailure: () => true } as never),
+      /unknown option "isFailure" \(known: .*shouldHandle/,
+    ],
     ["halfOpenProbes 0", () => circuitBreaker({ halfOpenProbes: 0 }), /"halfOpenProbes" must be an integer ≥ 1, got 0/],
     [
       "backoff maxMs below initialMs",

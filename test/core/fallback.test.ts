@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CircuitOpenError } from "../../src/errors.ts";
 import { type FallbackContext, type FallbackEvent, fallback } from "../../src/fallback.ts";
+import type { Outcome } from "../../src/outcome.ts";
 import { compose } from "../../src/policy.ts";
 import { on } from "../../src/telemetry/events.ts";
 import { logTo } from "../../src/telemetry/log.ts";
@@ -56,17 +57,21 @@ describe("fallback", () => {
     await expect(fallback([]).execute(fail(new CircuitOpenError(5_000)))).resolves.toEqual([]);
   });
 
-  it("replaces a result that shouldFallbackResult rejects and cancels its body", async () => {
+  it("replaces a result that shouldHandle picks and cancels its body", async () => {
     const tracked = trackedResponse(503);
-    const policy = fallback("placeholder", { shouldFallbackResult: (r: Response) => r.status === 503 });
+    const policy = fallback("placeholder", {
+      shouldHandle: (o: Outcome<Response>) => o.ok && o.result.status === 503,
+    });
     await expect(policy.execute(() => tracked.response)).resolves.toBe("placeholder");
     await settle();
     expect(tracked.cancelled).toBe(true);
   });
 
-  it("returns a result that shouldFallbackResult accepts untouched, body unread", async () => {
+  it("returns a result that shouldHandle turns down untouched, body unread", async () => {
     const tracked = trackedResponse(200);
-    const policy = fallback("placeholder", { shouldFallbackResult: (r: Response) => r.status === 503 });
+    const policy = fallback("placeholder", {
+      shouldHandle: (o: Outcome<Response>) => o.ok && o.result.status === 503,
+    });
     const result = await policy.execute(() => tracked.response);
     expect(result).toBe(tracked.response);
     expect(tracked.cancelled).toBe(false);
@@ -97,9 +102,9 @@ describe("fallback", () => {
     await expect(outcome).rejects.toMatchObject({ name: "AbortError" });
   });
 
-  it("does not replace the caller's abort even when shouldFallback accepts every error", async () => {
+  it("does not replace the caller's abort even when shouldHandle picks every outcome", async () => {
     const reason = new Error("gone");
-    const outcome = fallback("default", { shouldFallback: () => true }).execute(() => {
+    const outcome = fallback("default", { shouldHandle: () => true }).execute(() => {
       throw new Error("unrelated");
     }, AbortSignal.abort(reason));
     await expect(outcome).rejects.toBe(reason);
@@ -128,7 +133,7 @@ describe("fallback", () => {
         seen.push(error, (result as Response).status);
         return "from cache";
       },
-      { shouldFallbackResult: (r: Response) => r.status >= 500 },
+      { shouldHandle: (o: Outcome<Response>) => o.ok && o.result.status >= 500 },
     );
     await expect(policy.execute(() => tracked.response)).resolves.toBe("from cache");
     expect(seen).toEqual([undefined, 503]);
@@ -139,23 +144,38 @@ describe("fallback", () => {
     await expect(fallback(() => noop).execute(fail(new Error("boom")))).resolves.toBe(noop);
   });
 
-  it("rethrows an error that shouldFallback turns down, unchanged", async () => {
+  it("rethrows an error that shouldHandle turns down, unchanged", async () => {
     const error = new Error("validation failed");
-    const policy = fallback("default", { shouldFallback: (e) => e instanceof CircuitOpenError });
+    const policy = fallback("default", { shouldHandle: (o) => !o.ok && o.error instanceof CircuitOpenError });
     await expect(policy.execute(fail(error))).rejects.toBe(error);
   });
 
-  it("rejects with the error of a throwing shouldFallback or shouldFallbackResult, without falling back", async () => {
+  it("hands shouldHandle the outcome and the call's context", async () => {
+    const error = new Error("boom");
+    const controller = new AbortController();
+    const seen: unknown[] = [];
+    const policy = fallback("default", {
+      shouldHandle: (outcome, context) => {
+        seen.push(outcome, context.signal);
+        return true;
+      },
+    });
+    await policy.execute(fail(error), controller.signal);
+    await policy.execute(() => 1, controller.signal);
+    expect(seen).toEqual([{ ok: false, error }, controller.signal, { ok: true, result: 1 }, controller.signal]);
+  });
+
+  it("rejects with the error of a throwing shouldHandle, without falling back", async () => {
     const bug = new ReferenceError("predicate bug");
     const onFallback = recorder<[FallbackEvent]>();
     const throwing = () => {
       throw bug;
     };
     await expect(
-      fallback(0, { shouldFallback: throwing, telemetry: on("fallback", onFallback) }).execute(fail(new Error("x"))),
+      fallback(0, { shouldHandle: throwing, telemetry: on("fallback", onFallback) }).execute(fail(new Error("x"))),
     ).rejects.toBe(bug);
     await expect(
-      fallback(0, { shouldFallbackResult: throwing, telemetry: on("fallback", onFallback) }).execute(() => 1),
+      fallback(0, { shouldHandle: throwing, telemetry: on("fallback", onFallback) }).execute(() => 1),
     ).rejects.toBe(bug);
     expect(onFallback.calls).toHaveLength(0);
   });
@@ -179,6 +199,19 @@ describe("fallback", () => {
     const onFallback = recorder<[FallbackEvent]>();
     await fallback(0, { telemetry: on("fallback", onFallback) }).execute(fail(error));
     expect(onFallback.calls).toEqual([[{ type: "fallback", reason: "error", error, result: undefined }]]);
+  });
+
+  it("gives the reasons of the one FallbackReason set: timeout, circuit-open, error and result", async () => {
+    const onFallback = recorder<[FallbackEvent]>();
+    const policy = fallback(0, {
+      telemetry: on("fallback", onFallback),
+      shouldHandle: (o) => !o.ok || o.result === "stale",
+    });
+    await policy.execute(fail(new DOMException("deadline", "TimeoutError")));
+    await policy.execute(fail(new CircuitOpenError(5_000)));
+    await policy.execute(fail(new TypeError("fetch failed")));
+    await policy.execute(() => "stale");
+    expect(onFallback.calls.map(([event]) => event.reason)).toEqual(["timeout", "circuit-open", "error", "result"]);
   });
 
   it("logs each fallback through logger.warn with a message naming the error", async () => {
@@ -206,18 +239,19 @@ describe("fallback", () => {
     }
   });
 
-  it("logs a replaced result without a status as rejected by shouldFallbackResult", async () => {
+  it("logs a replaced result without a status as picked by shouldHandle", async () => {
     const logger = silentLogger();
-    await fallback(null, { telemetry: logTo(logger), shouldFallbackResult: () => true }).execute(() => "stale");
-    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result that shouldFallbackResult rejected");
+    await fallback(null, { telemetry: logTo(logger), shouldHandle: () => true }).execute(() => "stale");
+    expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result that shouldHandle picked");
   });
 
   it("logs a replaced result with its status", async () => {
     const logger = silentLogger();
     const tracked = trackedResponse(503);
-    await fallback(null, { telemetry: logTo(logger), shouldFallbackResult: (r: Response) => !r.ok }).execute(
-      () => tracked.response,
-    );
+    await fallback(null, {
+      telemetry: logTo(logger),
+      shouldHandle: (o: Outcome<Response>) => o.ok && !o.result.ok,
+    }).execute(() => tracked.response);
     expect(logger.warn.calls[0]?.[0]).toBe("staunch: falling back after a result with status 503");
   });
 
@@ -249,16 +283,16 @@ const cases: Case[] = [
     /fallback: unknown option "onFallbak"/,
   ],
   [
-    "shouldFallback not a function",
-    () => fallback(1, { shouldFallback: true as never }),
+    "shouldHandle not a function",
+    () => fallback(1, { shouldHandle: true as never }),
     TypeError,
-    /fallback: option "shouldFallback" must be a function, got true/,
+    /fallback: option "shouldHandle" must be a function, got true/,
   ],
   [
-    "shouldFallbackResult not a function",
-    () => fallback(1, { shouldFallbackResult: 503 as never }),
+    "shouldFallback, a former name",
+    () => fallback(1, { shouldFallback: () => true } as never),
     TypeError,
-    /fallback: option "shouldFallbackResult" must be a function, got 503/,
+    /fallback: unknown option "shouldFallback" \(known: .*shouldHandle/,
   ],
   [
     "telemetry not a listener",

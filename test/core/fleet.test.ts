@@ -9,6 +9,7 @@ import { consecutiveFailures, failureRate, strategyFromSpec } from "../../src/br
 import { type CircuitBreaker, type CircuitStateChange, circuitBreaker } from "../../src/circuit-breaker.ts";
 import { createFetch } from "../../src/create-fetch.ts";
 import { CircuitOpenError } from "../../src/errors.ts";
+import { perOriginBreaker } from "../../src/fetch-breaker.ts";
 import type { FleetDegradedEvent, FleetRecoveredEvent } from "../../src/fleet/channel.ts";
 import { type Coordinator, type CoordinatorOptions, coordinator, fleetKey } from "../../src/fleet/coordinator.ts";
 import { FleetCircuit } from "../../src/fleet/decisions.ts";
@@ -63,7 +64,7 @@ function isolates(
         strategy: consecutiveFailures(breaker.threshold ?? 5),
         halfOpenAfterMs: breaker.halfOpenAfterMs ?? 10_000,
         halfOpenProbes: breaker.probes ?? 1,
-        shared: shared.circuit("https://api.example"),
+        fleet: shared.circuit("https://api.example"),
         env: clock,
         telemetry: on("circuit-state-change", (change) => changes.push(change)),
       }),
@@ -186,7 +187,7 @@ describe("shared circuit", () => {
         breaker: circuitBreaker({
           strategy: consecutiveFailures(5),
           halfOpenAfterMs: { initialMs: 1_000, maxMs: 8_000 },
-          shared: shared.circuit("k"),
+          fleet: shared.circuit("k"),
           env: clock,
         }),
       };
@@ -243,7 +244,7 @@ describe("shared circuit", () => {
       const shared = coordinator({ store, env: clock, maxBatch: 1 });
       const breaker = circuitBreaker({
         strategy: failureRate({ threshold: 0.5, minimumThroughput: 8, windowSize: 8 }),
-        shared: shared.circuit("k"),
+        fleet: shared.circuit("k"),
         env: clock,
       });
       return { shared, breaker, changes: [] } satisfies Isolate;
@@ -262,7 +263,7 @@ describe("shared circuit", () => {
     const store = switchableStore(clock);
     const shared = coordinator({ store, env: clock });
     const custom = { record: () => false, reset() {}, snapshot: () => null, restore() {} };
-    const breaker = circuitBreaker({ strategy: custom, shared: shared.circuit("k"), env: clock });
+    const breaker = circuitBreaker({ strategy: custom, fleet: shared.circuit("k"), env: clock });
     await breaker.execute(ok);
     await shared.settled();
     expect(store.messages[0]?.circuit?.settings.spec).toBeNull();
@@ -281,7 +282,7 @@ describe("shared retry budget", () => {
           windowMs: 10_000,
           ...options,
           env: clock,
-          shared: shared.budget("k"),
+          fleet: shared.budget("k"),
         }),
       };
     });
@@ -434,7 +435,7 @@ describe("hooks", () => {
         throw new Error("a broken listener");
       },
     });
-    const breaker = circuitBreaker({ shared: shared.circuit("k"), env: clock });
+    const breaker = circuitBreaker({ fleet: shared.circuit("k"), env: clock });
     await breaker.execute(ok);
     await shared.settled();
     expect(shared.status()[0]).toMatchObject({ degraded: true });
@@ -453,8 +454,8 @@ describe("batching", () => {
     const shared = coordinator({ store, env: clock, maxBatch: 100, syncIntervalMs: 1_000 });
     const client = createFetch({
       fetch: async () => new Response("ok"),
-      breaker: { shared },
-      budget: retryBudget({ shared: shared.budget("https://api.example") }),
+      breaker: { fleet: shared },
+      budget: retryBudget({ fleet: shared.budget("https://api.example") }),
       env: clock,
     });
     // 10 calls a second for 10 s, then 500 a second for 2 s.
@@ -494,8 +495,8 @@ describe("keys", () => {
     const shared = coordinator({ store, env: clock });
     const client = createFetch({
       fetch: async () => new Response("ok"),
-      breaker: { shared },
-      budget: retryBudget({ shared: shared.budget("HTTPS://API.example:443/"), env: clock }),
+      breaker: { fleet: shared },
+      budget: retryBudget({ fleet: shared.budget("HTTPS://API.example:443/"), env: clock }),
       env: clock,
     });
     await (await client("https://api.example/a")).text();
@@ -522,7 +523,7 @@ describe("options and messages", () => {
     // @ts-expect-error the wire types come from staunch/durable, for a store of one's own
     const message: Staunch.SyncMessage | undefined = undefined;
     expect(message).toBeUndefined();
-    expect(circuitBreaker({ shared: link }).state).toBe("closed");
+    expect(circuitBreaker({ fleet: link }).state).toBe("closed");
   });
 
   it("refuses bad options by name", () => {
@@ -531,9 +532,33 @@ describe("options and messages", () => {
     expect(() => coordinator({ store, syncIntervalMs: 0 })).toThrow('option "syncIntervalMs"');
     expect(() => coordinator({ store, typo: 1 } as CoordinatorOptions)).toThrow('unknown option "typo"');
     expect(() => coordinator({ store }).circuit("")).toThrow("non-empty string");
-    expect(() => circuitBreaker({ shared: {} as never })).toThrow('circuitBreaker: option "shared"');
-    expect(() => retryBudget({ shared: {} as never })).toThrow('retryBudget: option "shared"');
-    expect(() => createFetch({ breaker: { shared: {} as never } })).toThrow('createFetch.breaker: option "shared"');
+    expect(() => circuitBreaker({ fleet: {} as never })).toThrow('circuitBreaker: option "fleet"');
+    expect(() => retryBudget({ fleet: {} as never })).toThrow('retryBudget: option "fleet"');
+    expect(() => createFetch({ breaker: { fleet: {} as never } })).toThrow('createFetch.breaker: option "fleet"');
+  });
+
+  it("refuses, when createFetch is built, a fleet whose circuit(origin) gives no link", () => {
+    const fleet = { circuit: () => 42 } as never;
+    expect(() => createFetch({ breaker: { fleet } })).toThrow(
+      new TypeError(
+        'createFetch.breaker: option "fleet" must be a coordinator(…), whose circuit(origin) gives a fleet link, got [object Object]',
+      ),
+    );
+    expect(() => perOriginBreaker({ fleet })).toThrow(TypeError);
+  });
+
+  it("takes a coordinator as createFetch's fleet without opening a key for the check", () => {
+    const fleet = coordinator({ store: memoryStore() });
+    createFetch({ breaker: { fleet } });
+    expect(fleet.status()).toEqual([]);
+  });
+
+  it("names fleet when given the option by its former name, shared", () => {
+    const fleet = coordinator({ store: memoryStore() });
+    const legacy = { shared: fleet.circuit("k") } as never;
+    expect(() => circuitBreaker(legacy)).toThrow(/circuitBreaker: unknown option "shared" \(known: .*\bfleet\b/);
+    expect(() => retryBudget({ shared: fleet.budget("k") } as never)).toThrow(/unknown option "shared".*\bfleet\b/);
+    expect(() => createFetch({ breaker: { shared: fleet } as never })).toThrow(/unknown option "shared".*\bfleet\b/);
   });
 
   it("rebuilds the built-in strategies from their specs, and refuses junk", () => {

@@ -66,8 +66,7 @@ const factories: Factory[] = [
       attempts: [0, 1.5, Number.NaN, "3"],
       maxElapsedMs: [-1, Number.NaN],
       backoff: [5, "fast"],
-      shouldRetry: ["yes"],
-      shouldRetryResult: [1],
+      shouldHandle: ["yes"],
       telemetry: ["log"],
       budget: [{}, { ratio: 0.2 }],
     },
@@ -89,20 +88,19 @@ const factories: Factory[] = [
     env: true,
     options: {
       strategy: [{}, () => consecutiveFailures(1)],
-      halfOpenAfterMs: [-1, Number.NaN, "10s"],
+      halfOpenAfterMs: [-1, Number.NaN, "10s", 1e308, 2 ** 31],
       halfOpenProbes: [0, 1.5],
-      isFailure: [1],
-      isFailureResult: [1],
+      shouldHandle: [1],
       telemetry: ["log"],
       snapshot: [5, "closed"],
       key: [5],
-      shared: [{}],
+      fleet: [{}],
     },
   },
   {
     owner: "circuitBreaker.halfOpenAfterMs",
     make: (o) => circuitBreaker({ halfOpenAfterMs: { initialMs: 100, ...o } }),
-    options: { initialMs: [-1], maxMs: [-1, 50], multiplier: [0.5] },
+    options: { initialMs: [-1, 2 ** 31], maxMs: [-1, 50, 1e308], multiplier: [0.5] },
   },
   {
     owner: "failureRate",
@@ -133,24 +131,17 @@ const factories: Factory[] = [
     options: {
       ratio: [-1, Number.NaN],
       minRetriesPerSecond: [-1],
-      windowMs: [0],
+      windowMs: [0, 2 ** 31],
       buckets: [0],
       telemetry: ["log"],
-      shared: [{}],
+      fleet: [{}],
     },
   },
   {
     owner: "adaptiveThrottle",
     make: (o) => adaptiveThrottle(o),
     env: true,
-    options: {
-      k: [0, Number.NaN],
-      windowMs: [0],
-      buckets: [0],
-      isAccepted: [1],
-      isAcceptedResult: [1],
-      telemetry: ["log"],
-    },
+    options: { k: [0, Number.NaN], windowMs: [0], buckets: [0], shouldHandle: [1], telemetry: ["log"] },
   },
   {
     owner: "hedge",
@@ -161,7 +152,7 @@ const factories: Factory[] = [
   {
     owner: "fallback",
     make: (o) => fallback("fallback value", o),
-    options: { shouldFallback: [1], shouldFallbackResult: [1], telemetry: ["log", [console.warn, "log"]] },
+    options: { shouldHandle: [1], telemetry: ["log", [console.warn, "log"]] },
   },
   {
     owner: "createFetch",
@@ -193,12 +184,11 @@ const factories: Factory[] = [
     make: (o) => createFetch({ breaker: o }),
     options: {
       strategy: [consecutiveFailures(5)],
-      halfOpenAfterMs: [-1],
+      halfOpenAfterMs: [-1, 1e308],
       halfOpenProbes: [0],
-      isFailure: [1],
-      isFailureResult: [1],
+      shouldHandle: [1],
       telemetry: ["log"],
-      shared: [{}],
+      fleet: [{}, { circuit: () => 42 }],
     },
   },
   {
@@ -261,7 +251,7 @@ const factories: Factory[] = [
       cache: [{}],
       maxStaleMs: [-1],
       cacheKey: ["key"],
-      isFailureStatus: [500],
+      shouldHandle: [500],
       waitUntil: [true],
       telemetry: ["log"],
     },
@@ -381,6 +371,37 @@ describe("positional arguments are checked alike", () => {
   for (const [label, build, message] of cases) {
     it(`${label}: a TypeError or RangeError that says so`, () => {
       expect(build).toThrow(message);
+    });
+  }
+});
+
+describe("an option a release retired is refused, its replacement among the known options", () => {
+  const retired: Array<[owner: string, build: (options: Options) => unknown, name: string, replacement: string]> = [
+    ["retry", (o) => retry(o), "shouldRetry", "shouldHandle"],
+    ["retry", (o) => retry(o), "shouldRetryResult", "shouldHandle"],
+    ["circuitBreaker", (o) => circuitBreaker(o), "isFailure", "shouldHandle"],
+    ["circuitBreaker", (o) => circuitBreaker(o), "isFailureResult", "shouldHandle"],
+    ["circuitBreaker", (o) => circuitBreaker(o), "shared", "fleet"],
+    ["createFetch.breaker", (o) => createFetch({ breaker: o }), "isFailure", "shouldHandle"],
+    ["createFetch.breaker", (o) => createFetch({ breaker: o }), "shared", "fleet"],
+    ["retryBudget", (o) => retryBudget(o), "shared", "fleet"],
+    ["fallback", (o) => fallback(0, o), "shouldFallback", "shouldHandle"],
+    ["fallback", (o) => fallback(0, o), "shouldFallbackResult", "shouldHandle"],
+    ["adaptiveThrottle", (o) => adaptiveThrottle(o), "isAccepted", "shouldHandle"],
+    ["adaptiveThrottle", (o) => adaptiveThrottle(o), "isAcceptedResult", "shouldHandle"],
+    ["staleIfError", (o) => staleIfError({ cache, ...o } as never), "isFailureStatus", "shouldHandle"],
+  ];
+  for (const [owner, build, name, replacement] of retired) {
+    it(`${owner}: ${name}, now ${replacement}`, () => {
+      let thrown: unknown;
+      try {
+        build({ [name]: fn });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect((thrown as Error).message).toContain(`${owner}: unknown option "${name}" (known: `);
+      expect((thrown as Error).message).toMatch(new RegExp(`\\(known: .*\\b${replacement}\\b`));
     });
   }
 });

@@ -110,7 +110,7 @@ describe("retry budget", () => {
 
   it("rejects bad options", () => {
     expect(() => retryBudget({ ratio: -0.1 })).toThrow(/retryBudget: option "ratio".*got -0\.1/);
-    expect(() => retryBudget({ windowMs: 0 })).toThrow(/"windowMs" must be a finite number ≥ 1, got 0/);
+    expect(() => retryBudget({ windowMs: 0 })).toThrow(/"windowMs" must be from 1 to 2147483647 \(2\^31−1\), got 0/);
     expect(() => retryBudget({ percent: 20 } as never)).toThrow(/unknown option "percent"/);
     expect(() => retry({ budget: {} as never })).toThrow(/"budget" must be a retryBudget\(…\)/);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type GiveUpEvent, on, type RetryEvent, retry } from "../../src/index.ts";
+import { type GiveUpEvent, isTransientError, type Outcome, on, type RetryEvent, retry } from "../../src/index.ts";
 import { FakeClock, recorder } from "../support/fake-clock.ts";
 
 const networkError = () => new TypeError("fetch failed");
@@ -60,19 +60,41 @@ describe("retry", () => {
     expect(op.calls()).toBe(1);
   });
 
-  it("retries whatever shouldRetry accepts, with the attempt state", async () => {
+  it("retries whatever shouldHandle picks, with the attempt state", async () => {
     const clock = new FakeClock();
     const seen: number[] = [];
     const policy = retry({
       env: clock,
-      shouldRetry: (error, state) => {
+      shouldHandle: (outcome, state) => {
         seen.push(state.attempt);
-        return error instanceof Error && error.message === "busy";
+        return !outcome.ok && (outcome.error as Error).message === "busy";
       },
     });
     const op = flaky(new Error("busy"), new Error("busy"));
     expect(await clock.run(policy.execute(op))).toBe("ok");
-    expect(seen).toEqual([1, 2]);
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it("hands shouldHandle a success too, as an outcome with its result", async () => {
+    const clock = new FakeClock();
+    const seen: unknown[] = [];
+    const policy = retry({
+      env: clock,
+      shouldHandle: (outcome) => {
+        seen.push(outcome);
+        return false;
+      },
+    });
+    expect(await clock.run(policy.execute(() => "done"))).toBe("done");
+    expect(seen).toEqual([{ ok: true, result: "done" }]);
+  });
+
+  it("refuses shouldRetry, the former name, naming shouldHandle", () => {
+    // The old shape, (error) => isTransientError(error), would still type-check as an outcome predicate and never
+    // retry: the old name fails loudly instead.
+    expect(() => retry({ shouldRetry: () => true } as never)).toThrow(
+      /retry: unknown option "shouldRetry" \(known: .*shouldHandle/,
+    );
   });
 
   it("sleeps the backoff delay before each retry", async () => {
@@ -169,10 +191,14 @@ describe("retry", () => {
     expect(onGiveUp.calls).toHaveLength(1);
   });
 
-  it("retries a result that shouldRetryResult rejects and returns the last one when it gives up", async () => {
+  it("retries a result that shouldHandle picks and returns the last one when it gives up", async () => {
     const clock = new FakeClock();
     let n = 0;
-    const policy = retry<{ status: number }>({ attempts: 3, env: clock, shouldRetryResult: (r) => r.status === 503 });
+    const policy = retry<{ status: number }>({
+      attempts: 3,
+      env: clock,
+      shouldHandle: (o) => (o.ok ? o.result.status === 503 : isTransientError(o.error)),
+    });
     const result = await clock.run(policy.execute(() => ({ status: 503, n: ++n })));
     expect(result).toEqual({ status: 503, n: 3 });
     const recovered = await clock.run(policy.execute(() => ({ status: n++ > 3 ? 200 : 503 })));
@@ -293,12 +319,14 @@ describe("retry", () => {
       attempts: 2,
       env: clock,
       backoff: { initialMs: 0 },
-      shouldRetry: count("shouldRetry", true) as () => boolean,
-      shouldRetryResult: count("shouldRetryResult", false) as () => boolean,
+      shouldHandle: (...args: unknown[]) => {
+        count("shouldHandle")(...args);
+        return !(args[0] as Outcome).ok;
+      },
       telemetry: [on("retry", count("onRetry")), on("give-up", count("onGiveUp"))],
     });
     await expect(policy.execute(() => Promise.reject(new Error("x")))).rejects.toThrow("x");
     await policy.execute(async () => 1);
-    expect(counts).toEqual({ shouldRetry: [2, 2], onRetry: [1], onGiveUp: [1], shouldRetryResult: [2] });
+    expect(counts).toEqual({ shouldHandle: [2, 2, 2], onRetry: [1], onGiveUp: [1] });
   });
 });

@@ -42,10 +42,10 @@ const cases: Case[] = [
   ["misspelt retry option", () => retry({ attempt: 3 } as never), TypeError, /retry: unknown option "attempt"/],
   ["misspelt backoff option", () => exponentialBackoff({ initial: 3 } as never), TypeError, /unknown option "initial"/],
   [
-    "shouldRetry not a function",
-    () => retry({ shouldRetry: true as never }),
+    "shouldHandle not a function",
+    () => retry({ shouldHandle: true as never }),
     TypeError,
-    /"shouldRetry" must be a function, got true/,
+    /"shouldHandle" must be a function, got true/,
   ],
   [
     "telemetry not a listener",

@@ -69,7 +69,7 @@ describe("cachedFallback", () => {
     expect(res.headers.get(FALLBACK_HEADER)).toBe("stale");
     expect(res.headers.get("age")).toBe("42");
     expect(res.headers.get("cache-control")).toBe("no-store");
-    expect(events.map((e) => [e.cause, e.ageSeconds])).toEqual([["error", 42]]);
+    expect(events.map((e) => [e.reason, e.ageSeconds])).toEqual([["error", 42]]);
   });
 
   it("counts the Age the origin's answer already had", async () => {
@@ -139,7 +139,37 @@ describe("cachedFallback", () => {
     await (await fetchWithFallback(new Request(url("f")))).text();
     set(new DOMException("late", "TimeoutError"));
     await (await fetchWithFallback(new Request(url("f")))).text();
-    expect(events.map((e) => e.cause)).toEqual(["circuit-open", "timeout"]);
+    expect(events.map((e) => e.reason)).toEqual(["circuit-open", "timeout"]);
+  });
+
+  it("says result, with the status, for a response it answered for", async () => {
+    const { fetchWithFallback, set, events } = await setup();
+    await (await fetchWithFallback(new Request(url("r")))).text();
+    set(new Response("down", { status: 503 }));
+    await (await fetchWithFallback(new Request(url("r")))).text();
+    expect(events.map((e) => [e.reason, e.status])).toEqual([["result", 503]]);
+  });
+
+  it("answers for the outcomes shouldHandle picks, a 404 included, and hands it the request", async () => {
+    const requests: string[] = [];
+    const { fetchWithFallback, set } = await setup({
+      shouldHandle: (outcome, { request }) => {
+        requests.push(request.url);
+        return outcome.ok && outcome.result.status === 404;
+      },
+    });
+    await (await fetchWithFallback(new Request(url("h")))).text();
+    set(new Response("gone", { status: 404 }));
+    expect(await markOf(fetchWithFallback(new Request(url("h"))))).toBe("stale");
+    expect(requests).toEqual([url("h"), url("h")]);
+  });
+
+  it("passes on an error shouldHandle turns down, without a stored copy", async () => {
+    const { fetchWithFallback, set } = await setup({ shouldHandle: (outcome) => outcome.ok });
+    await (await fetchWithFallback(new Request(url("i")))).text();
+    const refused = new CircuitOpenError(5_000);
+    set(refused);
+    await expect(fetchWithFallback(new Request(url("i")))).rejects.toBe(refused);
   });
 
   it("answers HEAD from the stored GET copy, without a body", async () => {

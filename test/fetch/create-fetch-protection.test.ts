@@ -537,11 +537,26 @@ describe("createFetch: fallback", () => {
     });
     await (await fetch(`${scenario(server, "502").url}&secret=1`)).text();
     await (await fetch(scenario(server, "reset").url)).text();
-    expect(events).toEqual(["GET status 502 redacted", "GET error error-name redacted"]);
+    expect(events).toEqual(["GET result 502 redacted", "GET error error-name redacted"]);
     expect(counts.filter((c) => c.startsWith("staunch.fetch.fallbacks"))).toEqual([
-      "staunch.fetch.fallbacks status",
+      "staunch.fetch.fallbacks result",
       "staunch.fetch.fallbacks error",
     ]);
+  });
+
+  it("reports a fallback for an open circuit with the reason circuit-open", async () => {
+    const reasons: string[] = [];
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      breaker: { strategy: () => consecutiveFailures(1) },
+      fallback: () => new Response("fallback"),
+      telemetry: on("fetch-fallback", (e) => reasons.push(e.reason)),
+    });
+    const s = scenario(server, "500");
+    await (await fetch(s.url)).text();
+    await (await fetch(s.url)).text();
+    expect(reasons).toEqual(["result", "circuit-open"]);
   });
 
   it("answers with the fallback when the circuit is open", async () => {

@@ -98,18 +98,39 @@ describe("createFetch: what is retried", () => {
     expect(await s.received()).toHaveLength(2);
   });
 
-  it("honours retryStatuses and a custom shouldRetry that sees request, response and attempt", async () => {
+  it("honours retryStatuses and a custom shouldRetry that sees the outcome, request, attempt and default", async () => {
     const seen: string[] = [];
     const { fetch } = setup({
       retryStatuses: [404],
-      shouldRetry: ({ request, response, attempt }) => {
-        seen.push(`${request.method} ${response?.status} ${attempt}`);
-        return undefined; // keep the default decision, for failures and successes alike
+      shouldRetry: (outcome, { request, attempt, retryable }) => {
+        seen.push(`${request.method} ${outcome.ok && outcome.result.status} ${attempt} ${retryable}`);
+        return retryable; // keep the default decision, for failures and successes alike
       },
     });
     const s = scenario(server, "404", "200");
     expect(await statusOf(fetch(s.url))).toBe(200);
-    expect(seen).toEqual(["GET 404 1", "GET 200 2"]);
+    expect(seen).toEqual(["GET 404 1 true", "GET 200 2 false"]);
+  });
+
+  it("hands shouldRetry an attempt's error as an outcome, with the default decision for it", async () => {
+    const seen: unknown[] = [];
+    const { fetch } = setup({
+      shouldRetry: (outcome, { retryable }) => {
+        seen.push(outcome.ok ? outcome.result.status : isNetworkError(outcome.error), retryable);
+        return retryable;
+      },
+    });
+    const s = scenario(server, "reset", "200");
+    expect(await statusOf(fetch(s.url))).toBe(200);
+    expect(seen).toEqual([true, true, 200, false]);
+  });
+
+  it("refuses a shouldRetry that answers undefined, once the sign of the default decision", async () => {
+    const { fetch } = setup({ shouldRetry: (() => undefined) as never });
+    const s = scenario(server, "503", "200");
+    await expect(fetch(s.url)).rejects.toThrow(
+      new TypeError('createFetch: option "shouldRetry" must be a function that returns a boolean, got undefined'),
+    );
   });
 
   it("a shouldRetry that throws does not leave the response's body (its connection) open", async () => {
@@ -126,9 +147,9 @@ describe("createFetch: what is retried", () => {
     const client = createFetch({
       fetch,
       breaker: false,
-      shouldRetry: ({ response }) => {
-        if (response !== undefined) throw hookError;
-        return undefined;
+      shouldRetry: (outcome, { retryable }) => {
+        if (outcome.ok) throw hookError;
+        return retryable;
       },
     });
     await expect(client("https://api.test/items")).rejects.toBe(hookError);
@@ -136,7 +157,9 @@ describe("createFetch: what is retried", () => {
   });
 
   it("a custom shouldRetry can refuse what the defaults would retry", async () => {
-    const { fetch } = setup({ shouldRetry: ({ response }) => (response?.status === 503 ? false : undefined) });
+    const { fetch } = setup({
+      shouldRetry: (outcome, { retryable }) => retryable && !(outcome.ok && outcome.result.status === 503),
+    });
     const s = scenario(server, "503", "200");
     expect(await statusOf(fetch(s.url))).toBe(503);
   });

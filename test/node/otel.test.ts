@@ -37,6 +37,7 @@ import {
   createFetch,
   fallback,
   hedge,
+  type Outcome,
   retry,
   retryBudget,
   TELEMETRY,
@@ -426,7 +427,7 @@ describe("staunch/otel: policies", () => {
     const policy = retry<Response>({
       attempts: 2,
       env: env(),
-      shouldRetryResult: (res) => res.status === 503,
+      shouldHandle: (outcome) => outcome.ok && outcome.result.status === 503,
       telemetry: otel,
     });
     await policy.execute(async () => new Response(null, { status: 503 }));
@@ -475,10 +476,19 @@ describe("staunch/otel: policies", () => {
     expect(eventAttributes(events, "staunch.fallback")).toEqual([attributes]);
   });
 
+  it("counts a fallback for a timeout by its reason and the error's type", async () => {
+    const otel = staunchTelemetry({ meter: rig.meter });
+    const policy = fallback("cached", { telemetry: otel });
+    await policy.execute(() => Promise.reject(new DOMException("deadline", "TimeoutError")));
+    expect((await rig.points("staunch.fallback.activations")).map((p) => p.attributes)).toEqual([
+      { "staunch.fallback.reason": "timeout", "error.type": "TimeoutError" },
+    ]);
+  });
+
   it("counts a fallback for a rejected response by its status", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
     const policy = fallback("cached", {
-      shouldFallbackResult: (res: Response) => res.status >= 500,
+      shouldHandle: (outcome: Outcome<Response>) => !outcome.ok || outcome.result.status >= 500,
       telemetry: otel,
     });
     await policy.execute(async () => new Response(null, { status: 502 }));
@@ -556,7 +566,7 @@ describe("staunch/otel: every event", () => {
         maxAttempts: 3,
       },
       "fetch-give-up": { type: "fetch-give-up", ...fetchFields, attempt: 3, elapsedMs: 5, reason: "attempts" },
-      "fetch-fallback": { type: "fetch-fallback", ...fetchFields, reason: "status" },
+      "fetch-fallback": { type: "fetch-fallback", ...fetchFields, reason: "result" },
       "fetch-end": { type: "fetch-end", ...fetchFields, durationMs: 5 },
       "circuit-state-change": { type: "circuit-state-change", from: "closed", to: "open", key: "db", openForMs: 5 },
       fallback: { type: "fallback", reason: "error", error: new TypeError("x"), result: undefined },
@@ -569,7 +579,7 @@ describe("staunch/otel: every event", () => {
       "stale-served": {
         type: "stale-served",
         url: "https://api.example.com/",
-        cause: "timeout",
+        reason: "timeout",
         status: undefined,
         error: undefined,
         ageSeconds: 30,

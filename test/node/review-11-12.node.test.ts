@@ -138,9 +138,9 @@ describe("review 11/12: the breaker counts only what says the origin is failing"
     const client = createFetch({
       fetch,
       breaker: { strategy: () => consecutiveFailures(1) },
-      shouldRetry: ({ response }) => {
-        if (response !== undefined) throw new Error("a bug in the caller's predicate");
-        return undefined;
+      shouldRetry: (outcome, { retryable }) => {
+        if (outcome.ok) throw new Error("a bug in the caller's predicate");
+        return retryable;
       },
     });
     await client("https://api.test/items").catch(() => {});
@@ -207,9 +207,9 @@ describe("review 11/12: a call that got a response keeps it", () => {
     const client = createFetch({
       fetch,
       breaker: false,
-      shouldRetry: ({ response }) => {
-        if (response !== undefined) throw new Error("a bug in the caller's predicate");
-        return undefined;
+      shouldRetry: (outcome, { retryable }) => {
+        if (outcome.ok) throw new Error("a bug in the caller's predicate");
+        return retryable;
       },
     });
     await client("https://api.test/items").catch(() => {});

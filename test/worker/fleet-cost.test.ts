@@ -77,8 +77,8 @@ async function measure(scenario: Scenario): Promise<Measurement> {
         return new Response("upstream", { status: answer });
       },
       attempts: 3,
-      breaker: { strategy: () => consecutiveFailures(5), halfOpenAfterMs: 10_000, shared },
-      budget: retryBudget({ shared: shared?.budget(origin) }),
+      breaker: { strategy: () => consecutiveFailures(5), halfOpenAfterMs: 10_000, fleet: shared },
+      budget: retryBudget({ fleet: shared?.budget(origin) }),
       env: { sleep: async () => {} },
     });
     return { shared, client };

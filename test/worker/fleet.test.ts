@@ -94,9 +94,9 @@ function simulateIsolate(
         strategy: () => consecutiveFailures(options.threshold ?? 5),
         halfOpenAfterMs: 10_000,
         halfOpenProbes: options.probes ?? 1,
-        shared,
+        fleet: shared,
       },
-      budget: options.budget && retryBudget({ ...options.budget, shared: shared.budget(origin) }),
+      budget: options.budget && retryBudget({ ...options.budget, fleet: shared.budget(origin) }),
       env: { sleep: async () => {} }, // no real backoff waits; the clock is Date's
     }),
     async get() {

@@ -82,7 +82,7 @@ describe("the sample Worker", () => {
     await res.text();
     const [latest] = (await state()).requests;
     expect(latest?.attempts.map((a) => a.outcome)).toEqual(["TimeoutError", "TimeoutError", "TimeoutError"]);
-    expect(latest?.result).toMatchObject({ source: "stale", cause: "timeout" });
+    expect(latest?.result).toMatchObject({ source: "stale", reason: "timeout" });
   });
 
   it("answers fresh again once the origin recovers", async () => {
@@ -113,7 +113,7 @@ describe("the sample Worker", () => {
     expect(res.headers.get("staunch-attempts")).toBe("0"); // the open circuit answered without calling
     await res.text();
     const [latest] = (await state()).requests;
-    expect(latest?.result).toMatchObject({ source: "stale", cause: "circuit-open" });
+    expect(latest?.result).toMatchObject({ source: "stale", reason: "circuit-open" });
     const unstored = await call(`${freshPath()}?down=1`);
     expect(unstored.status).toBe(503);
     expect(unstored.headers.get("staunch-error")).toBe("CircuitOpenError");
@@ -174,7 +174,7 @@ describe("the sample Worker", () => {
     const { requests, breakers } = await state();
     expect(requests[0]?.attempts.map((a) => a.outcome)).toEqual(["502", "502", "502"]);
     // A 502 with nothing stored is passed through, and shown as the failure it is.
-    expect(requests[0]?.result).toMatchObject({ status: 502, source: "error", cause: "status" });
+    expect(requests[0]?.result).toMatchObject({ status: 502, source: "error", reason: "result" });
     expect(breakers).toEqual([
       { key: "https://demo.origin/items", circuit: "closed", circuitRetryAfterMs: 0, pausedForMs: 0 },
     ]);

@@ -35,9 +35,9 @@ function client(env: Env): ResilientFetch {
     upstream = createFetch({
       attemptTimeoutMs: 2_000,
       totalTimeoutMs: 8_000,
-      breaker: { shared: fleet },
+      breaker: { fleet },
       // The budget's key is the breaker's (the upstream's origin): one exchange with the fleet carries both.
-      budget: retryBudget({ shared: fleet?.budget(origin) }),
+      budget: retryBudget({ fleet: fleet?.budget(origin) }),
     });
   }
   return upstream;
