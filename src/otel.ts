@@ -302,7 +302,7 @@ function spanEventOf(event: TelemetryEvent): [string, Attributes] | undefined {
         "staunch.fallback",
         {
           "staunch.fallback.reason": event.reason,
-          ...(event.reason === "error" ? errorAttributes(event.error) : resultAttributes(event.result)),
+          ...(event.reason === "result" ? resultAttributes(event.result) : errorAttributes(event.error)),
         },
       ];
     case "hedge":

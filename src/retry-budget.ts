@@ -90,7 +90,10 @@ const BUDGET_KEYS = Object.keys({
  * ```ts
  * const budget = retryBudget({ ratio: 0.2, minRetriesPerSecond: 3 });
  * const api = createFetch({ budget });
- * const db = retry({ budget, onGiveUp: ({ reason }) => reason === "budget" && console.warn("retry budget spent") });
+ * const db = retry({
+ *   budget,
+ *   telemetry: on("give-up", ({ reason }) => reason === "budget" && console.warn("retry budget spent")),
+ * });
  * ```
  */
 export function retryBudget(options?: RetryBudgetOptions): WindowedRetryBudget {

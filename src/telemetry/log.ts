@@ -60,7 +60,7 @@ function describe(event: TelemetryEvent): string | undefined {
         : `${circuit} is ${event.to} (was ${event.from})`;
     }
     case "fallback":
-      return `falling back after ${event.reason === "error" ? describeError(event.error) : describeResult(event.result, "a result that shouldFallbackResult rejected")}`;
+      return `falling back after ${event.reason === "result" ? describeResult(event.result, "a result that shouldHandle picked") : describeError(event.error)}`;
     case "retry-budget-exhausted":
       return `retry budget spent (${event.retries} retries for ${event.requests} calls); retry skipped`;
     case "timeout":

@@ -82,7 +82,7 @@ function counted(
         M.fallbacks,
         {
           reason: event.reason,
-          ...resultTags({ threw: event.reason === "error", error: event.error, result: event.result }),
+          ...resultTags({ threw: event.reason !== "result", error: event.error, result: event.result }),
         },
       ];
     case "retry-budget-exhausted":

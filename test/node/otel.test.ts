@@ -509,13 +509,13 @@ describe("staunch/otel: every event", () => {
     });
     const events = await rig.eventsOf(() => fetch(URL_WITH_TOKEN));
     expect(await rig.points("staunch.fetch.fallbacks")).toEqual([
-      { attributes: { "http.request.method": "GET", ...server, "staunch.fallback.reason": "status" }, value: 1 },
+      { attributes: { "http.request.method": "GET", ...server, "staunch.fallback.reason": "result" }, value: 1 },
     ]);
     expect(eventAttributes(events, "staunch.fallback")).toEqual([
       {
         "http.request.method": "GET",
         "url.full": "https://api.example.com/v1/items?…",
-        "staunch.fallback.reason": "status",
+        "staunch.fallback.reason": "result",
         "http.response.status_code": 503,
         "error.type": "503",
       },
