@@ -36,7 +36,16 @@ import { discardBody } from "./http/discard-body.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { cancelUnsentBody, isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
+import {
+  cancelUnsentBody,
+  isRequest,
+  originOf,
+  replayableSend,
+  type Send,
+  type StreamReplay,
+  sendAsIs,
+  summarize,
+} from "./http/send.ts";
 import { decideServerDelay } from "./http/server-delay.ts";
 import {
   type FetchReporter,
@@ -184,6 +193,11 @@ export interface CreateFetchOptions {
    */
   readonly maxBufferedBodyBytes?: number;
   /**
+   * Send a caller's `ReadableStream` body again: pass the `replayStreams` value (imported from staunch). Without
+   * it, a streamed body is sent once, as the caller made it, and a request with one is not retried after it left.
+   */
+  readonly replayStreams?: StreamReplay;
+  /**
    * The circuit breaker that guards each origin (`scheme://host:port`). It counts calls, not attempts: a call
    * counts once, with the outcome it ends with after its retries. In `createFetch`, accepts:
    * - options (or nothing): one breaker per origin with these options. Default: `circuitBreaker`'s defaults
@@ -243,6 +257,7 @@ const OPTION_KEYS = Object.keys({
   shouldRetry: true,
   maxRetryAfterMs: true,
   maxBufferedBodyBytes: true,
+  replayStreams: true,
   breaker: true,
   maxOrigins: true,
   budget: true,
@@ -393,6 +408,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   // Without listeners there is no reporter, and every report below is skipped before anything is built.
   const reporter: FetchReporter | undefined =
     emit === undefined ? undefined : { emit, redact, now: env.now, maxAttempts: base.attempts };
+  const replayStream = optionalFunction<StreamReplay>(owner, "replayStreams", o.replayStreams);
   const guardOf = breakerLayer(owner, o.breaker)?.forClient(
     env,
     emit === undefined ? undefined : (change) => reportBreakerChange(emit, change),
@@ -561,7 +577,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(call.request));
         // A request sent at most once after it left goes as the caller made it, its body unread.
         if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init), context);
-        const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
+        const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal, replayStream);
         return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);
       };
     },

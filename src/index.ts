@@ -125,6 +125,8 @@ export {
   parseXRateLimitReset,
   serverDelayMs,
 } from "./http/retry-after.ts";
+export type { StreamReplay } from "./http/send.ts";
+export { replayStreams } from "./http/stream-replay.ts";
 export { type FallbackReason, fallbackReason, type Outcome, type OutcomePredicate } from "./outcome.ts";
 export { compose, createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 export { type RateLimiterOptions, type RateLimiterPolicy, rateLimiter } from "./rate-limiter.ts";
