@@ -19,7 +19,6 @@
  * the default breaker.
  */
 
-import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
 import type { CircuitBreaker, CircuitState } from "./circuit-breaker.ts";
@@ -33,6 +32,7 @@ import {
   perOriginBreaker,
 } from "./fetch-breaker.ts";
 import { discardBody } from "./http/discard-body.ts";
+import type { FetchFallback } from "./http/fetch-fallback.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
@@ -52,7 +52,6 @@ import {
   reportAttempt,
   reportBreakerChange,
   reportEnd,
-  reportFallback,
   reportGiveUp,
   reportRetry,
 } from "./http/telemetry.ts";
@@ -118,14 +117,7 @@ export const FETCH_PIPELINE = [
   "fetch",
 ] as const;
 
-/** What a createFetch `fallback` receives. */
-export interface FetchFailure {
-  readonly request: RequestSummary;
-  /** What the call threw, or `undefined` when it ended with a retryable status. */
-  readonly error: unknown;
-  /** The last response, when the call ended with a retryable status (body already cancelled). */
-  readonly response: Response | undefined;
-}
+export type { FetchFailure, FetchFallback } from "./http/fetch-fallback.ts";
 
 /** One origin's shared state. */
 export interface OriginStatus {
@@ -223,10 +215,10 @@ export interface CreateFetchOptions {
    */
   readonly bulkhead?: BulkheadPolicy | ((origin: string) => BulkheadPolicy);
   /**
-   * The fail-safe answer when the call fails: it rejected (but for the caller's abort), or ended with a
-   * retryable status. Its `response`, when there is one, has its body cancelled already.
+   * The fail-safe answer when the call fails, as a layer: `fetchFallback((failure) => Response)`. It answers a
+   * call that rejected (but for the caller's abort), or ended with a retryable status (whose body it cancels).
    */
-  readonly fallback?: (failure: FetchFailure) => Response | PromiseLike<Response>;
+  readonly fallback?: FetchFallback;
   /**
    * Called after each retry's wait, before the retry is sent, and awaited: change the request's `headers` (a
    * refreshed token, a new signature). What it throws ends the call, unretried.
@@ -416,7 +408,10 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     Math.min(attemptTimeoutMs, totalTimeoutMs) / 2,
   );
   const bulkheadOf = bulkheadLayer(owner, o.bulkhead);
-  const answerFailure = optionalFunction<NonNullable<CreateFetchOptions["fallback"]>>(owner, "fallback", o.fallback);
+  const answerFailure = o.fallback;
+  if (answerFailure !== undefined && typeof (answerFailure as Partial<FetchFallback> | null)?.around !== "function") {
+    throw optionError(TypeError, owner, "fallback", "a fetchFallback((failure) => Response)", answerFailure);
+  }
   // Built once per client or per origin: a call only adds closures over its own state.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
   const totalTimeout = Number.isFinite(totalTimeoutMs) ? timeout(totalTimeoutMs, { env }) : undefined;
@@ -541,7 +536,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   if (answerFailure !== undefined) {
     layers.push({
       name: "fallback",
-      around: (inner) => (call, context) => withFallback(inner(call, context), context.signal, call, answerFailure),
+      around: (inner) => (call, context) =>
+        answerFailure.around(inner(call, context), context.signal, call, retryStatuses, reporter),
     });
   }
   if (guardOf !== undefined) {
@@ -682,35 +678,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     } finally {
       if (call.send !== undefined) call.send.release(answered);
       else cancelUnsentBody(input, init);
-    }
-  }
-
-  /**
-   * The outermost layer: the fail-safe answer when the call rejected (but for the caller's abort) or ended with
-   * a retryable status, whose body is cancelled first.
-   */
-  async function withFallback(
-    pending: Promise<Response>,
-    signal: AbortSignal | undefined,
-    call: FetchCall,
-    answer: NonNullable<CreateFetchOptions["fallback"]>,
-  ): Promise<Response> {
-    const { request } = call;
-    let failure: FetchFailure;
-    try {
-      const response = await raceAbort(pending, signal);
-      if (!retryStatuses.has(response.status)) return response;
-      discardBody(response);
-      failure = { request, error: undefined, response };
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      failure = { request, error, response: undefined };
-    }
-    if (reporter !== undefined) reportFallback(reporter, call, failure.error, failure.response);
-    try {
-      return await raceAbort(answer(failure), signal);
-    } catch (answerError) {
-      throw signal?.aborted ? signal.reason : answerError;
     }
   }
 

@@ -116,6 +116,7 @@ export type { FleetBudgetLink, FleetCircuitLink } from "./fleet/links.ts";
 export { type FleetStore, type MemoryStoreOptions, memoryStore } from "./fleet/stores.ts";
 export { type HedgeEvent, type HedgeOptions, hedge } from "./hedge.ts";
 export { discardBody } from "./http/discard-body.ts";
+export { type FetchFallback, fetchFallback } from "./http/fetch-fallback.ts";
 export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
 export { redactUrl } from "./http/redact.ts";
 export {
