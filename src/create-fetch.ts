@@ -19,6 +19,7 @@
  * the default breaker.
  */
 
+import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
 import type { CircuitBreaker, CircuitState } from "./circuit-breaker.ts";
@@ -65,8 +66,8 @@ import type {
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import type { Outcome } from "./outcome.ts";
-import type { Policy, PolicyContext } from "./policy.ts";
-import { type BackoffState, type RetryBudget, type RetrySettings, retryRunner, retrySettings } from "./retry.ts";
+import { ABORT_RACED, EXTERNAL_SIGNAL, hasExternalSignal, type Policy, type PolicyContext } from "./policy.ts";
+import { type BackoffState, type RetryBudget, type RetryState, retrySettings } from "./retry.ts";
 import { emitterOf } from "./telemetry/emit.ts";
 import type { TelemetryOption } from "./telemetry/events.ts";
 import { timeout } from "./timeout.ts";
@@ -438,6 +439,20 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   // safe, and only a body that can be sent again is.
   const mayResend = (call: FetchCall, error?: unknown): boolean =>
     (call.send as Send).resendable && (call.resendsAfterSending || (error !== undefined && isNeverSentError(error)));
+  // Whether a response is worth another attempt; a `shouldRetry` that throws leaves nobody to read the response,
+  // whose body must not hold its connection, and the breaker must not count the caller's failure.
+  const shouldRetryResult = (call: FetchCall, response: Response, attempt: number): boolean => {
+    if (customShouldRetry === undefined) return retryStatuses.has(response.status) && mayResend(call);
+    try {
+      return (
+        mayResend(call) && decide({ ok: true, result: response }, call, attempt, retryStatuses.has(response.status))
+      );
+    } catch (error) {
+      discardBody(response);
+      call.hookFailed = true;
+      throw error;
+    }
+  };
   // Why no attempt may start after a wait of `delayMs` from now, though the outcome is retryable: the call then
   // ends with that outcome.
   const stopReason = (call: FetchCall, delayMs: number): FetchGiveUpReason | undefined => {
@@ -454,79 +469,37 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     // TimeoutError (and a rate-limiting origin be counted as failing). Like maxElapsedMs, it ends here.
     return delayMs < Infinity && delayMs >= leftMs ? "elapsed" : undefined;
   };
-  const retryDecisions: RetrySettings<Response, FetchCall> = {
-    ...base,
-    // What beforeRetry throws never gets here: it ends the retry loop itself (see beforeAttempt).
-    shouldRetry: (error, s, call) =>
-      mayResend(call, error) && decide({ ok: false, error }, call, s.attempt, isTransientError(error)),
-    // Most results are successes: the status settles them before anything else is asked.
-    shouldRetryResult: (response, s, call) => {
-      if (customShouldRetry === undefined) return retryStatuses.has(response.status) && mayResend(call);
-      try {
-        return (
-          mayResend(call) && decide({ ok: true, result: response }, call, s.attempt, retryStatuses.has(response.status))
-        );
-      } catch (error) {
-        // The call rejects with the hook's error: the response nobody will read must not hold its connection.
-        discardBody(response);
-        throw error;
-      }
-    },
-    // Decides everything that can end the retrying before onRetry lets the response's body go, so that a call
-    // that retries no more ends with its last response whole.
-    nextDelay: (s, call) => {
-      const now = env.now();
-      const decision = s.result
-        ? decideServerDelay(
-            s.result,
-            now,
-            totalTimeoutMs - (now - call.startedMs),
-            maxRetryAfterMs,
-            env.random,
-            base.maxElapsedMs - s.elapsedMs,
-          )
-        : ({ kind: "none" } as const);
-      call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
-      const delayMs =
-        decision.kind === "none"
-          ? base.nextDelay(s, undefined)
-          : decision.kind === "wait"
-            ? decision.delayMs
-            : Infinity;
-      call.stoppedBy = stopReason(call, delayMs) ?? (decision.kind === "refuse" ? "retry-after" : undefined);
-      return call.stoppedBy === undefined ? delayMs : Infinity;
-    },
-    onRetry: (event, call) => {
-      // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
-      discardBody(event.result);
-      // A streamed upload the answered attempt is still sending stops now: during the wait it would read on,
-      // past the copy's limit, and leave the retry nothing whole to send.
-      (call.send as Send).stopSending?.();
-      if (beforeRetry !== undefined) call.previous = { response: event.result, error: event.error };
-      if (reporter !== undefined) reportRetry(reporter, call, event, event.delayMs, call.delaySource);
-    },
-    // After the wait (and beforeRetry), the world may have changed: the circuit opened, a pause was learnt. The
-    // call then ends with the outcome it had, its body already let go by onRetry.
-    beforeAttempt: (_s, next, call) =>
-      beforeRetry === undefined ? mayRetryNow(call) : runBeforeRetry(call, next).then(() => mayRetryNow(call)),
-    onGiveUp:
-      reporter === undefined
-        ? undefined
-        : (event, call) =>
-            reportGiveUp(
-              reporter,
-              call,
-              event,
-              event.reason === "delay" ? (call.stoppedBy ?? event.reason) : event.reason,
-            ),
+  // Where the wait before the next retry comes from (the server's, or the backoff's), and whether anything ends
+  // the retrying first: Infinity then, with `call.stoppedBy` saying why.
+  const nextDelay = (call: FetchCall, state: RetryState<Response>, previousDelayMs: number): number => {
+    const now = env.now();
+    const decision = state.result
+      ? decideServerDelay(
+          state.result,
+          now,
+          totalTimeoutMs - (now - call.startedMs),
+          maxRetryAfterMs,
+          env.random,
+          base.maxElapsedMs - state.elapsedMs,
+        )
+      : ({ kind: "none" } as const);
+    call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
+    const delayMs =
+      decision.kind === "none"
+        ? base.nextDelay({ ...state, previousDelayMs }, undefined)
+        : decision.kind === "wait"
+          ? decision.delayMs
+          : Infinity;
+    call.stoppedBy = stopReason(call, delayMs) ?? (decision.kind === "refuse" ? "retry-after" : undefined);
+    return call.stoppedBy === undefined ? delayMs : Infinity;
   };
-  const runRetry = retryRunner(blamingHooks(retryDecisions));
   const mayRetryNow = (call: FetchCall): boolean => {
     call.stoppedBy = stopReason(call, 0);
     return call.stoppedBy === undefined;
   };
+  const { attempts: maxAttempts, budget } = base;
   const timesAttempts = reporter !== undefined;
-  const retries = base.attempts > 1;
+  const retries = maxAttempts > 1;
   const fetchImpl = fetchOverride ?? globalFetch;
 
   // The pipeline, declared once per client in FETCH_PIPELINE's order, outermost first; a layer the client was
@@ -558,15 +531,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     around: (inner) => {
       const attempts = (call: FetchCall, send: Send, context: PolicyContext): Promise<Response> => {
         call.send = send;
-        if (!retries || call.probe) return inner(call, context);
-        // beforeRetry runs in the retry loop, after each wait (see beforeAttempt above).
-        return runRetry((next) => inner(call, next), context, call).then(readableAnswer);
+        return !retries || call.probe ? inner(call, context) : retryLoop(inner, call, send, context);
       };
-      // A retry called off after its wait ends the call with the response before it, whose body was let go
-      // before the wait: answered with its status and headers and an empty body, which reads as empty rather
-      // than failing with "Body is unusable".
-      const readableAnswer = (response: Response): Response =>
-        response.bodyUsed ? new Response(null, response) : response;
       // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
       return (call, context) => {
         const { input, init } = call;
@@ -681,6 +647,100 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     }
   }
 
+  /**
+   * The retry layer's loop, one per call: the attempts, each run through the layers inside it (`inner`), the
+   * decision after each (safety, then `shouldRetry` or the defaults), the wait (the server's or the backoff's),
+   * and after it `beforeRetry` and a last look at the circuit, the pause and the deadline. What the caller's own
+   * code throws (`shouldRetry`, a backoff function, `beforeRetry`) ends the call and marks it for the breaker
+   * not to count it.
+   */
+  async function retryLoop(inner: Step, call: FetchCall, send: Send, context: PolicyContext): Promise<Response> {
+    budget?.recordRequest();
+    // An enclosing timeout already rejects the moment the caller aborts, so racing the first attempt here again
+    // would only cost a listener; and reading its signal would build it (see timeout.ts).
+    let signal = (context as { [ABORT_RACED]?: boolean })[ABORT_RACED] === true ? undefined : context.signal;
+    if (signal?.aborted) throw signal.reason;
+    let next = context;
+    let previousDelayMs = 0;
+    for (let attempt = 1; ; attempt++) {
+      let response: Response | undefined;
+      let error: unknown;
+      let threw = false;
+      try {
+        const pending = inner(call, next);
+        response = await (signal === undefined ? pending : raceAbort(pending, signal));
+      } catch (caught) {
+        threw = true;
+        error = caught;
+      }
+      // Most results are successes: the status settles them before anything else is read or built.
+      if (!threw && !shouldRetryResult(call, response as Response, attempt)) return response as Response;
+      // maxElapsedMs counts from the call's start, as the events' elapsedMs do.
+      const state: RetryState<Response> = {
+        attempt,
+        elapsedMs: env.now() - call.startedMs,
+        threw,
+        error,
+        result: response,
+      };
+      signal = context.signal;
+      const result = response;
+      // The caller's abort wins over whatever the attempt failed with, and is never retried.
+      if (threw && signal?.aborted) throw signal.reason;
+      let retryable = !threw;
+      let delayMs = 0;
+      let reason: FetchGiveUpReason | undefined;
+      try {
+        retryable ||= mayResend(call, error) && decide({ ok: false, error }, call, attempt, isTransientError(error));
+        // Decides everything that can end the retrying before the response's body is let go, so that a call
+        // that retries no more ends with its last response whole.
+        if (retryable && attempt >= maxAttempts) reason = "attempts";
+        else if (retryable) {
+          delayMs = nextDelay(call, state, previousDelayMs);
+          reason =
+            delayMs === Infinity
+              ? (call.stoppedBy ?? "delay")
+              : state.elapsedMs + delayMs > base.maxElapsedMs
+                ? "elapsed"
+                : budget !== undefined && !budget.tryAcquireRetry()
+                  ? "budget"
+                  : undefined;
+        }
+      } catch (hookError) {
+        call.hookFailed = true;
+        throw hookError;
+      }
+      if (!retryable) throw error;
+      if (reason === undefined) {
+        // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
+        discardBody(result);
+        // A streamed upload the answered attempt is still sending stops now: during the wait it would read on,
+        // past the copy's limit, and leave the retry nothing whole to send.
+        send.stopSending?.();
+        if (beforeRetry !== undefined) call.previous = { response: result, error };
+        if (reporter !== undefined) reportRetry(reporter, call, state, delayMs, call.delaySource);
+        await env.sleep(delayMs, signal);
+        previousDelayMs = delayMs;
+        if (signal?.aborted) throw signal.reason;
+        // The marker is not enumerable, so a policy that copies the context with its own signal drops it.
+        next = Object.defineProperty({ signal, attempt: attempt + 1 }, EXTERNAL_SIGNAL, {
+          value: hasExternalSignal(context, signal),
+        });
+        // After the wait (and beforeRetry), the world may have changed: the circuit opened, a pause was learnt.
+        // The call then ends with the outcome it had, its body already let go above.
+        if (beforeRetry !== undefined) await raceAbort(runBeforeRetry(call, next), signal);
+        if (mayRetryNow(call)) continue;
+        reason = call.stoppedBy;
+      }
+      if (reporter !== undefined) reportGiveUp(reporter, call, state, reason as FetchGiveUpReason);
+      if (threw) throw error;
+      // A retry called off after its wait ends the call with the response before it, whose body was let go
+      // before the wait: answered with its status and headers and an empty body, which reads as empty rather
+      // than failing with "Body is unusable".
+      return (result as Response).bodyUsed ? new Response(null, result) : (result as Response);
+    }
+  }
+
   async function runBeforeRetry(call: FetchCall, context: PolicyContext): Promise<void> {
     call.headers ??= (call.send as Send).headers();
     try {
@@ -710,29 +770,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     },
     breaker: (origin: string) => origins.get(originOf(origin)).guard?.breaker,
   });
-}
-
-/**
- * The retry's decisions run the caller's code (`shouldRetry`, a backoff function): what they throw ends the
- * call but is the caller's failure, so the call is marked for its breaker not to count it.
- */
-function blamingHooks(settings: RetrySettings<Response, FetchCall>): RetrySettings<Response, FetchCall> {
-  const blamed = <F extends (...args: never[]) => unknown>(decide: F): F =>
-    ((...args: unknown[]) => {
-      try {
-        return (decide as unknown as (...args: unknown[]) => unknown)(...args);
-      } catch (error) {
-        (args[args.length - 1] as FetchCall).hookFailed = true;
-        throw error;
-      }
-    }) as unknown as F;
-  const { shouldRetryResult } = settings;
-  return {
-    ...settings,
-    shouldRetry: blamed(settings.shouldRetry),
-    shouldRetryResult: shouldRetryResult && blamed(shouldRetryResult),
-    nextDelay: blamed(settings.nextDelay),
-  };
 }
 
 /** The `breaker` option of the pipeline: a breaker layer, or none. */
