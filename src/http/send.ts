@@ -5,7 +5,8 @@
  * read.
  */
 
-import { bufferBody, cancelUnsent, StreamCopy, superseded } from "./replayable-body.ts";
+import { raceAbort } from "../abort.ts";
+import { bufferBody, cancelUnsent, KeptRequest, StreamCopy, superseded } from "./replayable-body.ts";
 import type { FetchFunction, RequestSummary } from "./types.ts";
 
 /** How each attempt sends the request. */
@@ -89,9 +90,14 @@ export function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | u
  * Hands `fetch` the caller's `input` and `init` as they are, the body unread: for a call that makes one
  * attempt, or sends its request again only when it never left (see `isNeverSentError`). That needs a body
  * that `fetch` reads anew from `init`; a caller's stream or `Request` body is used up by the first attempt.
+ * With `keepBytes`, a `Request` with a body — what ky hands `fetch` — is still sent as the caller made it,
+ * while a clone of it is kept for that retry (see `KeptRequest`, which `keepBytes` bounds) and let go as soon
+ * as an answer or any other failure rules the retry out.
  */
-export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined): Send {
-  return new SendAsIs(input, init);
+export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined, keepBytes?: number): Send {
+  const kept =
+    keepBytes !== undefined && init?.body == null && isRequest(input) ? KeptRequest.of(input, keepBytes) : undefined;
+  return kept === undefined ? new SendAsIs(input, init) : new SendKeepingClone(input as Request, init, kept);
 }
 
 /** A class, not an object of closures: most calls go this way, and its methods cost nothing per call. */
@@ -125,6 +131,53 @@ class SendAsIs implements Send {
 
   release(): void {
     if (!this.#taken) cancelUnsentBody(this.#input, this.#init);
+  }
+}
+
+/** The caller's `Request` on the first attempt, a kept clone of it on a retry after a refused connection. */
+class SendKeepingClone implements Send {
+  readonly #input: Request;
+  readonly #init: RequestInit | undefined;
+  readonly #kept: KeptRequest;
+  /** Why the latest attempt failed: a retry that cannot send the body after all ends the call with it. */
+  #refusal: unknown;
+  #taken = false;
+
+  constructor(input: Request, init: RequestInit | undefined, kept: KeptRequest) {
+    this.#input = input;
+    this.#init = init;
+    this.#kept = kept;
+  }
+
+  get resendable(): boolean {
+    return this.#kept.kept;
+  }
+
+  async call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response> {
+    let request: Request | undefined = this.#input;
+    if (this.#taken) {
+      // A retry waits until the body was read whole (at once for one held in memory), or the attempt is over.
+      await raceAbort(this.#kept.whole, signal);
+      request = this.#kept.take();
+    }
+    // The body turned out not to be whole within bounds: the call ends as the refused attempt did.
+    if (request === undefined) throw this.#refusal;
+    this.#taken = true;
+    try {
+      return await fetchImpl(request, attemptInit(this.#init, signal, headers && { headers }));
+    } catch (error) {
+      this.#refusal = error;
+      throw error;
+    }
+  }
+
+  headers(): Headers {
+    return headersOf(this.#input, this.#init);
+  }
+
+  release(): void {
+    this.#kept.drop();
+    if (!this.#taken) cancelUnsent(this.#input.body);
   }
 }
 
