@@ -243,77 +243,8 @@ export async function bufferBody(
   };
 }
 
-/**
- * A `Request`'s body, kept for a retry that may happen only if the first attempt never left: a clone, sent as
- * it is, which keeps what the runtime knows of the body — its length (a `content-length`, not chunks) and the
- * source it follows a 307/308 redirect with — so that the retry is framed as the original was, while the
- * original goes out unread and untouched.
- *
- * A clone is a tee: it buffers whatever the original's upload reads. A second clone is read here to bound
- * that: a byte stream (how runtimes hold a string, bytes, a `Blob` or `FormData`) to its end, up to
- * `limitBytes`, which shows nobody anything; a caller's own stream (ky's upload progress wraps the body in
- * one) no further than its second chunk, since reading it ahead of the upload would run the caller's progress
- * ahead of the network. Past either, both clones are cancelled and the request is not sent again.
- */
-export class KeptRequest {
-  /** The clone the next attempt sends; `undefined` once dropped. */
-  #next: Request | undefined;
-  readonly #tap: ReadableStreamDefaultReader<Uint8Array>;
-  /** Resolves `true` once the whole body was read within bounds, `false` if it was not. */
-  readonly whole: Promise<boolean>;
-
-  /** A kept clone of `request`, or `undefined` for a request without a body (nothing to keep). */
-  static of(request: Request, limitBytes: number): KeptRequest | undefined {
-    const tap = request.clone().body;
-    return tap === null ? undefined : new KeptRequest(request.clone(), tap, limitBytes);
-  }
-
-  private constructor(next: Request, tap: ReadableStream<Uint8Array>, limitBytes: number) {
-    this.#next = next;
-    const firstChunkOnly = !isByteStream(tap);
-    this.#tap = tap.getReader();
-    this.whole = this.#measure(limitBytes, firstChunkOnly);
-  }
-
-  /** `false` once no retry may send the body. */
-  get kept(): boolean {
-    return this.#next !== undefined;
-  }
-
-  async #measure(limitBytes: number, firstChunkOnly: boolean): Promise<boolean> {
-    let bytes = 0;
-    for (let chunk = 0; ; chunk++) {
-      const { done, value } = await this.#tap.read();
-      // A tap cancelled by `drop` reads as ended.
-      if (done) return this.kept;
-      bytes += value.byteLength;
-      if (bytes > limitBytes || (firstChunkOnly && chunk > 0)) {
-        this.drop();
-        return false;
-      }
-    }
-  }
-
-  /**
-   * The clone to send now, with another kept for the attempt after it; `undefined` once dropped. Ask once
-   * `whole` resolved `true`: before, the body may yet prove too large to keep.
-   */
-  take(): Request | undefined {
-    const next = this.#next;
-    this.#next = next?.clone();
-    return next;
-  }
-
-  /** No retry will send the body: both clones let go, so that no tee branch holds a copy of the upload. */
-  drop(): void {
-    void this.#tap.cancel(notSent()).catch(() => {});
-    cancelUnsent(this.#next?.body);
-    this.#next = undefined;
-  }
-}
-
 /** A byte stream, told apart without reading it: only a byte stream gives a BYOB reader. */
-function isByteStream(stream: ReadableStream): boolean {
+export function isByteStream(stream: ReadableStream): boolean {
   try {
     stream.getReader({ mode: "byob" }).releaseLock();
     return true;

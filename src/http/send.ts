@@ -6,7 +6,7 @@
  */
 
 import { raceAbort } from "../abort.ts";
-import { bufferBody, cancelUnsent, KeptRequest, StreamCopy, superseded } from "./replayable-body.ts";
+import { bufferBody, cancelUnsent, isByteStream, StreamCopy, superseded } from "./replayable-body.ts";
 import type { FetchFunction, RequestSummary } from "./types.ts";
 
 /** How each attempt sends the request. */
@@ -91,13 +91,14 @@ export function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | u
  * attempt, or sends its request again only when it never left (see `isNeverSentError`). That needs a body
  * that `fetch` reads anew from `init`; a caller's stream or `Request` body is used up by the first attempt.
  * With `keepBytes`, a `Request` with a body — what ky hands `fetch` — is still sent as the caller made it,
- * while a clone of it is kept for that retry (see `KeptRequest`, which `keepBytes` bounds) and let go as soon
+ * while a clone of it is kept for that retry (see `keepRequest`, which `keepBytes` bounds) and let go as soon
  * as an answer or any other failure rules the retry out.
  */
 export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined, keepBytes?: number): Send {
-  const kept =
-    keepBytes !== undefined && init?.body == null && isRequest(input) ? KeptRequest.of(input, keepBytes) : undefined;
-  return kept === undefined ? new SendAsIs(input, init) : new SendKeepingClone(input as Request, init, kept);
+  return (
+    (keepBytes !== undefined && init?.body == null && isRequest(input) && sendKeepingClone(input, init, keepBytes)) ||
+    new SendAsIs(input, init)
+  );
 }
 
 /** A class, not an object of closures: most calls go this way, and its methods cost nothing per call. */
@@ -134,51 +135,67 @@ class SendAsIs implements Send {
   }
 }
 
-/** The caller's `Request` on the first attempt, a kept clone of it on a retry after a refused connection. */
-class SendKeepingClone implements Send {
-  readonly #input: Request;
-  readonly #init: RequestInit | undefined;
-  readonly #kept: KeptRequest;
+/**
+ * The caller's `Request` on the first attempt; on a retry after a refused connection, a clone of it, kept
+ * untouched: a clone keeps what the runtime knows of the body — its length (a `content-length`, not chunks)
+ * and the source it follows a 307/308 redirect with — so the retry is framed as the original was. Another
+ * clone is read to bound the copy (`readWithin`); both are let go when the call ends. `undefined` for a
+ * `Request` without a body: nothing to keep.
+ */
+function sendKeepingClone(input: Request, init: RequestInit | undefined, limitBytes: number): Send | undefined {
+  const tapped = input.clone().body;
+  if (tapped === null) return undefined;
+  let next: Request | undefined = input.clone();
+  const firstChunkOnly = !isByteStream(tapped);
+  const tap = tapped.getReader();
+  const drop = (): void => {
+    void tap.cancel().catch(() => {});
+    cancelUnsent(next?.body);
+    next = undefined;
+  };
+  // A clone is a tee: it buffers whatever the original's upload reads. The tap bounds that: a byte stream (how
+  // runtimes hold a string, bytes, a Blob or FormData) is read to its end, up to limitBytes, which shows nobody
+  // anything; a caller's own stream (ky's upload progress wraps the body in one) no further than its second
+  // chunk, since reading it ahead of the upload would run the caller's progress ahead of the network.
+  const whole = (async () => {
+    for (let bytes = 0, chunk = 0; ; chunk++) {
+      const { done, value } = await tap.read();
+      if (done) return;
+      bytes += value.byteLength;
+      if (bytes > limitBytes || (firstChunkOnly && chunk > 0)) return drop();
+    }
+  })().catch(drop); // a body whose stream failed cannot be sent again either
   /** Why the latest attempt failed: a retry that cannot send the body after all ends the call with it. */
-  #refusal: unknown;
-  #taken = false;
-
-  constructor(input: Request, init: RequestInit | undefined, kept: KeptRequest) {
-    this.#input = input;
-    this.#init = init;
-    this.#kept = kept;
-  }
-
-  get resendable(): boolean {
-    return this.#kept.kept;
-  }
-
-  async call(fetchImpl: FetchFunction, signal: AbortSignal | undefined, headers?: Headers): Promise<Response> {
-    let request: Request | undefined = this.#input;
-    if (this.#taken) {
-      // A retry waits until the body was read whole (at once for one held in memory), or the attempt is over.
-      await raceAbort(this.#kept.whole, signal);
-      request = this.#kept.take();
-    }
-    // The body turned out not to be whole within bounds: the call ends as the refused attempt did.
-    if (request === undefined) throw this.#refusal;
-    this.#taken = true;
-    try {
-      return await fetchImpl(request, attemptInit(this.#init, signal, headers && { headers }));
-    } catch (error) {
-      this.#refusal = error;
-      throw error;
-    }
-  }
-
-  headers(): Headers {
-    return headersOf(this.#input, this.#init);
-  }
-
-  release(): void {
-    this.#kept.drop();
-    if (!this.#taken) cancelUnsent(this.#input.body);
-  }
+  let refusal: unknown;
+  let taken = false;
+  return {
+    get resendable() {
+      return next !== undefined;
+    },
+    call: async (fetchImpl, signal, headers) => {
+      let request: Request | undefined = input;
+      if (taken) {
+        // A retry waits until the body was read whole (at once for one held in memory), or the attempt is over.
+        await raceAbort(whole, signal);
+        request = next;
+        // The body turned out not to be whole within bounds: the call ends as the refused attempt did.
+        if (request === undefined) throw refusal;
+        next = request.clone(); // for the attempt after this one
+      }
+      taken = true;
+      try {
+        return await fetchImpl(request, attemptInit(init, signal, headers && { headers }));
+      } catch (error) {
+        refusal = error;
+        throw error;
+      }
+    },
+    headers: () => headersOf(input, init),
+    release: () => {
+      drop();
+      if (!taken) cancelUnsent(input.body);
+    },
+  };
 }
 
 /**

@@ -146,6 +146,17 @@ describe("a POST Request without a key, kept in case it never leaves", () => {
     expect(seen.pulls).toBe(5);
   });
 
+  it("is not sent again when the caller's stream fails", async () => {
+    const failing = new ReadableStream<Uint8Array>({
+      type: "bytes",
+      pull: (controller) => controller.error(new Error("the caller's source broke")),
+    });
+    const { fetch, requests } = fetchThat(() => refused);
+    const client = createFetch({ fetch, env: new FakeClock().instantSleep() });
+    await expect(client(post(failing))).rejects.toBe(refused);
+    expect(requests).toHaveLength(1);
+  });
+
   it("is not cloned when the call makes one attempt: its body is not read", async () => {
     const { stream, seen } = callerBody(4, "bytes");
     const request = post(stream);
