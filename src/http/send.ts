@@ -146,23 +146,30 @@ function sendKeepingClone(input: Request, init: RequestInit | undefined, limitBy
   const tapped = input.clone().body;
   if (tapped === null) return undefined;
   let next: Request | undefined = input.clone();
-  const firstChunkOnly = !isByteStream(tapped);
-  const tap = tapped.getReader();
+  let tap = tapped.getReader();
   const drop = (): void => {
+    // No reason given: each would cost a DOMException, and a tee hands its source both branches' reasons.
     void tap.cancel().catch(() => {});
-    cancelUnsent(next?.body);
+    void next?.body?.cancel().catch(() => {});
     next = undefined;
   };
   // A clone is a tee: it buffers whatever the original's upload reads. The tap bounds that: a byte stream (how
   // runtimes hold a string, bytes, a Blob or FormData) is read to its end, up to limitBytes, which shows nobody
   // anything; a caller's own stream (ky's upload progress wraps the body in one) no further than its second
-  // chunk, since reading it ahead of the upload would run the caller's progress ahead of the network.
+  // chunk, since reading it ahead of the upload would run the caller's progress ahead of the network. Which
+  // kind it is is asked only of a body of more than one chunk: most (a string, JSON) are one.
   const whole = (async () => {
+    let byteStream = false;
     for (let bytes = 0, chunk = 0; ; chunk++) {
       const { done, value } = await tap.read();
       if (done) return;
       bytes += value.byteLength;
-      if (bytes > limitBytes || (firstChunkOnly && chunk > 0)) return drop();
+      if (chunk === 1) {
+        tap.releaseLock();
+        byteStream = isByteStream(tapped);
+        tap = tapped.getReader();
+      }
+      if (bytes > limitBytes || (chunk > 0 && !byteStream)) return drop();
     }
   })().catch(drop); // a body whose stream failed cannot be sent again either
   /** Why the latest attempt failed: a retry that cannot send the body after all ends the call with it. */

@@ -117,6 +117,18 @@ describe("ky over createFetch: a POST without a key whose connection was refused
     expect(received[0]?.contentLength).toBeDefined();
   });
 
+  it("is sent again with FormData's own boundary and bytes", async () => {
+    const form = new FormData();
+    form.append("name", "staunch");
+    form.append("file", new Blob(["file contents"], { type: "text/plain" }), "a.txt");
+    const [received, ...more] = await refusedThenOpen((api, url) => api.post(url, { body: form }).text());
+    expect(more).toEqual([]);
+    const boundary = received?.contentType?.match(/boundary=(.+)$/)?.[1];
+    expect(received?.body).toContain(`--${boundary}\r\nContent-Disposition: form-data; name="name"`);
+    expect(received?.body).toContain("file contents");
+    expect(received?.contentLength).toBe(String(new TextEncoder().encode(received?.body).byteLength));
+  });
+
   it("is sent again chunked, as ky streams a body whose upload progress it reports", async () => {
     const post = (api: typeof ky, url: string) => api.post(url, { json: { id: 2 }, onUploadProgress: () => {} }).text();
     const received = await refusedThenOpen(post);
