@@ -146,6 +146,21 @@ describe("a POST Request without a key, kept in case it never leaves", () => {
     expect(seen.pulls).toBe(5);
   });
 
+  it("past maxBufferedBodyBytes, lets the clones go at once, while the attempt is still under way", async () => {
+    const { stream, seen } = callerBody(10, "bytes");
+    let answer = (_response: Response): void => {};
+    const fetch: FetchFunction = (input) => {
+      void (input as Request).body?.cancel().catch(() => {});
+      return new Promise((resolve) => (answer = resolve));
+    };
+    const pending = createFetch({ fetch, maxBufferedBodyBytes: 64 })(post(stream));
+    await settle();
+    // The caller's stream is cancelled once every branch is: the clones were let go before any answer came.
+    expect(seen.cancelled).toBe(true);
+    answer(new Response(null, { status: 201 }));
+    expect((await pending).status).toBe(201);
+  });
+
   it("is not sent again when the caller's stream fails", async () => {
     const failing = new ReadableStream<Uint8Array>({
       type: "bytes",
