@@ -90,9 +90,9 @@ export function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | u
  * Hands `fetch` the caller's `input` and `init` as they are, the body unread: for a call that makes one
  * attempt, or sends its request again only when it never left (see `isNeverSentError`). That needs a body
  * that `fetch` reads anew from `init`; a caller's stream or `Request` body is used up by the first attempt.
- * With `keepBytes`, a `Request` with a body — what ky hands `fetch` — is still sent as the caller made it,
- * while a clone of it is kept for that retry (see `keepRequest`, which `keepBytes` bounds) and let go as soon
- * as an answer or any other failure rules the retry out.
+ * With `keepBytes` (given only to a call that may retry), a `Request` with a body — what ky hands `fetch` —
+ * is still sent as the caller made it, while a clone of it is kept for that retry, bounded by `keepBytes`
+ * (see `sendKeepingClone`).
  */
 export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined, keepBytes?: number): Send {
   return (
@@ -139,8 +139,9 @@ class SendAsIs implements Send {
  * The caller's `Request` on the first attempt; on a retry after a refused connection, a clone of it, kept
  * untouched: a clone keeps what the runtime knows of the body — its length (a `content-length`, not chunks)
  * and the source it follows a 307/308 redirect with — so the retry is framed as the original was. Another
- * clone is read to bound the copy (`readWithin`); both are let go when the call ends. `undefined` for a
- * `Request` without a body: nothing to keep.
+ * clone, the tap, is read to bound the copy; both are cancelled when the call ends (it ends at once after an
+ * answer or a failure that is not a refusal: only a refusal is retried here), or as soon as the body proves
+ * past the bound. `undefined` for a `Request` without a body: nothing to keep.
  */
 function sendKeepingClone(input: Request, init: RequestInit | undefined, limitBytes: number): Send | undefined {
   const tapped = input.clone().body;
