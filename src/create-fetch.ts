@@ -560,7 +560,9 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         const { input, init } = call;
         call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(call.request));
         // A request sent at most once after it left goes as the caller made it, its body unread.
-        if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init), context);
+        // With retries, a Request's body (ky's POSTs) is kept for a retry if the request never left.
+        const keepBytes = retries && !call.probe ? maxBufferedBodyBytes : undefined;
+        if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init, keepBytes), context);
         const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
         return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);
       };
