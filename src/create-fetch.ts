@@ -62,7 +62,7 @@ import { type BackoffState, type RetryBudget, type RetrySettings, retryRunner, r
 import { emitterOf } from "./telemetry/emit.ts";
 import type { TelemetryOption } from "./telemetry/events.ts";
 import { timeout } from "./timeout.ts";
-import { isNeverSentError, isTransientError } from "./transient.ts";
+import { isNeverSentError, isTransientError, runtimeTellsNeverSent } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -516,6 +516,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   };
   const timesAttempts = reporter !== undefined;
   const retries = base.attempts > 1;
+  // Only where the runtime can say a request never left is a Request's body kept for that retry.
+  const keepsUnsent = retries && runtimeTellsNeverSent();
   const fetchImpl = fetchOverride ?? globalFetch;
 
   // The pipeline, declared once per client in FETCH_PIPELINE's order, outermost first; a layer the client was
@@ -561,7 +563,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(call.request));
         // A request sent at most once after it left goes as the caller made it, its body unread.
         // With retries, a Request's body (ky's POSTs) is kept for a retry if the request never left.
-        const keepBytes = retries && !call.probe ? maxBufferedBodyBytes : undefined;
+        const keepBytes = keepsUnsent && !call.probe ? maxBufferedBodyBytes : undefined;
         if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init, keepBytes), context);
         const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
         return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);

@@ -14,6 +14,7 @@ import {
   isPermanentFetchError,
   isTransientError,
 } from "../../src/index.ts";
+import { runtimeTellsNeverSent } from "../../src/transient.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import type { ReceivedRequest } from "../support/fault-server.ts";
 import { refusedUntilOpen, scenario } from "../support/scenario.ts";
@@ -110,6 +111,13 @@ describe(`what ${runtime}'s fetch throws, and what staunch makes of it`, () => {
 
 const knowsPermanent = runtime !== "chromium";
 const knowsNeverSent = runtime === "node" || runtime === "deno";
+
+describe("which runtimes keep a Request's body for a retry of a request that never left", () => {
+  // Where the runtime cannot say so, createFetch keeps no copy: every keyless POST would pay for nothing.
+  it(`${knowsNeverSent ? "keeps it" : "keeps none"} in ${runtime}`, () => {
+    expect(runtimeTellsNeverSent()).toBe(knowsNeverSent);
+  });
+});
 
 describe("createFetch retries only what can succeed", () => {
   it.skipIf(!knowsPermanent)(
