@@ -71,7 +71,7 @@ import { type BackoffState, type RetryBudget, type RetryState, retrySettings } f
 import { emitterOf } from "./telemetry/emit.ts";
 import type { TelemetryOption } from "./telemetry/events.ts";
 import { timeout } from "./timeout.ts";
-import { isNeverSentError, isTransientError } from "./transient.ts";
+import { isNeverSentError, isTransientError, runtimeTellsNeverSent } from "./transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -500,6 +500,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   const { attempts: maxAttempts, budget } = base;
   const timesAttempts = reporter !== undefined;
   const retries = maxAttempts > 1;
+  // Only where the runtime can say a request never left is a Request's body kept for that retry.
+  const keepsUnsent = retries && runtimeTellsNeverSent();
   const fetchImpl = fetchOverride ?? globalFetch;
 
   // The pipeline, declared once per client in FETCH_PIPELINE's order, outermost first; a layer the client was
@@ -538,7 +540,9 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         const { input, init } = call;
         call.resendsAfterSending = retries && (retryNonIdempotent || isIdempotentRequest(call.request));
         // A request sent at most once after it left goes as the caller made it, its body unread.
-        if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init), context);
+        // With retries, a Request's body (ky's POSTs) is kept for a retry if the request never left.
+        const keepBytes = keepsUnsent && !call.probe ? maxBufferedBodyBytes : undefined;
+        if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init, keepBytes), context);
         const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal, replayStream);
         return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);
       };

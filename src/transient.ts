@@ -185,6 +185,17 @@ export function isNeverSentError(error: unknown): boolean {
 }
 
 /**
+ * Whether this runtime's fetch errors can say that a request never left: Node's and Deno's connection errors
+ * carry a code or a class, while workerd ("Network connection lost") and browsers ("Failed to fetch") say the
+ * same for every failure. Where they cannot, keeping a copy of a body for such a retry costs every call for
+ * nothing. Node 20 has no `navigator`; workerd with `nodejs_compat` has a `process`, and a `navigator` too.
+ */
+export function runtimeTellsNeverSent(): boolean {
+  const scope = globalThis as { navigator?: { userAgent?: unknown }; process?: { release?: { name?: unknown } } };
+  return /^(node|deno)/i.test(String(scope.navigator?.userAgent ?? scope.process?.release?.name));
+}
+
+/**
  * `true` when `error` is a failure of the network, recognised by each runtime's `fetch` message or by a
  * connection error code on the error or its `cause` (undici wraps the socket error in `cause`). A failure
  * that {@link isPermanentFetchError} recognises is not one, and neither is undici's "fetch failed" whose

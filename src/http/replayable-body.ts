@@ -242,3 +242,13 @@ export async function bufferBody(
     }),
   };
 }
+
+/** A byte stream, told apart without reading it: only a byte stream gives a BYOB reader. */
+export function isByteStream(stream: ReadableStream): boolean {
+  try {
+    stream.getReader({ mode: "byob" }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -5,7 +5,8 @@
  * read.
  */
 
-import { bufferBody, cancelUnsent } from "./replayable-body.ts";
+import { raceAbort } from "../abort.ts";
+import { bufferBody, cancelUnsent, isByteStream } from "./replayable-body.ts";
 import type { FetchFunction, RequestSummary } from "./types.ts";
 
 /** How each attempt sends the request. */
@@ -89,9 +90,15 @@ export function cancelUnsentBody(input: RequestInfo | URL, init: RequestInit | u
  * Hands `fetch` the caller's `input` and `init` as they are, the body unread: for a call that makes one
  * attempt, or sends its request again only when it never left (see `isNeverSentError`). That needs a body
  * that `fetch` reads anew from `init`; a caller's stream or `Request` body is used up by the first attempt.
+ * With `keepBytes` (given only to a call that may retry), a `Request` with a body — what ky hands `fetch` —
+ * is still sent as the caller made it, while a clone of it is kept for that retry, bounded by `keepBytes`
+ * (see `sendKeepingClone`).
  */
-export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined): Send {
-  return new SendAsIs(input, init);
+export function sendAsIs(input: RequestInfo | URL, init: RequestInit | undefined, keepBytes?: number): Send {
+  return (
+    (keepBytes !== undefined && init?.body == null && isRequest(input) && sendKeepingClone(input, init, keepBytes)) ||
+    new SendAsIs(input, init)
+  );
 }
 
 /** A class, not an object of closures: most calls go this way, and its methods cost nothing per call. */
@@ -126,6 +133,77 @@ class SendAsIs implements Send {
   release(): void {
     if (!this.#taken) cancelUnsentBody(this.#input, this.#init);
   }
+}
+
+/**
+ * The caller's `Request` on the first attempt; on a retry after a refused connection, a clone of it, kept
+ * untouched: a clone keeps what the runtime knows of the body — its length (a `content-length`, not chunks)
+ * and the source it follows a 307/308 redirect with — so the retry is framed as the original was. Another
+ * clone, the tap, is read to bound the copy; both are cancelled when the call ends (it ends at once after an
+ * answer or a failure that is not a refusal: only a refusal is retried here), or as soon as the body proves
+ * past the bound. `undefined` for a `Request` without a body: nothing to keep.
+ */
+function sendKeepingClone(input: Request, init: RequestInit | undefined, limitBytes: number): Send | undefined {
+  const tapped = input.clone().body;
+  if (tapped === null) return undefined;
+  let next: Request | undefined = input.clone();
+  let tap = tapped.getReader();
+  const drop = (): void => {
+    // No reason given: each would cost a DOMException, and a tee hands its source both branches' reasons.
+    void tap.cancel().catch(() => {});
+    void next?.body?.cancel().catch(() => {});
+    next = undefined;
+  };
+  // A clone is a tee: it buffers whatever the original's upload reads. The tap bounds that: a byte stream (how
+  // runtimes hold a string, bytes, a Blob or FormData) is read to its end, up to limitBytes, which shows nobody
+  // anything; a caller's own stream (ky's upload progress wraps the body in one) no further than its second
+  // chunk, since reading it ahead of the upload would run the caller's progress ahead of the network. Which
+  // kind it is is asked only of a body of more than one chunk: most (a string, JSON) are one.
+  const whole = (async () => {
+    let byteStream = false;
+    for (let bytes = 0, chunk = 0; ; chunk++) {
+      const { done, value } = await tap.read();
+      if (done) return;
+      bytes += value.byteLength;
+      if (chunk === 1) {
+        tap.releaseLock();
+        byteStream = isByteStream(tapped);
+        tap = tapped.getReader();
+      }
+      if (bytes > limitBytes || (chunk > 0 && !byteStream)) return drop();
+    }
+  })().catch(drop); // a body whose stream failed cannot be sent again either
+  /** Why the latest attempt failed: a retry that cannot send the body after all ends the call with it. */
+  let refusal: unknown;
+  let taken = false;
+  return {
+    get resendable() {
+      return next !== undefined;
+    },
+    call: async (fetchImpl, signal, headers) => {
+      let request: Request | undefined = input;
+      if (taken) {
+        // A retry waits until the body was read whole (at once for one held in memory), or the attempt is over.
+        await raceAbort(whole, signal);
+        request = next;
+        // The body turned out not to be whole within bounds: the call ends as the refused attempt did.
+        if (request === undefined) throw refusal;
+        next = request.clone(); // for the attempt after this one
+      }
+      taken = true;
+      try {
+        return await fetchImpl(request, attemptInit(init, signal, headers && { headers }));
+      } catch (error) {
+        refusal = error;
+        throw error;
+      }
+    },
+    headers: () => headersOf(input, init),
+    release: () => {
+      drop();
+      if (!taken) cancelUnsent(input.body);
+    },
+  };
 }
 
 /**

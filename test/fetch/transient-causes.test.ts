@@ -14,8 +14,10 @@ import {
   isPermanentFetchError,
   isTransientError,
 } from "../../src/index.ts";
+import { runtimeTellsNeverSent } from "../../src/transient.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { scenario } from "../support/scenario.ts";
+import type { ReceivedRequest } from "../support/fault-server.ts";
+import { refusedUntilOpen, scenario } from "../support/scenario.ts";
 
 const server = inject("faultServer");
 
@@ -110,6 +112,13 @@ describe(`what ${runtime}'s fetch throws, and what staunch makes of it`, () => {
 const knowsPermanent = runtime !== "chromium";
 const knowsNeverSent = runtime === "node" || runtime === "deno";
 
+describe("which runtimes keep a Request's body for a retry of a request that never left", () => {
+  // Where the runtime cannot say so, createFetch keeps no copy: every keyless POST would pay for nothing.
+  it(`${knowsNeverSent ? "keeps it" : "keeps none"} in ${runtime}`, () => {
+    expect(runtimeTellsNeverSent()).toBe(knowsNeverSent);
+  });
+});
+
 describe("createFetch retries only what can succeed", () => {
   it.skipIf(!knowsPermanent)(
     "sends a redirect loop's request once per call, and keeps the origin's circuit closed",
@@ -150,25 +159,78 @@ describe("createFetch retries only what can succeed", () => {
   );
 
   it(`${knowsNeverSent ? "retries" : "cannot tell, so does not retry"} a POST without a key whose connection was refused`, async () => {
-    const id = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    const port = await (await globalThis.fetch(`${server}/port/${id}`)).text();
-    const url = `http://127.0.0.1:${port}/s/${id}?s=201`;
+    const target = await refusedUntilOpen(server, "201");
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       // The server comes up only after the first attempt was refused.
-      beforeRetry: async () => void (await (await globalThis.fetch(`${server}/open/${id}`)).text()),
+      beforeRetry: () => target.open(),
     });
-    const outcome = await fetch(url, { method: "POST", body: "charge once" }).then(
+    const outcome = await fetch(target.url, { method: "POST", body: "charge once" }).then(
       async (res) => `${res.status} ${await res.text()}`,
       (error: unknown) => (isTransientError(error) ? "network error" : String(error)),
     );
     if (knowsNeverSent) {
       expect(outcome).toBe("201 201 #1");
-      const received = (await (await globalThis.fetch(`http://127.0.0.1:${port}/log/${id}`)).json()) as unknown[];
-      expect(received).toHaveLength(1);
+      expect(await target.received()).toHaveLength(1);
     } else {
       expect(outcome).toBe("network error");
     }
+  });
+
+  describe("a POST Request without a key (as ky sends it) whose connection was refused", () => {
+    const json = JSON.stringify({ id: 1, note: "ünïcödé ☃" });
+    const order = (url: string) =>
+      new Request(url, { method: "POST", body: json, headers: { "content-type": "application/json" } });
+    /** What the server saw of each request: all but the body's framing is what the runtime's fetch decides. */
+    const seen = (received: ReceivedRequest[]) =>
+      received.map((r) => ({
+        method: r.method,
+        sha256: r.bodySha256,
+        contentType: r.headers["content-type"],
+        contentLength: r.headers["content-length"],
+        transferEncoding: r.headers["transfer-encoding"],
+      }));
+    /** Sends `order` through createFetch to a port that opens after the first attempt, counting attempts. */
+    async function refusedThenOpen(...steps: string[]) {
+      const target = await refusedUntilOpen(server, ...steps);
+      let attempts = 0;
+      const fetch = createFetch({
+        env: new FakeClock().instantSleep(),
+        fetch: (input, init) => {
+          attempts++;
+          return globalThis.fetch(input, init);
+        },
+        beforeRetry: () => target.open(),
+      });
+      const outcome = await fetch(order(target.url)).then(
+        async (res) => `${res.status} ${await res.text()}`,
+        (error: unknown) => (isTransientError(error) ? "network error" : String(error)),
+      );
+      // A port never opened (the runtime could not tell, so nothing was retried) has no log to read.
+      return { outcome, attempts, received: async () => seen(await target.received()) };
+    }
+    /** What the runtime's own fetch sends for `order`, the same request to a server that is up. */
+    async function asFetchSendsIt(...steps: string[]) {
+      const s = scenario(server, ...steps);
+      await (await globalThis.fetch(order(s.url))).arrayBuffer();
+      return seen(await s.received());
+    }
+
+    it(`${knowsNeverSent ? "is sent again with the same bytes, headers and framing" : "is sent once: the runtime cannot tell"}`, async () => {
+      const { outcome, attempts, received } = await refusedThenOpen("201");
+      if (knowsNeverSent) {
+        expect([outcome, attempts]).toEqual(["201 201 #1", 2]);
+        expect(await received()).toEqual(await asFetchSendsIt("201"));
+      } else {
+        expect([outcome, attempts]).toEqual(["network error", 1]);
+      }
+    });
+
+    it.skipIf(!knowsNeverSent)("is sent again such that it follows a 307, as the original would", async () => {
+      const { outcome, received } = await refusedThenOpen("307|loc=self", "201");
+      expect(outcome).toBe("201 201 #2");
+      expect(await received()).toEqual(await asFetchSendsIt("307|loc=self", "201"));
+    });
   });
 
   it("never retries a POST without a key whose connection dropped after it was sent", async () => {

@@ -7,7 +7,8 @@ import ky, { HTTPError } from "ky";
 import { describe, expect, inject, it } from "vitest";
 import { createFetch, DEFAULT_RETRY_STATUSES } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { scenario } from "../support/scenario.ts";
+import type { ReceivedRequest } from "../support/fault-server.ts";
+import { refusedUntilOpen, scenario } from "../support/scenario.ts";
 
 const server = inject("faultServer");
 const instant = () => new FakeClock().instantSleep();
@@ -82,5 +83,56 @@ describe("ky over createFetch, with ky's retry: 0", () => {
     const unkeyed = scenario(server, "503", "201");
     await expect(api.post(unkeyed.url, { json: { id: 8 } }).text()).rejects.toBeInstanceOf(HTTPError);
     expect(await unkeyed.received()).toHaveLength(1);
+  });
+});
+
+describe("ky over createFetch: a POST without a key whose connection was refused (ky#692)", () => {
+  /** What the server saw of each request: its method, body, and the headers that frame and type it. */
+  const seen = (received: ReceivedRequest[]) =>
+    received.map((r) => ({
+      method: r.method,
+      body: atob(r.bodyBase64),
+      contentType: r.headers["content-type"],
+      contentLength: r.headers["content-length"],
+      transferEncoding: r.headers["transfer-encoding"],
+    }));
+  /** What ky alone sends for `post`, to a server that is up. */
+  async function asKySendsIt(post: (api: typeof ky, url: string) => Promise<unknown>) {
+    const s = scenario(server, "201");
+    await post(ky.create({ retry: 0 }), s.url);
+    return seen(await s.received());
+  }
+  /** Sends `post` through ky and createFetch to a port that opens only after the first attempt was refused. */
+  async function refusedThenOpen(post: (api: typeof ky, url: string) => Promise<unknown>) {
+    const target = await refusedUntilOpen(server, "201");
+    const api = ky.create({ retry: 0, fetch: createFetch({ env: instant(), beforeRetry: () => target.open() }) });
+    await post(api, target.url);
+    return seen(await target.received());
+  }
+
+  it("is sent again, with the same body, headers and content-length", async () => {
+    const post = (api: typeof ky, url: string) => api.post(url, { json: { id: 1, note: "ünïcödé" } }).text();
+    const received = await refusedThenOpen(post);
+    expect(received).toEqual(await asKySendsIt(post));
+    expect(received[0]?.contentLength).toBeDefined();
+  });
+
+  it("is sent again with FormData's own boundary and bytes", async () => {
+    const form = new FormData();
+    form.append("name", "staunch");
+    form.append("file", new Blob(["file contents"], { type: "text/plain" }), "a.txt");
+    const [received, ...more] = await refusedThenOpen((api, url) => api.post(url, { body: form }).text());
+    expect(more).toEqual([]);
+    const boundary = received?.contentType?.match(/boundary=(.+)$/)?.[1];
+    expect(received?.body).toContain(`--${boundary}\r\nContent-Disposition: form-data; name="name"`);
+    expect(received?.body).toContain("file contents");
+    expect(received?.contentLength).toBe(String(new TextEncoder().encode(received?.body).byteLength));
+  });
+
+  it("is sent again chunked, as ky streams a body whose upload progress it reports", async () => {
+    const post = (api: typeof ky, url: string) => api.post(url, { json: { id: 2 }, onUploadProgress: () => {} }).text();
+    const received = await refusedThenOpen(post);
+    expect(received).toEqual(await asKySendsIt(post));
+    expect(received[0]?.transferEncoding).toBe("chunked");
   });
 });

@@ -218,29 +218,6 @@ describe("review 11/12: a call that got a response keeps it", () => {
   });
 });
 
-describe("review 11/12: a request that never left is sent again", () => {
-  it.fails("under ky: a POST without a key whose connection was refused is retried (ky#692)", async () => {
-    // ky hands fetch a Request; SendAsIs cannot send a used Request body again, so the "never sent" retry
-    // that works for fetch(url, { method: "POST", body }) never happens for a ky call. Unchanged by
-    // fix-streams, which states the limit in the README instead: sending such a body through StreamCopy (or
-    // a clone) would make ky's POSTs chunked and unable to follow a 307, against issue 11's transparency.
-    const port = await (await fetch(`${server}/port/review-${Date.now()}`)).text();
-    let attempts = 0;
-    const api = ky.create({
-      retry: 0,
-      fetch: createFetch({
-        env: new FakeClock().instantSleep(),
-        fetch: (input, init) => {
-          attempts++;
-          return fetch(input, init);
-        },
-      }),
-    });
-    await api.post(`http://127.0.0.1:${port}/orders`, { json: { id: 1 } }).catch(() => {});
-    expect(attempts).toBe(3);
-  });
-});
-
 describe("review 11/12: options", () => {
   it("breaker: circuitBreaker (the factory itself, a likely slip) is refused at construction", () => {
     // Accepted as a per-origin function; every call then rejects with "circuitBreaker: options must be an
