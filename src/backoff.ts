@@ -36,7 +36,7 @@ export interface ExponentialBackoff {
   readonly jitter: Jitter;
 }
 
-const BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multiplier: true, jitter: true } satisfies Record<
+const BACKOFF_KEYS = /* @__PURE__ */ Object.keys({ initialMs: true, maxMs: true, multiplier: true, jitter: true } satisfies Record<
   keyof ExponentialBackoffOptions,
   true
 >);

@@ -238,7 +238,7 @@ export interface CreateFetchOptions {
   readonly env?: Partial<Environment>;
 }
 
-const OPTION_KEYS = Object.keys({
+const OPTION_KEYS = /* @__PURE__ */ Object.keys({
   fetch: true,
   attempts: true,
   maxElapsedMs: true,

@@ -30,7 +30,7 @@ export interface Environment {
   schedule(callback: () => void, ms: number): CancelTimer;
 }
 
-const ENVIRONMENT_KEYS = Object.keys({ now: true, sleep: true, random: true, schedule: true } satisfies Record<
+const ENVIRONMENT_KEYS = /* @__PURE__ */ Object.keys({ now: true, sleep: true, random: true, schedule: true } satisfies Record<
   keyof Environment,
   true
 >) as readonly (keyof Environment)[];

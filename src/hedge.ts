@@ -51,7 +51,7 @@ export interface HedgeOptions {
   readonly env?: Partial<Environment>;
 }
 
-const HEDGE_KEYS = Object.keys({ delayMs: true, maxHedges: true, telemetry: true, env: true } satisfies Record<
+const HEDGE_KEYS = /* @__PURE__ */ Object.keys({ delayMs: true, maxHedges: true, telemetry: true, env: true } satisfies Record<
   keyof HedgeOptions,
   true
 >);

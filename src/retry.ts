@@ -114,7 +114,7 @@ export interface RetryOptions<T = unknown> {
   readonly env?: Partial<Environment>;
 }
 
-const RETRY_KEYS = Object.keys({
+const RETRY_KEYS = /* @__PURE__ */ Object.keys({
   attempts: true,
   maxElapsedMs: true,
   backoff: true,
