@@ -23,7 +23,7 @@ import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
 import type { CircuitBreaker, CircuitState } from "./circuit-breaker.ts";
-import type { Environment } from "./environment.ts";
+import { type Environment, resolveEnvironment } from "./environment.ts";
 import {
   type CountedCall,
   type FetchBreaker,
@@ -67,7 +67,7 @@ import type {
 import { KeyedRegistry } from "./keyed-registry.ts";
 import type { Outcome } from "./outcome.ts";
 import { ABORT_RACED, EXTERNAL_SIGNAL, hasExternalSignal, type Policy, type PolicyContext } from "./policy.ts";
-import { type BackoffState, type RetryBudget, type RetryState, retrySettings } from "./retry.ts";
+import { type BackoffState, checkBudget, delayChooser, type RetryBudget, type RetryState } from "./retry.ts";
 import { emitterOf } from "./telemetry/emit.ts";
 import type { TelemetryOption } from "./telemetry/events.ts";
 import { timeout } from "./timeout.ts";
@@ -371,11 +371,12 @@ export function createLeanFetch(options?: CreateFetchOptions): ResilientFetch {
 function pipeline(options: CreateFetchOptions | undefined, owner: string): ResilientFetch {
   const o = requireOptionsObject(owner, options) as CreateFetchOptions;
   requireKnownKeys(owner, o, OPTION_KEYS);
-  const base = retrySettings<Response>(
-    { attempts: o.attempts, maxElapsedMs: o.maxElapsedMs, backoff: o.backoff, budget: o.budget, env: o.env },
-    owner,
-  );
-  const env = base.env;
+  // The retry's options, checked as retry() checks them (its own loop is below).
+  const env = resolveEnvironment(o.env, owner);
+  const maxAttempts = requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1);
+  const maxElapsedMs = requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000);
+  const backoffDelayMs = delayChooser<Response>(o.backoff, env, owner);
+  const budget = checkBudget(owner, o.budget);
   const fetchOverride = optionalFunction<FetchFunction>(owner, "fetch", o.fetch);
   const attemptTimeoutMs = validTimeout(owner, "attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
   const totalTimeoutMs = validTimeout(owner, "totalTimeoutMs", o.totalTimeoutMs, Infinity);
@@ -400,7 +401,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl);
   // Without listeners there is no reporter, and every report below is skipped before anything is built.
   const reporter: FetchReporter | undefined =
-    emit === undefined ? undefined : { emit, redact, now: env.now, maxAttempts: base.attempts };
+    emit === undefined ? undefined : { emit, redact, now: env.now, maxAttempts };
   const replayStream = optionalFunction<StreamReplay>(owner, "replayStreams", o.replayStreams);
   const guardOf = breakerLayer(owner, o.breaker)?.forClient(
     env,
@@ -480,13 +481,13 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
           totalTimeoutMs - (now - call.startedMs),
           maxRetryAfterMs,
           env.random,
-          base.maxElapsedMs - state.elapsedMs,
+          maxElapsedMs - state.elapsedMs,
         )
       : ({ kind: "none" } as const);
     call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
     const delayMs =
       decision.kind === "none"
-        ? base.nextDelay({ ...state, previousDelayMs }, undefined)
+        ? backoffDelayMs({ ...state, previousDelayMs })
         : decision.kind === "wait"
           ? decision.delayMs
           : Infinity;
@@ -497,7 +498,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     call.stoppedBy = stopReason(call, 0);
     return call.stoppedBy === undefined;
   };
-  const { attempts: maxAttempts, budget } = base;
   const timesAttempts = reporter !== undefined;
   const retries = maxAttempts > 1;
   // Only where the runtime can say a request never left is a Request's body kept for that retry.
@@ -704,7 +704,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
           reason =
             delayMs === Infinity
               ? (call.stoppedBy ?? "delay")
-              : state.elapsedMs + delayMs > base.maxElapsedMs
+              : state.elapsedMs + delayMs > maxElapsedMs
                 ? "elapsed"
                 : budget !== undefined && !budget.tryAcquireRetry()
                   ? "budget"

@@ -30,10 +30,12 @@ export interface Environment {
   schedule(callback: () => void, ms: number): CancelTimer;
 }
 
-const ENVIRONMENT_KEYS = /* @__PURE__ */ Object.keys({ now: true, sleep: true, random: true, schedule: true } satisfies Record<
-  keyof Environment,
-  true
->) as readonly (keyof Environment)[];
+const ENVIRONMENT_KEYS = /* @__PURE__ */ Object.keys({
+  now: true,
+  sleep: true,
+  random: true,
+  schedule: true,
+} satisfies Record<keyof Environment, true>) as readonly (keyof Environment)[];
 
 /**
  * The largest delay `setTimeout` accepts; larger values overflow to an immediate timer in every runtime.

@@ -316,7 +316,7 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   return run;
 }
 
-function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
+export function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
   if (budget === undefined) return undefined;
   const b = budget as Partial<RetryBudget> | null;
   if (typeof b?.recordRequest !== "function" || typeof b.tryAcquireRetry !== "function") {
@@ -332,7 +332,7 @@ function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
 }
 
 /** Turns the `backoff` option into one function of the state, checking what a custom function returns. */
-function delayChooser<T>(
+export function delayChooser<T>(
   backoff: RetryOptions<T>["backoff"],
   env: Environment,
   owner: string,
