@@ -72,10 +72,9 @@ const entries: Entry[] = [
     // that only where the runtime can tell (+61 B)
     // Issue 14, measured before ky#692 joined: 13,303 once stream replay became the opt-in replayStreams layer,
     // 13,158 once the fallback became the opt-in fetchFallback layer, 12,827 with the retry written as
-    // createFetch's own loop; 13,164 once merged with ky#692; 13,141 with option tables marked
-    // pure, 12,998 with createFetch checking the retry's options itself (no retrySettings); 12,999
-    // (gzip's +1 B of noise) once retry() lost the runner shared with createFetch; 12,995 with env's errors made
-    // by the common optionError
+    // createFetch's own loop; 13,164 once merged with ky#692; 13,141 with option tables marked pure, 12,998 with
+    // createFetch checking the retry's options itself (no retrySettings), 12,999 (gzip's +1 B of noise) once
+    // retry() lost the runner shared with createFetch, 12,995 with env's errors made by the common optionError
     budgetBytes: 12_995,
     targetBytes: 7680,
   },
