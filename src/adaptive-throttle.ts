@@ -91,7 +91,7 @@ export interface AdaptiveThrottlePolicy extends Policy {
   counts(): { requests: number; accepts: number };
 }
 
-const THROTTLE_KEYS = Object.keys({
+const THROTTLE_KEYS = /* @__PURE__ */ Object.keys({
   k: true,
   windowMs: true,
   buckets: true,

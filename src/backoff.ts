@@ -36,10 +36,12 @@ export interface ExponentialBackoff {
   readonly jitter: Jitter;
 }
 
-const BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multiplier: true, jitter: true } satisfies Record<
-  keyof ExponentialBackoffOptions,
-  true
->);
+const BACKOFF_KEYS = /* @__PURE__ */ Object.keys({
+  initialMs: true,
+  maxMs: true,
+  multiplier: true,
+  jitter: true,
+} satisfies Record<keyof ExponentialBackoffOptions, true>);
 
 /**
  * Checks and defaults backoff options; `owner` names the policy in error messages.

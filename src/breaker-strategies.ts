@@ -94,7 +94,7 @@ export interface FailureRateOptions {
   readonly buckets?: number;
 }
 
-const FAILURE_RATE_KEYS = Object.keys({
+const FAILURE_RATE_KEYS = /* @__PURE__ */ Object.keys({
   threshold: true,
   minimumThroughput: true,
   windowSize: true,

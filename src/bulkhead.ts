@@ -46,7 +46,7 @@ export interface BulkheadPolicy extends Policy {
 /** A queued call. Handed a slot, it starts its operation and says `true`, or says `false` if its caller has left. */
 type Waiter = () => boolean;
 
-const BULKHEAD_KEYS = Object.keys({ limit: true, queue: true, telemetry: true } satisfies Record<
+const BULKHEAD_KEYS = /* @__PURE__ */ Object.keys({ limit: true, queue: true, telemetry: true } satisfies Record<
   keyof BulkheadOptions,
   true
 >);

@@ -181,14 +181,14 @@ interface FaultSettings {
   readonly env: Environment;
 }
 
-const CHAOS_KEYS = Object.keys({
+const CHAOS_KEYS = /* @__PURE__ */ Object.keys({
   errorRate: true,
   error: true,
   latencyMs: true,
   latencyRate: true,
   env: true,
 } satisfies Record<keyof ChaosOptions, true>);
-const CHAOS_FETCH_KEYS = Object.keys({
+const CHAOS_FETCH_KEYS = /* @__PURE__ */ Object.keys({
   errorRate: true,
   error: true,
   latencyMs: true,

@@ -109,7 +109,7 @@ export interface CircuitSnapshot {
   readonly strategy: unknown;
 }
 
-const OPTION_KEYS = Object.keys({
+const OPTION_KEYS = /* @__PURE__ */ Object.keys({
   strategy: true,
   halfOpenAfterMs: true,
   halfOpenProbes: true,
@@ -121,10 +121,11 @@ const OPTION_KEYS = Object.keys({
   env: true,
 } satisfies Record<keyof CircuitBreakerOptions, true>);
 
-const HALF_OPEN_BACKOFF_KEYS = Object.keys({ initialMs: true, maxMs: true, multiplier: true } satisfies Record<
-  keyof HalfOpenBackoff,
-  true
->);
+const HALF_OPEN_BACKOFF_KEYS = /* @__PURE__ */ Object.keys({
+  initialMs: true,
+  maxMs: true,
+  multiplier: true,
+} satisfies Record<keyof HalfOpenBackoff, true>);
 
 /**
  * Whether an error counts against the dependency, as the breaker's default `shouldHandle` judges errors: every

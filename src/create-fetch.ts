@@ -14,16 +14,17 @@
  * the retry asks the circuit before each wait and again just before each retry is sent.
  *
  * Each layer is built once per client (the breaker, bulkhead and pause once per origin); a call passes only its
- * own state through them. The breaker and the bulkhead are values the user passes in (`perOriginBreaker(…)`,
- * `bulkhead(…)`), so `createLeanFetch` bundles neither unless asked; `createFetch` is `createLeanFetch` with
- * the default breaker.
+ * own state through them, and the retry is one loop per call (`retryLoop`) that runs the layers inside it for
+ * each attempt. The breaker, the bulkhead, the fallback and stream replay are values the user passes in
+ * (`perOriginBreaker(…)`, `bulkhead(…)`, `fetchFallback(…)`, `replayStreams`), so `createLeanFetch` bundles
+ * none of them unless asked; `createFetch` is `createLeanFetch` with the default breaker.
  */
 
 import { raceAbort } from "./abort.ts";
 import type { ExponentialBackoffOptions } from "./backoff.ts";
 import type { BulkheadPolicy } from "./bulkhead.ts";
 import type { CircuitBreaker, CircuitState } from "./circuit-breaker.ts";
-import type { Environment } from "./environment.ts";
+import { type Environment, resolveEnvironment } from "./environment.ts";
 import {
   type CountedCall,
   type FetchBreaker,
@@ -33,17 +34,26 @@ import {
   perOriginBreaker,
 } from "./fetch-breaker.ts";
 import { discardBody } from "./http/discard-body.ts";
+import type { FetchFallback } from "./http/fetch-fallback.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
-import { cancelUnsentBody, isRequest, originOf, replayableSend, type Send, sendAsIs, summarize } from "./http/send.ts";
+import {
+  cancelUnsentBody,
+  isRequest,
+  originOf,
+  replayableSend,
+  type Send,
+  type StreamReplay,
+  sendAsIs,
+  summarize,
+} from "./http/send.ts";
 import { decideServerDelay } from "./http/server-delay.ts";
 import {
   type FetchReporter,
   reportAttempt,
   reportBreakerChange,
   reportEnd,
-  reportFallback,
   reportGiveUp,
   reportRetry,
 } from "./http/telemetry.ts";
@@ -57,8 +67,8 @@ import type {
 } from "./http/types.ts";
 import { KeyedRegistry } from "./keyed-registry.ts";
 import type { Outcome } from "./outcome.ts";
-import type { Policy, PolicyContext } from "./policy.ts";
-import { type BackoffState, type RetryBudget, type RetrySettings, retryRunner, retrySettings } from "./retry.ts";
+import { ABORT_RACED, EXTERNAL_SIGNAL, hasExternalSignal, type Policy, type PolicyContext } from "./policy.ts";
+import { type BackoffState, checkBudget, delayChooser, type RetryBudget, type RetryState } from "./retry.ts";
 import { emitterOf } from "./telemetry/emit.ts";
 import type { TelemetryOption } from "./telemetry/events.ts";
 import { timeout } from "./timeout.ts";
@@ -109,14 +119,7 @@ export const FETCH_PIPELINE = [
   "fetch",
 ] as const;
 
-/** What a createFetch `fallback` receives. */
-export interface FetchFailure {
-  readonly request: RequestSummary;
-  /** What the call threw, or `undefined` when it ended with a retryable status. */
-  readonly error: unknown;
-  /** The last response, when the call ended with a retryable status (body already cancelled). */
-  readonly response: Response | undefined;
-}
+export type { FetchFailure, FetchFallback } from "./http/fetch-fallback.ts";
 
 /** One origin's shared state. */
 export interface OriginStatus {
@@ -178,11 +181,16 @@ export interface CreateFetchOptions {
   /** The longest server-asked wait (`Retry-After`…) to honour; a longer one ends the call with that response. Default 60,000. */
   readonly maxRetryAfterMs?: number;
   /**
-   * The most bytes of a request body kept in memory to send it again: a `ReadableStream` (kept while the first
-   * attempt streams it) or a `Request`'s body (read before the first attempt). A larger one is sent once, not
-   * retried. Default 1 MiB.
+   * The most bytes of a request body kept in memory to send it again: a `Request`'s body (read before the first
+   * attempt), or with `replayStreams` a `ReadableStream` (kept while the first attempt streams it). A larger one
+   * is sent once, not retried. Default 1 MiB.
    */
   readonly maxBufferedBodyBytes?: number;
+  /**
+   * Send a caller's `ReadableStream` body again: pass the `replayStreams` value (imported from staunch). Without
+   * it, a streamed body is sent once, as the caller made it, and a request with one is not retried after it left.
+   */
+  readonly replayStreams?: StreamReplay;
   /**
    * The circuit breaker that guards each origin (`scheme://host:port`). It counts calls, not attempts: a call
    * counts once, with the outcome it ends with after its retries. In `createFetch`, accepts:
@@ -209,10 +217,10 @@ export interface CreateFetchOptions {
    */
   readonly bulkhead?: BulkheadPolicy | ((origin: string) => BulkheadPolicy);
   /**
-   * The fail-safe answer when the call fails: it rejected (but for the caller's abort), or ended with a
-   * retryable status. Its `response`, when there is one, has its body cancelled already.
+   * The fail-safe answer when the call fails, as a layer: `fetchFallback((failure) => Response)`. It answers a
+   * call that rejected (but for the caller's abort), or ended with a retryable status (whose body it cancels).
    */
-  readonly fallback?: (failure: FetchFailure) => Response | PromiseLike<Response>;
+  readonly fallback?: FetchFallback;
   /**
    * Called after each retry's wait, before the retry is sent, and awaited: change the request's `headers` (a
    * refreshed token, a new signature). What it throws ends the call, unretried.
@@ -231,7 +239,7 @@ export interface CreateFetchOptions {
   readonly env?: Partial<Environment>;
 }
 
-const OPTION_KEYS = Object.keys({
+const OPTION_KEYS = /* @__PURE__ */ Object.keys({
   fetch: true,
   attempts: true,
   maxElapsedMs: true,
@@ -243,6 +251,7 @@ const OPTION_KEYS = Object.keys({
   shouldRetry: true,
   maxRetryAfterMs: true,
   maxBufferedBodyBytes: true,
+  replayStreams: true,
   breaker: true,
   maxOrigins: true,
   budget: true,
@@ -346,11 +355,12 @@ export function createFetch(options?: CreateFetchOptions): ResilientFetch {
 /**
  * `createFetch` that bundles only what it is given: retries, timeouts, `Retry-After`, the origin pause and
  * body replay always; a circuit breaker only with `breaker: perOriginBreaker(…)` (no breaker by default), a
- * bulkhead only with `bulkhead`. The same options and behaviour as `createFetch` otherwise.
+ * bulkhead only with `bulkhead`, a fallback only with `fallback: fetchFallback(…)`, the replay of a streamed
+ * body only with `replayStreams`. The same options and behaviour as `createFetch` otherwise.
  *
  * @example
  * ```ts
- * // A frontend's fetch: about 5 KB less than createFetch, without the breaker.
+ * // A frontend's fetch: about 3 KB less than createFetch, without the breaker.
  * const fetch = createLeanFetch({ attempts: 4, attemptTimeoutMs: 8_000 });
  * // The same, with the breaker: what createFetch() is.
  * const guarded = createLeanFetch({ breaker: perOriginBreaker() });
@@ -363,11 +373,12 @@ export function createLeanFetch(options?: CreateFetchOptions): ResilientFetch {
 function pipeline(options: CreateFetchOptions | undefined, owner: string): ResilientFetch {
   const o = requireOptionsObject(owner, options) as CreateFetchOptions;
   requireKnownKeys(owner, o, OPTION_KEYS);
-  const base = retrySettings<Response>(
-    { attempts: o.attempts, maxElapsedMs: o.maxElapsedMs, backoff: o.backoff, budget: o.budget, env: o.env },
-    owner,
-  );
-  const env = base.env;
+  // The retry's options, checked as retry() checks them (its own loop is below).
+  const env = resolveEnvironment(o.env, owner);
+  const maxAttempts = requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1);
+  const maxElapsedMs = requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000);
+  const backoffDelayMs = delayChooser<Response>(o.backoff, env, owner);
+  const budget = checkBudget(owner, o.budget);
   const fetchOverride = optionalFunction<FetchFunction>(owner, "fetch", o.fetch);
   const attemptTimeoutMs = validTimeout(owner, "attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
   const totalTimeoutMs = validTimeout(owner, "totalTimeoutMs", o.totalTimeoutMs, Infinity);
@@ -392,7 +403,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? defaultRedactUrl);
   // Without listeners there is no reporter, and every report below is skipped before anything is built.
   const reporter: FetchReporter | undefined =
-    emit === undefined ? undefined : { emit, redact, now: env.now, maxAttempts: base.attempts };
+    emit === undefined ? undefined : { emit, redact, now: env.now, maxAttempts };
+  const replayStream = optionalFunction<StreamReplay>(owner, "replayStreams", o.replayStreams);
   const guardOf = breakerLayer(owner, o.breaker)?.forClient(
     env,
     emit === undefined ? undefined : (change) => reportBreakerChange(emit, change),
@@ -400,7 +412,10 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     Math.min(attemptTimeoutMs, totalTimeoutMs) / 2,
   );
   const bulkheadOf = bulkheadLayer(owner, o.bulkhead);
-  const answerFailure = optionalFunction<NonNullable<CreateFetchOptions["fallback"]>>(owner, "fallback", o.fallback);
+  const answerFailure = o.fallback;
+  if (answerFailure !== undefined && typeof (answerFailure as Partial<FetchFallback> | null)?.around !== "function") {
+    throw optionError(TypeError, owner, "fallback", "a fetchFallback((failure) => Response)", answerFailure);
+  }
   // Built once per client or per origin: a call only adds closures over its own state.
   const attemptTimeout = Number.isFinite(attemptTimeoutMs) ? timeout(attemptTimeoutMs, { env }) : undefined;
   const totalTimeout = Number.isFinite(totalTimeoutMs) ? timeout(totalTimeoutMs, { env }) : undefined;
@@ -427,6 +442,20 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   // safe, and only a body that can be sent again is.
   const mayResend = (call: FetchCall, error?: unknown): boolean =>
     (call.send as Send).resendable && (call.resendsAfterSending || (error !== undefined && isNeverSentError(error)));
+  // Whether a response is worth another attempt; a `shouldRetry` that throws leaves nobody to read the response,
+  // whose body must not hold its connection, and the breaker must not count the caller's failure.
+  const shouldRetryResult = (call: FetchCall, response: Response, attempt: number): boolean => {
+    if (customShouldRetry === undefined) return retryStatuses.has(response.status) && mayResend(call);
+    try {
+      return (
+        mayResend(call) && decide({ ok: true, result: response }, call, attempt, retryStatuses.has(response.status))
+      );
+    } catch (error) {
+      discardBody(response);
+      call.hookFailed = true;
+      throw error;
+    }
+  };
   // Why no attempt may start after a wait of `delayMs` from now, though the outcome is retryable: the call then
   // ends with that outcome.
   const stopReason = (call: FetchCall, delayMs: number): FetchGiveUpReason | undefined => {
@@ -443,79 +472,36 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     // TimeoutError (and a rate-limiting origin be counted as failing). Like maxElapsedMs, it ends here.
     return delayMs < Infinity && delayMs >= leftMs ? "elapsed" : undefined;
   };
-  const retryDecisions: RetrySettings<Response, FetchCall> = {
-    ...base,
-    // What beforeRetry throws never gets here: it ends the retry loop itself (see beforeAttempt).
-    shouldRetry: (error, s, call) =>
-      mayResend(call, error) && decide({ ok: false, error }, call, s.attempt, isTransientError(error)),
-    // Most results are successes: the status settles them before anything else is asked.
-    shouldRetryResult: (response, s, call) => {
-      if (customShouldRetry === undefined) return retryStatuses.has(response.status) && mayResend(call);
-      try {
-        return (
-          mayResend(call) && decide({ ok: true, result: response }, call, s.attempt, retryStatuses.has(response.status))
-        );
-      } catch (error) {
-        // The call rejects with the hook's error: the response nobody will read must not hold its connection.
-        discardBody(response);
-        throw error;
-      }
-    },
-    // Decides everything that can end the retrying before onRetry lets the response's body go, so that a call
-    // that retries no more ends with its last response whole.
-    nextDelay: (s, call) => {
-      const now = env.now();
-      const decision = s.result
-        ? decideServerDelay(
-            s.result,
-            now,
-            totalTimeoutMs - (now - call.startedMs),
-            maxRetryAfterMs,
-            env.random,
-            base.maxElapsedMs - s.elapsedMs,
-          )
-        : ({ kind: "none" } as const);
-      call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
-      const delayMs =
-        decision.kind === "none"
-          ? base.nextDelay(s, undefined)
-          : decision.kind === "wait"
-            ? decision.delayMs
-            : Infinity;
-      call.stoppedBy = stopReason(call, delayMs) ?? (decision.kind === "refuse" ? "retry-after" : undefined);
-      return call.stoppedBy === undefined ? delayMs : Infinity;
-    },
-    onRetry: (event, call) => {
-      // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
-      discardBody(event.result);
-      // A streamed upload the answered attempt is still sending stops now: during the wait it would read on,
-      // past the copy's limit, and leave the retry nothing whole to send.
-      (call.send as Send).stopSending?.();
-      if (beforeRetry !== undefined) call.previous = { response: event.result, error: event.error };
-      if (reporter !== undefined) reportRetry(reporter, call, event, event.delayMs, call.delaySource);
-    },
-    // After the wait (and beforeRetry), the world may have changed: the circuit opened, a pause was learnt. The
-    // call then ends with the outcome it had, its body already let go by onRetry.
-    beforeAttempt: (_s, next, call) =>
-      beforeRetry === undefined ? mayRetryNow(call) : runBeforeRetry(call, next).then(() => mayRetryNow(call)),
-    onGiveUp:
-      reporter === undefined
-        ? undefined
-        : (event, call) =>
-            reportGiveUp(
-              reporter,
-              call,
-              event,
-              event.reason === "delay" ? (call.stoppedBy ?? event.reason) : event.reason,
-            ),
+  // Where the wait before the next retry comes from (the server's, or the backoff's), and whether anything ends
+  // the retrying first: Infinity then, with `call.stoppedBy` saying why.
+  const nextDelay = (call: FetchCall, state: RetryState<Response>, previousDelayMs: number): number => {
+    const now = env.now();
+    const decision = state.result
+      ? decideServerDelay(
+          state.result,
+          now,
+          totalTimeoutMs - (now - call.startedMs),
+          maxRetryAfterMs,
+          env.random,
+          maxElapsedMs - state.elapsedMs,
+        )
+      : ({ kind: "none" } as const);
+    call.delaySource = decision.kind === "none" ? "backoff" : "retry-after";
+    const delayMs =
+      decision.kind === "none"
+        ? backoffDelayMs({ ...state, previousDelayMs })
+        : decision.kind === "wait"
+          ? decision.delayMs
+          : Infinity;
+    call.stoppedBy = stopReason(call, delayMs) ?? (decision.kind === "refuse" ? "retry-after" : undefined);
+    return call.stoppedBy === undefined ? delayMs : Infinity;
   };
-  const runRetry = retryRunner(blamingHooks(retryDecisions));
   const mayRetryNow = (call: FetchCall): boolean => {
     call.stoppedBy = stopReason(call, 0);
     return call.stoppedBy === undefined;
   };
   const timesAttempts = reporter !== undefined;
-  const retries = base.attempts > 1;
+  const retries = maxAttempts > 1;
   // Only where the runtime can say a request never left is a Request's body kept for that retry.
   const keepsUnsent = retries && runtimeTellsNeverSent();
   const fetchImpl = fetchOverride ?? globalFetch;
@@ -527,7 +513,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   if (answerFailure !== undefined) {
     layers.push({
       name: "fallback",
-      around: (inner) => (call, context) => withFallback(inner(call, context), context.signal, call, answerFailure),
+      around: (inner) => (call, context) =>
+        answerFailure.around(inner(call, context), context.signal, call, retryStatuses, reporter),
     });
   }
   if (guardOf !== undefined) {
@@ -548,15 +535,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     around: (inner) => {
       const attempts = (call: FetchCall, send: Send, context: PolicyContext): Promise<Response> => {
         call.send = send;
-        if (!retries || call.probe) return inner(call, context);
-        // beforeRetry runs in the retry loop, after each wait (see beforeAttempt above).
-        return runRetry((next) => inner(call, next), context, call).then(readableAnswer);
+        return !retries || call.probe ? inner(call, context) : retryLoop(inner, call, send, context);
       };
-      // A retry called off after its wait ends the call with the response before it, whose body was let go
-      // before the wait: answered with its status and headers and an empty body, which reads as empty rather
-      // than failing with "Body is unusable".
-      const readableAnswer = (response: Response): Response =>
-        response.bodyUsed ? new Response(null, response) : response;
       // A body to replay is read under the caller's signal and the total deadline, like the rest of the call.
       return (call, context) => {
         const { input, init } = call;
@@ -565,7 +545,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         // With retries, a Request's body (ky's POSTs) is kept for a retry if the request never left.
         const keepBytes = keepsUnsent && !call.probe ? maxBufferedBodyBytes : undefined;
         if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init, keepBytes), context);
-        const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal);
+        const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal, replayStream);
         return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);
       };
     },
@@ -674,31 +654,96 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
   }
 
   /**
-   * The outermost layer: the fail-safe answer when the call rejected (but for the caller's abort) or ended with
-   * a retryable status, whose body is cancelled first.
+   * The retry layer's loop, one per call: the attempts, each run through the layers inside it (`inner`), the
+   * decision after each (safety, then `shouldRetry` or the defaults), the wait (the server's or the backoff's),
+   * and after it `beforeRetry` and a last look at the circuit, the pause and the deadline. What the caller's own
+   * code throws (`shouldRetry`, a backoff function, `beforeRetry`) ends the call and marks it for the breaker
+   * not to count it.
    */
-  async function withFallback(
-    pending: Promise<Response>,
-    signal: AbortSignal | undefined,
-    call: FetchCall,
-    answer: NonNullable<CreateFetchOptions["fallback"]>,
-  ): Promise<Response> {
-    const { request } = call;
-    let failure: FetchFailure;
-    try {
-      const response = await raceAbort(pending, signal);
-      if (!retryStatuses.has(response.status)) return response;
-      discardBody(response);
-      failure = { request, error: undefined, response };
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      failure = { request, error, response: undefined };
-    }
-    if (reporter !== undefined) reportFallback(reporter, call, failure.error, failure.response);
-    try {
-      return await raceAbort(answer(failure), signal);
-    } catch (answerError) {
-      throw signal?.aborted ? signal.reason : answerError;
+  async function retryLoop(inner: Step, call: FetchCall, send: Send, context: PolicyContext): Promise<Response> {
+    budget?.recordRequest();
+    // An enclosing timeout already rejects the moment the caller aborts, so racing the first attempt here again
+    // would only cost a listener; and reading its signal would build it (see timeout.ts).
+    let signal = (context as { [ABORT_RACED]?: boolean })[ABORT_RACED] === true ? undefined : context.signal;
+    if (signal?.aborted) throw signal.reason;
+    let next = context;
+    let previousDelayMs = 0;
+    for (let attempt = 1; ; attempt++) {
+      let response: Response | undefined;
+      let error: unknown;
+      let threw = false;
+      try {
+        const pending = inner(call, next);
+        response = await (signal === undefined ? pending : raceAbort(pending, signal));
+      } catch (caught) {
+        threw = true;
+        error = caught;
+      }
+      // Most results are successes: the status settles them before anything else is read or built.
+      if (!threw && !shouldRetryResult(call, response as Response, attempt)) return response as Response;
+      // maxElapsedMs counts from the call's start, as the events' elapsedMs do.
+      const state: RetryState<Response> = {
+        attempt,
+        elapsedMs: env.now() - call.startedMs,
+        threw,
+        error,
+        result: response,
+      };
+      signal = context.signal;
+      const result = response;
+      // The caller's abort wins over whatever the attempt failed with, and is never retried.
+      if (threw && signal?.aborted) throw signal.reason;
+      let retryable = !threw;
+      let delayMs = 0;
+      let reason: FetchGiveUpReason | undefined;
+      try {
+        retryable ||= mayResend(call, error) && decide({ ok: false, error }, call, attempt, isTransientError(error));
+        // Decides everything that can end the retrying before the response's body is let go, so that a call
+        // that retries no more ends with its last response whole.
+        if (retryable && attempt >= maxAttempts) reason = "attempts";
+        else if (retryable) {
+          delayMs = nextDelay(call, state, previousDelayMs);
+          reason =
+            delayMs === Infinity
+              ? (call.stoppedBy ?? "delay")
+              : state.elapsedMs + delayMs > maxElapsedMs
+                ? "elapsed"
+                : budget !== undefined && !budget.tryAcquireRetry()
+                  ? "budget"
+                  : undefined;
+        }
+      } catch (hookError) {
+        call.hookFailed = true;
+        throw hookError;
+      }
+      if (!retryable) throw error;
+      if (reason === undefined) {
+        // An unread body holds its connection; Workers allow six, so a retry loop must let each one go.
+        discardBody(result);
+        // A streamed upload the answered attempt is still sending stops now: during the wait it would read on,
+        // past the copy's limit, and leave the retry nothing whole to send.
+        send.stopSending?.();
+        if (beforeRetry !== undefined) call.previous = { response: result, error };
+        if (reporter !== undefined) reportRetry(reporter, call, state, delayMs, call.delaySource);
+        await env.sleep(delayMs, signal);
+        previousDelayMs = delayMs;
+        if (signal?.aborted) throw signal.reason;
+        // The marker is not enumerable, so a policy that copies the context with its own signal drops it.
+        next = Object.defineProperty({ signal, attempt: attempt + 1 }, EXTERNAL_SIGNAL, {
+          value: hasExternalSignal(context, signal),
+        });
+        // After the wait (and beforeRetry), the world may have changed: the circuit opened, a pause was learnt.
+        // The call then ends with the outcome it had, its body already let go above.
+        if (beforeRetry !== undefined) await raceAbort(runBeforeRetry(call, next), signal);
+        if (mayRetryNow(call)) continue;
+        reason = call.stoppedBy;
+      }
+      if (reporter !== undefined) reportGiveUp(reporter, call, state, reason as FetchGiveUpReason);
+      if (threw) throw error;
+      // A retry called off after its wait ends the call with the response before it, whose body was let go
+      // before the wait: answered with its status and headers and an empty body, which reads as empty rather
+      // than failing with "Body is unusable".
+      return (result as Response).bodyUsed ? new Response(null, result) : (result as Response);
     }
   }
 
@@ -731,29 +776,6 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     },
     breaker: (origin: string) => origins.get(originOf(origin)).guard?.breaker,
   });
-}
-
-/**
- * The retry's decisions run the caller's code (`shouldRetry`, a backoff function): what they throw ends the
- * call but is the caller's failure, so the call is marked for its breaker not to count it.
- */
-function blamingHooks(settings: RetrySettings<Response, FetchCall>): RetrySettings<Response, FetchCall> {
-  const blamed = <F extends (...args: never[]) => unknown>(decide: F): F =>
-    ((...args: unknown[]) => {
-      try {
-        return (decide as unknown as (...args: unknown[]) => unknown)(...args);
-      } catch (error) {
-        (args[args.length - 1] as FetchCall).hookFailed = true;
-        throw error;
-      }
-    }) as unknown as F;
-  const { shouldRetryResult } = settings;
-  return {
-    ...settings,
-    shouldRetry: blamed(settings.shouldRetry),
-    shouldRetryResult: shouldRetryResult && blamed(shouldRetryResult),
-    nextDelay: blamed(settings.nextDelay),
-  };
 }
 
 /** The `breaker` option of the pipeline: a breaker layer, or none. */

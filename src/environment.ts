@@ -3,7 +3,7 @@
  * fake clock and a seeded random source and never wait for real.
  */
 
-import { describeValue } from "./validate.ts";
+import { optionError } from "./validate.ts";
 
 /** Cancels a timer scheduled with {@link Environment.schedule}; calling it twice is harmless. */
 export type CancelTimer = () => void;
@@ -30,10 +30,12 @@ export interface Environment {
   schedule(callback: () => void, ms: number): CancelTimer;
 }
 
-const ENVIRONMENT_KEYS = Object.keys({ now: true, sleep: true, random: true, schedule: true } satisfies Record<
-  keyof Environment,
-  true
->) as readonly (keyof Environment)[];
+const ENVIRONMENT_KEYS = /* @__PURE__ */ Object.keys({
+  now: true,
+  sleep: true,
+  random: true,
+  schedule: true,
+} satisfies Record<keyof Environment, true>) as readonly (keyof Environment)[];
 
 /**
  * The largest delay `setTimeout` accepts; larger values overflow to an immediate timer in every runtime.
@@ -134,9 +136,7 @@ export const defaultEnvironment: Environment = Object.freeze({
 export function resolveEnvironment(env: Partial<Environment> | undefined, owner = "env"): Environment {
   if (env === undefined || env === defaultEnvironment) return defaultEnvironment;
   if (typeof env !== "object" || env === null) {
-    throw new TypeError(
-      `${owner}: option "env" must be an object with ${ENVIRONMENT_KEYS.join("/")}, got ${describeValue(env)}`,
-    );
+    throw optionError(TypeError, owner, "env", `an object with ${ENVIRONMENT_KEYS.join("/")}`, env);
   }
   const prototype = Object.getPrototypeOf(env) as object | null;
   if (prototype === null || Object.getPrototypeOf(prototype) === null) {
@@ -151,7 +151,7 @@ export function resolveEnvironment(env: Partial<Environment> | undefined, owner 
     const given = env[key];
     if (given === undefined) continue;
     if (typeof given !== "function") {
-      throw new TypeError(`${owner}: option "env.${key}" must be a function, got ${describeValue(given)}`);
+      throw optionError(TypeError, owner, `env.${key}`, "a function", given);
     }
     environment[key] = given;
   }

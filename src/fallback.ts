@@ -98,7 +98,7 @@ export type FallbackPolicy<V> = {
   run<T>(operation: Operation<T>, context: PolicyContext): Promise<T | V>;
 } & Policy;
 
-const FALLBACK_KEYS = Object.keys({
+const FALLBACK_KEYS = /* @__PURE__ */ Object.keys({
   shouldHandle: true,
   telemetry: true,
 } satisfies Record<keyof FallbackOptions<unknown>, true>);

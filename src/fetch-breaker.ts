@@ -89,7 +89,7 @@ export interface FetchBreaker {
   ): (origin: string) => OriginBreaker;
 }
 
-const BREAKER_KEYS = Object.keys({
+const BREAKER_KEYS = /* @__PURE__ */ Object.keys({
   strategy: true,
   halfOpenAfterMs: true,
   halfOpenProbes: true,

@@ -51,10 +51,12 @@ export interface HedgeOptions {
   readonly env?: Partial<Environment>;
 }
 
-const HEDGE_KEYS = Object.keys({ delayMs: true, maxHedges: true, telemetry: true, env: true } satisfies Record<
-  keyof HedgeOptions,
-  true
->);
+const HEDGE_KEYS = /* @__PURE__ */ Object.keys({
+  delayMs: true,
+  maxHedges: true,
+  telemetry: true,
+  env: true,
+} satisfies Record<keyof HedgeOptions, true>);
 
 /** The reason a losing attempt's signal aborts with. */
 function lostReason(): DOMException {

@@ -116,6 +116,7 @@ export type { FleetBudgetLink, FleetCircuitLink } from "./fleet/links.ts";
 export { type FleetStore, type MemoryStoreOptions, memoryStore } from "./fleet/stores.ts";
 export { type HedgeEvent, type HedgeOptions, hedge } from "./hedge.ts";
 export { discardBody } from "./http/discard-body.ts";
+export { type FetchFallback, fetchFallback } from "./http/fetch-fallback.ts";
 export { IDEMPOTENT_METHODS, isIdempotent } from "./http/idempotency.ts";
 export { redactUrl } from "./http/redact.ts";
 export {
@@ -125,6 +126,8 @@ export {
   parseXRateLimitReset,
   serverDelayMs,
 } from "./http/retry-after.ts";
+export type { StreamReplay } from "./http/send.ts";
+export { replayStreams } from "./http/stream-replay.ts";
 export { type FallbackReason, fallbackReason, type Outcome, type OutcomePredicate } from "./outcome.ts";
 export { compose, createPolicy, type Operation, type Policy, type PolicyContext } from "./policy.ts";
 export { type RateLimiterOptions, type RateLimiterPolicy, rateLimiter } from "./rate-limiter.ts";

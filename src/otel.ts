@@ -108,7 +108,7 @@ export interface StaunchTelemetryOptions {
   readonly attributes?: Attributes;
 }
 
-const TELEMETRY_KEYS = Object.keys({ meter: true, getSpan: true, attributes: true } satisfies Record<
+const TELEMETRY_KEYS = /* @__PURE__ */ Object.keys({ meter: true, getSpan: true, attributes: true } satisfies Record<
   keyof StaunchTelemetryOptions,
   true
 >);

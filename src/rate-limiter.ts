@@ -116,7 +116,7 @@ interface Waiter {
   readonly fail: (error: unknown) => void;
 }
 
-const RATE_LIMITER_KEYS = Object.keys({
+const RATE_LIMITER_KEYS = /* @__PURE__ */ Object.keys({
   rate: true,
   intervalMs: true,
   burst: true,

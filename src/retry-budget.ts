@@ -73,7 +73,7 @@ export interface WindowedRetryBudget extends RetryBudget {
   state(): RetryBudgetState;
 }
 
-const BUDGET_KEYS = Object.keys({
+const BUDGET_KEYS = /* @__PURE__ */ Object.keys({
   ratio: true,
   minRetriesPerSecond: true,
   windowMs: true,

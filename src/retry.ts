@@ -114,7 +114,7 @@ export interface RetryOptions<T = unknown> {
   readonly env?: Partial<Environment>;
 }
 
-const RETRY_KEYS = Object.keys({
+const RETRY_KEYS = /* @__PURE__ */ Object.keys({
   attempts: true,
   maxElapsedMs: true,
   backoff: true,
@@ -143,75 +143,22 @@ const RETRY_KEYS = Object.keys({
  * ```
  */
 export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
-  return retryWith(retrySettings(options));
-}
-
-/**
- * Retry options checked, defaulted and resolved; what {@link retryWith} runs on. `S` is a per-run scope handed
- * to every decision and hook: a client that retries many calls (as `createFetch` does) builds its settings
- * once and passes each call's own state as the scope, instead of building a policy per call.
- */
-export interface RetrySettings<T, S = undefined> {
-  readonly attempts: number;
-  readonly maxElapsedMs: number;
-  /**
-   * `shouldHandle` in two halves, for errors and for results: the loop keeps them apart so that a run with no
-   * result to judge (the common case) neither builds an outcome nor asks anything of a success.
-   */
-  readonly shouldRetry: (error: unknown, state: RetryState<T>, scope: S) => boolean;
-  readonly shouldRetryResult: ((result: T, state: RetryState<T>, scope: S) => boolean) | undefined;
-  readonly onRetry: ((event: RetryEvent<T>, scope: S) => void) | undefined;
-  readonly onGiveUp: ((event: GiveUpEvent<T>, scope: S) => void) | undefined;
-  readonly env: Environment;
-  readonly nextDelay: (state: BackoffState<T>, scope: S) => number;
-  readonly budget: RetryBudget | undefined;
-  /**
-   * Asked after each retry's wait, just before the retry is sent, with the outcome that led to it: `false`
-   * ends the retrying with that outcome (`onGiveUp`, reason `"delay"`; the scope says why). The world may
-   * have changed during a wait of seconds; what it throws ends the run.
-   */
-  readonly beforeAttempt?: (state: RetryState<T>, context: PolicyContext, scope: S) => boolean | PromiseLike<boolean>;
-}
-
-/** Runs an operation under retry settings, with the run's scope; see {@link retryRunner}. */
-export type RetryRun<S> = <R>(operation: Operation<R>, context: PolicyContext, scope: S) => Promise<R>;
-
-/** Checks options once, so that policies built per call (as `createFetch` does) skip the checks. */
-export function retrySettings<T>(options: RetryOptions<T> | undefined, owner = "retry"): RetrySettings<T> {
+  const owner = "retry";
   const o = requireOptionsObject(owner, options) as RetryOptions<T>;
   requireKnownKeys(owner, o, RETRY_KEYS);
   const env = resolveEnvironment(o.env, owner);
   const emit = emitterOf(owner, o.telemetry);
-  // The user's predicate sees one outcome; the loop keeps its two paths, and builds an outcome only for it.
+  // The user's predicate sees one outcome, built only when there is one to judge: a run with no predicate (the
+  // common case) neither builds an outcome nor asks anything of a success.
   const handles = optionalFunction<NonNullable<RetryOptions<T>["shouldHandle"]>>(owner, "shouldHandle", o.shouldHandle);
-  return {
-    attempts: requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1),
-    maxElapsedMs: requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000),
-    // The user's functions are called with their documented arguments only, never with a runner's scope.
-    shouldRetry: handles ? (error, state) => handles({ ok: false, error }, state) : isTransientError,
-    shouldRetryResult: handles && ((result, state) => handles({ ok: true, result }, state)),
-    // An emit hands listeners the event alone, never a runner's scope.
-    onRetry: emit,
-    onGiveUp: emit,
-    env,
-    nextDelay: delayChooser(o.backoff, env, owner),
-    budget: checkBudget(owner, o.budget),
-  };
-}
+  const attempts = requireIntegerAtLeast(owner, "attempts", o.attempts ?? 3, 1);
+  const maxElapsedMs = requireLimitAtLeast(owner, "maxElapsedMs", o.maxElapsedMs ?? 60_000);
+  const nextDelay = delayChooser(o.backoff, env, owner);
+  const budget = checkBudget(owner, o.budget);
+  const shouldRetry = (error: unknown, state: RetryState<T>): boolean =>
+    handles ? handles({ ok: false, error }, state) : isTransientError(error);
 
-/** The retry policy on already checked settings. */
-export function retryWith<T>(settings: RetrySettings<T>): Policy {
-  const run = retryRunner(settings);
-  return createPolicy((operation, context) => run(operation, context, undefined));
-}
-
-/** The retry loop on already checked settings, as a function of the operation, its context and the run's scope. */
-export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
-  const { attempts, maxElapsedMs, shouldRetry, shouldRetryResult, onRetry, onGiveUp, env, nextDelay, budget } =
-    settings;
-  const { beforeAttempt } = settings;
-
-  function run<R>(operation: Operation<R>, context: PolicyContext, scope: S): Promise<R> {
+  function run<R>(operation: Operation<R>, context: PolicyContext): Promise<R> {
     const started = env.now();
     budget?.recordRequest();
     // An enclosing timeout already rejects the moment the caller aborts, so racing the first attempt here
@@ -219,21 +166,20 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
     const raced = (context as { [ABORT_RACED]?: boolean })[ABORT_RACED] === true;
     const signal = raced ? undefined : context.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
+    const onError = (error: unknown): Promise<R> => retryAfter(operation, context, started, failed(1, started, error));
     let first: R | PromiseLike<R>;
     try {
       first = operation(context.attempt === 1 ? context : { signal: context.signal, attempt: 1 });
     } catch (error) {
-      return retryAfter(operation, context, scope, started, failed(1, started, error));
+      return onError(error);
     }
     // The common case, a first attempt that succeeds, stays off the async retry loop below.
     const pending = signal === undefined ? Promise.resolve(first) : raceAbort(first, signal);
-    const onError = (error: unknown): Promise<R> =>
-      retryAfter(operation, context, scope, started, failed(1, started, error));
-    if (shouldRetryResult === undefined) return pending.then(undefined, onError);
+    if (handles === undefined) return pending.then(undefined, onError);
     return pending.then((result) => {
       const state = returned(1, started, result as unknown as T);
-      return shouldRetryResult(state.result as T, state, scope)
-        ? retryAfter(operation, context, scope, started, state)
+      return handles({ ok: true, result: result as unknown as T }, state)
+        ? retryAfter(operation, context, started, state)
         : result;
     }, onError);
   }
@@ -257,7 +203,6 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
   async function retryAfter<R>(
     operation: Operation<R>,
     context: PolicyContext,
-    scope: S,
     started: number,
     firstOutcome: RetryState<T>,
   ): Promise<R> {
@@ -268,10 +213,10 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
       if (state.threw) {
         // The caller's abort wins over whatever the attempt failed with, and is never retried.
         if (signal?.aborted) throw signal.reason;
-        if (!shouldRetry(state.error, state, scope)) throw state.error;
+        if (!shouldRetry(state.error, state)) throw state.error;
       }
       // A result that got here was already judged worth retrying.
-      const delayMs = state.attempt >= attempts ? 0 : nextDelay({ ...state, previousDelayMs }, scope);
+      const delayMs = state.attempt >= attempts ? 0 : nextDelay({ ...state, previousDelayMs });
       const reason: GiveUpReason | undefined =
         state.attempt >= attempts
           ? "attempts"
@@ -283,12 +228,12 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
                 ? "budget"
                 : undefined;
       if (reason !== undefined) {
-        onGiveUp?.({ type: "give-up", ...state, reason }, scope);
+        emit?.({ type: "give-up", ...state, reason });
         if (state.threw) throw state.error;
         return state.result as unknown as R;
       }
       // Whole ms in the event, as a log line prints them: a jittered 63.948199641890824 is noise to a reader.
-      onRetry?.({ type: "retry", ...state, delayMs: Math.round(delayMs) }, scope);
+      emit?.({ type: "retry", ...state, delayMs: Math.round(delayMs) });
       await env.sleep(delayMs, signal);
       previousDelayMs = delayMs;
       const attempt = state.attempt + 1;
@@ -297,26 +242,21 @@ export function retryRunner<T, S>(settings: RetrySettings<T, S>): RetryRun<S> {
       const next: PolicyContext = Object.defineProperty({ signal, attempt }, EXTERNAL_SIGNAL, {
         value: hasExternalSignal(context, signal),
       });
-      if (beforeAttempt !== undefined && !(await raceAbort(beforeAttempt(state, next, scope), signal))) {
-        onGiveUp?.({ type: "give-up", ...state, reason: "delay" }, scope);
-        if (state.threw) throw state.error;
-        return state.result as unknown as R;
-      }
       try {
         const pending = operation(next);
         const result = (await (signal === undefined ? pending : raceAbort(pending, signal))) as unknown as T;
         state = returned(attempt, started, result);
-        if (shouldRetryResult === undefined || !shouldRetryResult(result, state, scope)) return result as unknown as R;
+        if (handles === undefined || !handles({ ok: true, result }, state)) return result as unknown as R;
       } catch (error) {
         state = failed(attempt, started, error);
       }
     }
   }
 
-  return run;
+  return createPolicy(run);
 }
 
-function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
+export function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
   if (budget === undefined) return undefined;
   const b = budget as Partial<RetryBudget> | null;
   if (typeof b?.recordRequest !== "function" || typeof b.tryAcquireRetry !== "function") {
@@ -332,7 +272,7 @@ function checkBudget(owner: string, budget: unknown): RetryBudget | undefined {
 }
 
 /** Turns the `backoff` option into one function of the state, checking what a custom function returns. */
-function delayChooser<T>(
+export function delayChooser<T>(
   backoff: RetryOptions<T>["backoff"],
   env: Environment,
   owner: string,

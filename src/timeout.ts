@@ -138,7 +138,10 @@ class DeadlineContext implements PolicyContext {
   }
 }
 
-const TIMEOUT_KEYS = Object.keys({ env: true, telemetry: true } satisfies Record<keyof TimeoutOptions, true>);
+const TIMEOUT_KEYS = /* @__PURE__ */ Object.keys({ env: true, telemetry: true } satisfies Record<
+  keyof TimeoutOptions,
+  true
+>);
 
 /**
  * Bounds an operation to `ms` milliseconds. The operation's signal combines the caller's signal with the

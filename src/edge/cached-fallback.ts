@@ -168,7 +168,7 @@ export type StaleIfError = (
   waitUntil?: (promise: Promise<unknown>) => void,
 ) => Promise<Response>;
 
-const CACHED_FALLBACK_KEYS = Object.keys({
+const CACHED_FALLBACK_KEYS = /* @__PURE__ */ Object.keys({
   cache: true,
   maxStaleMs: true,
   cacheKey: true,

@@ -72,7 +72,7 @@ export interface Coordinator {
   status(): FleetLinkStatus[];
 }
 
-const OPTION_KEYS = Object.keys({
+const OPTION_KEYS = /* @__PURE__ */ Object.keys({
   store: true,
   syncIntervalMs: true,
   maxBatch: true,

@@ -47,7 +47,10 @@ export interface DurableObjectStoreOptions {
   readonly objectName?: (key: string) => string;
 }
 
-const DURABLE_STORE_KEYS = Object.keys({ objectName: true } satisfies Record<keyof DurableObjectStoreOptions, true>);
+const DURABLE_STORE_KEYS = /* @__PURE__ */ Object.keys({ objectName: true } satisfies Record<
+  keyof DurableObjectStoreOptions,
+  true
+>);
 
 /** Where the Durable Object is asked: the host is never resolved, a stub routes the request itself. */
 const SYNC_URL = "https://staunch.shared-state/sync";

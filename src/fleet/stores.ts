@@ -33,7 +33,10 @@ export interface MemoryStoreOptions {
   readonly maxKeys?: number;
 }
 
-const MEMORY_STORE_KEYS = Object.keys({ env: true, maxKeys: true } satisfies Record<keyof MemoryStoreOptions, true>);
+const MEMORY_STORE_KEYS = /* @__PURE__ */ Object.keys({ env: true, maxKeys: true } satisfies Record<
+  keyof MemoryStoreOptions,
+  true
+>);
 
 /**
  * A store in this process's memory: the fleet is whatever shares it (several clients, or tests that simulate

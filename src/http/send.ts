@@ -6,7 +6,7 @@
  */
 
 import { raceAbort } from "../abort.ts";
-import { bufferBody, cancelUnsent, isByteStream, StreamCopy, superseded } from "./replayable-body.ts";
+import { bufferBody, cancelUnsent, isByteStream } from "./replayable-body.ts";
 import type { FetchFunction, RequestSummary } from "./types.ts";
 
 /** How each attempt sends the request. */
@@ -219,6 +219,7 @@ export function replayableSend(
   init: RequestInit | undefined,
   limitBytes: number,
   signal: AbortSignal | undefined,
+  replayStream?: StreamReplay,
 ): Send | Promise<Send> {
   const initBody = init?.body;
   if (initBody == null) {
@@ -229,8 +230,9 @@ export function replayableSend(
   if (typeof Blob !== "undefined" && initBody instanceof Blob) return sendAsIs(input, init);
   if (initBody instanceof ArrayBuffer || ArrayBuffer.isView(initBody)) return sendBytes(input, init as RequestInit);
   if (typeof FormData !== "undefined" && initBody instanceof FormData) return sendForm(input, init, initBody);
-  if (initBody instanceof ReadableStream) return sendStream(input, init, new StreamCopy(initBody, limitBytes));
-  return sendAsIs(input, init); // a body type this runtime knows and staunch does not: fetch decides
+  // A caller's stream is sent again only with the `replayStreams` layer; without it, it is sent once, as given.
+  if (initBody instanceof ReadableStream && replayStream) return replayStream(input, init, initBody, limitBytes);
+  return sendAsIs(input, init); // a stream, or a body type this runtime knows and staunch does not: fetch decides
 }
 
 /**
@@ -291,7 +293,18 @@ function sendWithBody(
   };
 }
 
-const NOTHING_TO_RELEASE = (): void => {};
+export const NOTHING_TO_RELEASE = (): void => {};
+
+/** How a caller's `ReadableStream` body is sent so that it can be sent again: the `replayStreams` layer. */
+export type StreamReplay = (
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+  stream: ReadableStream,
+  limitBytes: number,
+) => Send;
+
+/** Exported for the stream layer, which shares the way every attempt's init and headers are made. */
+export { attemptInit, headersOf };
 
 /** FormData draws a new boundary each time it is sent: serialised once, boundary and all. */
 async function sendForm(input: RequestInfo | URL, init: RequestInit | undefined, form: FormData): Promise<Send> {
@@ -301,47 +314,6 @@ async function sendForm(input: RequestInfo | URL, init: RequestInit | undefined,
   if (!headers.has("content-type")) headers.set("content-type", serialised.headers.get("content-type") ?? "");
   // A Blob without a type: its type would be lower-cased into the content-type, and Chromium's boundary is not.
   return sendWithBody(input, init, new Blob([bytes]), headers);
-}
-
-/** A caller's stream: each attempt gets a stream of the copy so far and then the rest; once read whole, a Blob. */
-function sendStream(input: RequestInfo | URL, init: RequestInit | undefined, copy: StreamCopy): Send {
-  /** Aborts the latest attempt's fetch. */
-  let abortLatest: AbortController | undefined;
-  // An attempt that is over is aborted as well as its body stopped: workerd lets go of a body it still reads
-  // (after a reset, it keeps reading) only when its fetch is aborted, and logs a body that errors under it as
-  // an uncaught error. Node and Deno go on uploading after an answer until the body errors.
-  const endLatest = (): void => abortLatest?.abort(superseded());
-  return {
-    get resendable() {
-      return copy.resendable;
-    },
-    call: (fetchImpl, signal, headers) => {
-      endLatest();
-      let body: ReadableStream<Uint8Array> | Blob;
-      try {
-        body = copy.body();
-      } catch (error) {
-        return Promise.reject(error); // before any byte went out: nothing is sent
-      }
-      let attemptSignal = signal;
-      if (body instanceof ReadableStream) {
-        abortLatest = new AbortController();
-        attemptSignal = signal ? AbortSignal.any([signal, abortLatest.signal]) : abortLatest.signal;
-      }
-      const overrides = {
-        body,
-        ...(body instanceof ReadableStream && { duplex: "half" }),
-        ...(headers && { headers }),
-      };
-      return fetchImpl(input, attemptInit(init, attemptSignal, overrides as RequestInit));
-    },
-    headers: () => headersOf(input, init),
-    stopSending: () => {
-      endLatest();
-      copy.stop();
-    },
-    release: (answered) => copy.release(answered),
-  };
 }
 
 /**

@@ -170,6 +170,7 @@ const factories: Factory[] = [
       shouldRetry: [true],
       maxRetryAfterMs: [-1, 2 ** 31],
       maxBufferedBodyBytes: [-1, 1.5],
+      replayStreams: [true],
       breaker: [true, "off", retry()],
       maxOrigins: [0],
       budget: [{ ratio: 0.2 }],

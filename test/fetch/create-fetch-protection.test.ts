@@ -12,6 +12,7 @@ import {
   createFetch,
   type FetchFailure,
   type FetchFunction,
+  fetchFallback,
   isBulkheadRejectedError,
   isCircuitOpenError,
   isNetworkError,
@@ -490,15 +491,21 @@ describe("createFetch: bulkhead per origin", () => {
 });
 
 describe("createFetch: fallback", () => {
+  it("refuses a bare function, which would bundle the fallback into every client, and says what to pass", () => {
+    expect(() => createFetch({ fallback: (() => new Response("x")) as never })).toThrow(
+      'createFetch: option "fallback" must be a fetchFallback((failure) => Response), got a function',
+    );
+  });
+
   it("answers with the fallback when every attempt fails to connect", async () => {
     const failures: FetchFailure[] = [];
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       attempts: 2,
-      fallback: (failure) => {
+      fallback: fetchFallback((failure) => {
         failures.push(failure);
         return new Response("cached copy", { headers: { "staunch-fallback": "1" } });
-      },
+      }),
     });
     const s = scenario(server, "reset");
     const res = await fetch(s.url);
@@ -513,7 +520,7 @@ describe("createFetch: fallback", () => {
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       attempts: 2,
-      fallback: ({ response }) => new Response(`fallback after ${response?.status}`),
+      fallback: fetchFallback(({ response }) => new Response(`fallback after ${response?.status}`)),
     });
     const res = await fetch(scenario(server, "503").url);
     expect(await res.text()).toBe("fallback after 503");
@@ -525,7 +532,7 @@ describe("createFetch: fallback", () => {
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
       attempts: 1,
-      fallback: () => new Response("fallback"),
+      fallback: fetchFallback(() => new Response("fallback")),
       telemetry: [
         on("fetch-fallback", (e) =>
           events.push(
@@ -550,7 +557,7 @@ describe("createFetch: fallback", () => {
       env: new FakeClock().instantSleep(),
       attempts: 1,
       breaker: { strategy: () => consecutiveFailures(1) },
-      fallback: () => new Response("fallback"),
+      fallback: fetchFallback(() => new Response("fallback")),
       telemetry: on("fetch-fallback", (e) => reasons.push(e.reason)),
     });
     const s = scenario(server, "500");
@@ -564,7 +571,7 @@ describe("createFetch: fallback", () => {
       env: new FakeClock().instantSleep(),
       attempts: 1,
       breaker: { strategy: () => consecutiveFailures(1) },
-      fallback: ({ error }) => new Response(isCircuitOpenError(error) ? "circuit open" : "other"),
+      fallback: fetchFallback(({ error }) => new Response(isCircuitOpenError(error) ? "circuit open" : "other")),
     });
     const s = scenario(server, "500");
     expect(await (await fetch(s.url)).text()).toBe("other"); // a 500, which opens the circuit
@@ -573,14 +580,17 @@ describe("createFetch: fallback", () => {
   });
 
   it("does not answer a 4xx or a success with the fallback", async () => {
-    const fetch = createFetch({ env: new FakeClock().instantSleep(), fallback: () => new Response("fallback") });
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      fallback: fetchFallback(() => new Response("fallback")),
+    });
     expect(await (await fetch(scenario(server, "404").url)).text()).toBe("404 #1");
     expect(await (await fetch(scenario(server, "200").url)).text()).toBe("200 #1");
   });
 
   it("never turns the caller's abort into a fallback", async () => {
     const controller = new AbortController();
-    const fetch = createFetch({ fallback: () => new Response("fallback") });
+    const fetch = createFetch({ fallback: fetchFallback(() => new Response("fallback")) });
     const pending = fetch(scenario(server, "stall").url, { signal: controller.signal });
     setTimeout(() => controller.abort(new Error("user cancelled")), 50);
     await expect(pending).rejects.toThrow("user cancelled");
@@ -589,7 +599,7 @@ describe("createFetch: fallback", () => {
   it("answers with the fallback at the total deadline", async () => {
     const fetch = createFetch({
       totalTimeoutMs: 200,
-      fallback: ({ error }) => new Response(String((error as Error).name)),
+      fallback: fetchFallback(({ error }) => new Response(String((error as Error).name))),
     });
     expect(await (await fetch(scenario(server, "stall").url)).text()).toBe("TimeoutError");
   });

@@ -14,6 +14,7 @@ import {
   logTo,
   metricsTo,
   on,
+  replayStreams,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario, statusOf } from "../support/scenario.ts";
@@ -30,6 +31,8 @@ function setup(options: Parameters<typeof createFetch>[0] = {}) {
   const fetch = createFetch({
     env: clock.instantSleep(),
     backoff: noJitter,
+    // Streamed bodies are sent again only with this layer; the tests of that default say so apart.
+    replayStreams,
     ...options,
     telemetry: [
       on("fetch-retry", (e) => retries.push(e)),
@@ -308,6 +311,25 @@ describe("createFetch: request bodies are replayed exactly", () => {
     const received = await s.received();
     expect(received).toHaveLength(1);
     expect(received[0]?.bodyBytes).toBe(3_500);
+  });
+});
+
+describe("createFetch: a streamed body without the replayStreams layer", () => {
+  it.skipIf(inBrowser)("is sent once, as the caller made it, and the retryable answer is returned", async () => {
+    const fetch = createFetch({ env: new FakeClock().instantSleep() });
+    const s = scenario(server, "503", "200");
+    const stream = new Blob(["first second third"]).stream();
+    const res = await fetch(s.url, { method: "PUT", body: stream, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(503);
+    await res.body?.cancel();
+    const received = await s.received();
+    expect(received.map((r) => atob(r.bodyBase64))).toEqual(["first second third"]);
+  });
+
+  it("refuses a replayStreams that is not the layer, naming the option", () => {
+    expect(() => createFetch({ replayStreams: true as never })).toThrow(
+      'createFetch: option "replayStreams" must be a function, got true',
+    );
   });
 });
 
@@ -622,7 +644,7 @@ describe("createFetch: a streamed body that may be sent again", () => {
     const { stream, state } = stallingStream();
     const controller = new AbortController();
     const s = scenario(server, "200");
-    const pending = createFetch()(s.url, {
+    const pending = createFetch({ replayStreams })(s.url, {
       method: "PUT",
       body: stream,
       duplex: "half",
@@ -636,7 +658,7 @@ describe("createFetch: a streamed body that may be sent again", () => {
   it.skipIf(inBrowser)("ends at the total deadline while the body stalls, and lets go of the stream", async () => {
     const { stream, state } = stallingStream();
     const s = scenario(server, "200");
-    const fetch = createFetch({ totalTimeoutMs: 200 });
+    const fetch = createFetch({ totalTimeoutMs: 200, replayStreams });
     await expect(fetch(s.url, { method: "PUT", body: stream, duplex: "half" } as RequestInit)).rejects.toMatchObject({
       name: "TimeoutError",
     });
@@ -655,6 +677,7 @@ describe("createFetch: a streamed body that may be sent again", () => {
     const uploads: Promise<number>[] = [];
     const base = new FakeClock().instantSleep();
     const fetch = createFetch({
+      replayStreams,
       maxBufferedBodyBytes: 4 * chunk,
       fetch: async (_input, init) => {
         const upload = new Response(init?.body).arrayBuffer().then((b) => b.byteLength);
@@ -700,6 +723,7 @@ describe("createFetch: a streamed body that may be sent again", () => {
     );
     const base = new FakeClock().instantSleep();
     const fetch = createFetch({
+      replayStreams,
       env: {
         ...base,
         sleep: async (ms, signal) => {
@@ -731,6 +755,7 @@ describe("createFetch: a streamed body that may be sent again", () => {
   it("aborts the fetch of an attempt that is over when the next one starts: workerd lets go of its body only then", async () => {
     const signals: (AbortSignal | null | undefined)[] = [];
     const fetch = createFetch({
+      replayStreams,
       env: new FakeClock().instantSleep(),
       fetch: async (_input, init) => {
         signals.push(init?.signal);
@@ -759,6 +784,7 @@ describe("createFetch: a streamed body that may be sent again", () => {
     });
     let calls = 0;
     const fetch = createFetch({
+      replayStreams,
       maxBufferedBodyBytes: 4,
       fetch: async () => {
         calls++;

@@ -8,7 +8,7 @@
  */
 
 import { describe, expect, inject, it } from "vitest";
-import { createFetch } from "../../src/index.ts";
+import { createFetch, replayStreams } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario } from "../support/scenario.ts";
 
@@ -104,6 +104,8 @@ async function expectSameAsFetch(through: typeof fetch, c: Case, isForm = false)
 const oneAttempt = () => createFetch({ attempts: 1 });
 /** The defaults, but for backoff sleeps, which are instant: a refused POST may be retried (it never left). */
 const defaults = () => createFetch({ env: new FakeClock().instantSleep() });
+/** The defaults with the layer that sends a streamed body again. */
+const replaying = () => createFetch({ env: new FakeClock().instantSleep(), replayStreams });
 
 const post =
   (body: Body, headers?: HeadersInit) =>
@@ -227,7 +229,7 @@ describe("createFetch streams an upload as the caller made it", () => {
   it.skipIf(inBrowser)(
     "a PUT that may be sent again: chunked, as the caller made it",
     async () => {
-      await expectSameAsFetch(defaults(), slowUpload(["200"], "PUT"));
+      await expectSameAsFetch(replaying(), slowUpload(["200"], "PUT"));
       await quiet();
     },
     30_000,
@@ -236,7 +238,7 @@ describe("createFetch streams an upload as the caller made it", () => {
   it.skipIf(inBrowser)(
     "a PUT that may be sent again, answered before the upload ends",
     async () => {
-      await expectSameAsFetch(defaults(), slowUpload(["200|early=1"], "PUT"));
+      await expectSameAsFetch(replaying(), slowUpload(["200|early=1"], "PUT"));
       await quiet();
     },
     30_000,
@@ -245,7 +247,7 @@ describe("createFetch streams an upload as the caller made it", () => {
 
 describe("a request that may be sent again is replayed byte for byte, redirects included", () => {
   // Two attempts: the retry's redirect must succeed, not be papered over by a third attempt.
-  const twoAttempts = () => createFetch({ attempts: 2, env: new FakeClock().instantSleep() });
+  const twoAttempts = () => createFetch({ attempts: 2, env: new FakeClock().instantSleep(), replayStreams });
   for (const [label, body] of bodies) {
     it.skipIf(inBrowser && body === stream)(`${label}: 503, then 307, then 200`, async () => {
       const fetch = twoAttempts();

@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, inject, it } from "vitest";
-import { consecutiveFailures, createFetch, type FetchFunction } from "../../src/index.ts";
+import { consecutiveFailures, createFetch, type FetchFunction, replayStreams } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario } from "../support/scenario.ts";
 
@@ -45,7 +45,7 @@ describe("the wrapped fetch", () => {
   for (const [label, make, isStream] of bodies) {
     it.skipIf(inBrowser && isStream)(`can read the body of every attempt: ${label}`, async () => {
       const { fetchImpl, seen } = readingFetch();
-      const fetch = createFetch({ fetch: fetchImpl, env: new FakeClock().instantSleep() });
+      const fetch = createFetch({ fetch: fetchImpl, env: new FakeClock().instantSleep(), replayStreams });
       const s = scenario(server, "503", "503", "200");
       const body = make();
       const res =

@@ -2,7 +2,7 @@ import { getEventListeners } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { compose, createFetch, timeout } from "../../src/index.ts";
+import { compose, createFetch, replayStreams, timeout } from "../../src/index.ts";
 import { heapAfterGc } from "../support/heap.ts";
 
 /** Collects garbage (twice: finalizers, then what they let go), then aborts `caller` with a fresh reason. */
@@ -91,7 +91,8 @@ describe("the caller's signal, followed after the call has returned", () => {
     ];
     await withStallingServer(async (url) => {
       for (const [kind, body] of uploads) {
-        for (const options of [{}, { totalTimeoutMs: 30_000 }]) {
+        // The streamed body goes through the replayStreams layer, whose copy and per-attempt signals are the risk.
+        for (const options of [{ replayStreams }, { totalTimeoutMs: 30_000, replayStreams }]) {
           const caller = new AbortController();
           const init = { method: "PUT", body: body(), signal: caller.signal, duplex: "half" } as RequestInit;
           const reading = startReading(await createFetch(options)(url, init));
@@ -115,6 +116,7 @@ describe("the caller's signal, followed after the call has returned", () => {
     const resilientFetch = createFetch({
       fetch: async (input, init) => new Response(await new Request(input, init).text()),
       breaker: false,
+      replayStreams,
     });
     const stream = () =>
       new ReadableStream<Uint8Array>({

@@ -36,6 +36,7 @@ import {
   consecutiveFailures,
   createFetch,
   fallback,
+  fetchFallback,
   hedge,
   type Outcome,
   retry,
@@ -505,7 +506,7 @@ describe("staunch/otel: every event", () => {
       attempts: 1,
       telemetry: otel,
       fetch: async () => new Response(null, { status: 503 }),
-      fallback: () => new Response("cached"),
+      fallback: fetchFallback(() => new Response("cached")),
     });
     const events = await rig.eventsOf(() => fetch(URL_WITH_TOKEN));
     expect(await rig.points("staunch.fetch.fallbacks")).toEqual([

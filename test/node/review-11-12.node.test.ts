@@ -17,6 +17,7 @@ import {
   createFetch,
   type FetchFunction,
   isCircuitOpenError,
+  replayStreams,
 } from "../../src/index.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { scenario } from "../support/scenario.ts";
@@ -285,6 +286,7 @@ describe("review 11/12: a streamed body past maxBufferedBodyBytes", () => {
     );
     const base = new FakeClock().instantSleep();
     const client = createFetch({
+      replayStreams,
       maxBufferedBodyBytes: 4 * chunk,
       env: {
         ...base,
@@ -352,6 +354,7 @@ describe("review 11/12: a streamed body past maxBufferedBodyBytes", () => {
     const base = new FakeClock().instantSleep();
     const client = createFetch({
       fetch,
+      replayStreams,
       maxBufferedBodyBytes: 4 * chunk,
       env: {
         ...base,
