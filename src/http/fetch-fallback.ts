@@ -22,7 +22,9 @@ export interface FetchFailure {
 export interface FetchFallback {
   /**
    * Answers for a call that rejected (but for the caller's abort) or ended with a status in `retryStatuses`,
-   * whose body is cancelled first. Called by createFetch.
+   * whose body is cancelled first. createFetch's own step: its shape may change in any release.
+   *
+   * @internal
    */
   around(
     pending: Promise<Response>,

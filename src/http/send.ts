@@ -296,12 +296,14 @@ function sendWithBody(
 export const NOTHING_TO_RELEASE = (): void => {};
 
 /** How a caller's `ReadableStream` body is sent so that it can be sent again: the `replayStreams` layer. */
-export type StreamReplay = (
-  input: RequestInfo | URL,
-  init: RequestInit | undefined,
-  stream: ReadableStream,
-  limitBytes: number,
-) => Send;
+export interface StreamReplay {
+  /**
+   * createFetch's own step: its shape may change in any release.
+   *
+   * @internal
+   */
+  (input: RequestInfo | URL, init: RequestInit | undefined, stream: ReadableStream, limitBytes: number): Send;
+}
 
 /** Exported for the stream layer, which shares the way every attempt's init and headers are made. */
 export { attemptInit, headersOf };
