@@ -296,6 +296,7 @@ function sendWithBody(
 export const NOTHING_TO_RELEASE = (): void => {};
 
 /** How a caller's `ReadableStream` body is sent so that it can be sent again: the `replayStreams` layer. */
+// biome-ignore lint/style/useShorthandFunctionType: only a call signature can carry @internal for TypeDoc
 export interface StreamReplay {
   /**
    * createFetch's own step: its shape may change in any release.
