@@ -296,13 +296,13 @@ function sendWithBody(
 export const NOTHING_TO_RELEASE = (): void => {};
 
 /** How a caller's `ReadableStream` body is sent so that it can be sent again: the `replayStreams` layer. */
-// biome-ignore lint/style/useShorthandFunctionType: only a call signature can carry @internal for TypeDoc
 export interface StreamReplay {
   /**
    * createFetch's own step: its shape may change in any release.
    *
    * @internal
    */
+  // biome-ignore lint/style/useShorthandFunctionType: only a call signature can carry @internal for TypeDoc
   (input: RequestInfo | URL, init: RequestInit | undefined, stream: ReadableStream, limitBytes: number): Send;
 }
 
