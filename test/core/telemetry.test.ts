@@ -125,6 +125,21 @@ describe("events", () => {
     expect(described(clientListeners.events)).toEqual([["https://api.example.com", "https://api.example.com", "open"]]);
   });
 
+  it("createFetch reports the transitions of a breaker its function made for an origin with that origin", async () => {
+    const { events, listener } = heard();
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      fetch: async () => new Response(null, { status: 503 }),
+      breaker: () => circuitBreaker({ strategy: consecutiveFailures(1) }),
+      telemetry: on("circuit-state-change", listener),
+    });
+    await fetch("https://api.example.com/items");
+    expect(events.map((event) => (event.type === "circuit-state-change" ? [event.origin, event.to] : []))).toEqual([
+      ["https://api.example.com", "open"],
+    ]);
+  });
+
   it("hands each event to every listener of an array, in order", async () => {
     const order: string[] = [];
     const policy = retry({
