@@ -140,6 +140,20 @@ describe("events", () => {
     ]);
   });
 
+  it("retry's events carry elapsedMs in whole ms, on a clock that advances by the exact jittered sleeps", async () => {
+    let nowMs = 0;
+    const sleep = async (ms: number) => {
+      nowMs += ms;
+    };
+    const env = { now: () => nowMs, sleep, random: () => 0.3141 };
+    const { events, listener } = heard();
+    const policy = retry({ attempts: 3, env, telemetry: listener });
+    await policy.execute(() => Promise.reject(new DOMException("slow", "TimeoutError"))).catch(() => undefined);
+    expect(events.map((event) => (event.type === "retry" || event.type === "give-up" ? event.elapsedMs : -1))).toEqual([
+      0, 31, 94,
+    ]);
+  });
+
   it("hands each event to every listener of an array, in order", async () => {
     const order: string[] = [];
     const policy = retry({
