@@ -160,7 +160,8 @@ export type TelemetryEventOf<K extends TelemetryEventType> = Extract<TelemetryEv
 
 /**
  * Receives a policy's events. Runs inside the policy's control flow, synchronously: keep it short, and what it
- * throws (or, async, rejects) is reported on `console.error` and otherwise ignored — a listener cannot change the call it observes.
+ * throws (or, async, rejects) is reported on `console.error` and otherwise ignored — a listener cannot change
+ * the call it observes.
  *
  * @example
  * ```ts
