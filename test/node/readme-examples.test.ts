@@ -17,7 +17,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { TELEMETRY } from "../../src/index.ts";
+import { createFetch, retry, TELEMETRY } from "../../src/index.ts";
 import { checkSnippetsOnce, repo, type Snippet, snippetFile, wrongSnippet } from "../support/typecheck-snippets.ts";
 
 const documents = ["README.md", "worker/README.md", "CONTRIBUTING.md", "bench/README.md", "docs/fleet.md"];
@@ -71,6 +71,32 @@ function eventTable(text: string): (Snippet & { readonly eventTypes: string[] })
   return rows;
 }
 
+/** The option names of each README options table (`| option | default |…`), under the heading above it. */
+function optionTables(text: string): Map<string, string[]> {
+  const tables = new Map<string, string[]>();
+  let heading = "";
+  let rows: string[] | undefined;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) heading = line;
+    if (line.startsWith("| option | default |")) {
+      rows = [];
+      tables.set(heading, rows);
+    } else if (rows && line.startsWith("| `")) rows.push(/^\| `(\w+)`/.exec(line)?.[1] ?? line);
+    else if (!line.startsWith("| ---")) rows = undefined;
+  }
+  return tables;
+}
+
+/** The options a factory takes, as the TypeError for an unknown one lists them. */
+function knownOptions(make: () => unknown): string[] {
+  try {
+    make();
+  } catch (error) {
+    return /\(known: ([^)]*)\)/.exec(String(error))?.[1]?.split(", ") ?? [];
+  }
+  return [];
+}
+
 const readme = readFileSync(join(repo, "README.md"), "utf8");
 const read = documents.map((document) => tsBlocks(document, readFileSync(join(repo, document), "utf8")));
 const tableRows = eventTable(readme);
@@ -87,6 +113,15 @@ describe("the documentation's TypeScript blocks", () => {
 
   it("include a row of the events table for every event type", () => {
     expect(tableRows.flatMap((row) => row.eventTypes).sort()).toEqual(Object.values(TELEMETRY.events).sort());
+  });
+
+  it("the options tables of createFetch and retry list every option each takes", () => {
+    const tables = optionTables(readme);
+    const unknown = { "no such option": true } as never;
+    expect(tables.get("## `createFetch`: a drop-in resilient `fetch`")?.sort()).toEqual(
+      knownOptions(() => createFetch(unknown)).sort(),
+    );
+    expect(tables.get("### `retry(options)`")?.sort()).toEqual(knownOptions(() => retry(unknown)).sort());
   });
 
   it("the check fails on a wrong snippet (a misspelt option)", () => {
