@@ -228,6 +228,25 @@ describe("logTo", () => {
     expect(fields).toEqual([{ type: "bulkhead-rejected", limit: 4, queue: 8 }]);
   });
 
+  it("names the error a stale copy answered for, as the fallbacks' lines do", () => {
+    const lines: string[] = [];
+    const listener = logTo({ warn: (m) => lines.push(m), error: (m) => lines.push(m) });
+    const error = new DOMException("The operation timed out after 200 ms", "TimeoutError");
+    listener({
+      type: "stale-served",
+      url: "https://a.test/x",
+      reason: "timeout",
+      status: undefined,
+      error,
+      ageSeconds: 5,
+    });
+    listener({ type: "fallback", reason: "timeout", error, result: undefined });
+    expect(lines).toEqual([
+      "staunch: serving a stored copy of https://a.test/x, 5 s old, after TimeoutError: The operation timed out after 200 ms",
+      "staunch: falling back after TimeoutError: The operation timed out after 200 ms",
+    ]);
+  });
+
   it("logs nothing for routine events: each attempt, each call's end, a hedge", () => {
     const lines: string[] = [];
     const listener = logTo({ warn: (m) => lines.push(m), error: (m) => lines.push(m) });
