@@ -37,7 +37,7 @@ function describe(reporter: FetchReporter, call: ReportedCall, state: RetryState
     origin: call.origin,
     attempt: state.attempt,
     status: state.threw ? undefined : state.result?.status,
-    errorName: state.threw ? errorName(state.error) : undefined,
+    errorName: state.threw ? (errorName(state.error) ?? "Error") : undefined,
     error: state.error,
     elapsedMs: Math.round(reporter.now() - call.startedMs),
   };

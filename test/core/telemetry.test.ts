@@ -108,6 +108,25 @@ describe("events", () => {
     ]);
   });
 
+  it("createFetch names a thrown value without a name Error in fetch-retry and fetch-give-up, as in fetch-attempt", async () => {
+    const { events, listener } = heard();
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 2,
+      breaker: false,
+      fetch: () => Promise.reject("offline"),
+      shouldRetry: () => true,
+      telemetry: listener,
+    });
+    await fetch("https://api.example.com/items").catch(() => undefined);
+    const named = events.flatMap((event) =>
+      event.type === "fetch-attempt" || event.type === "fetch-retry" || event.type === "fetch-give-up"
+        ? [`${event.type} ${event.errorName}`]
+        : [],
+    );
+    expect(named).toEqual(["fetch-attempt Error", "fetch-retry Error", "fetch-attempt Error", "fetch-give-up Error"]);
+  });
+
   it("createFetch reports its breakers' transitions with their origin; the breaker's own listeners hear them too", async () => {
     const ownListeners = heard();
     const clientListeners = heard();
