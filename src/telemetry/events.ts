@@ -18,6 +18,7 @@ import type {
 } from "../http/types.ts";
 import type { GiveUpEvent, RetryEvent } from "../retry.ts";
 import type { RetryBudgetExhaustedEvent } from "../retry-budget.ts";
+import { optionError } from "../validate.ts";
 
 /**
  * The metric names, apart so that `metricsTo` bundles them without the event types; read them as
@@ -189,6 +190,11 @@ export function on<K extends TelemetryEventType>(
   type: K,
   handler: (event: TelemetryEventOf<K>) => void,
 ): TelemetryListener {
+  // Checked now, for callers without the types: a misspelt type would otherwise never fire, and say nothing.
+  const types: readonly string[] = Object.values(TELEMETRY.events);
+  if (!types.includes(type)) throw optionError(TypeError, "on", "type", `one of ${types.join(", ")}`, type);
+  if (typeof handler !== "function")
+    throw optionError(TypeError, "on", "handler", "a function (event) => void", handler);
   return (event) => {
     if (event.type === type) handler(event as TelemetryEventOf<K>);
   };

@@ -219,6 +219,18 @@ describe("circuitBreaker.subscribe", () => {
   });
 });
 
+describe("on", () => {
+  it("refuses an event type staunch never emits, naming it, so that a misspelt one does not stay silent", () => {
+    expect(() => on("fetch-retries" as never, () => {})).toThrow(
+      /on: option "type" must be one of .*fetch-retry.*got "fetch-retries"/,
+    );
+  });
+
+  it("refuses a handler that is not a function", () => {
+    expect(() => on("retry", "log" as never)).toThrow(/on: option "handler" must be a function/);
+  });
+});
+
 describe("logTo", () => {
   it("logs a give-up as an error and a refusal as a warning, with the event as the fields", () => {
     const lines: string[] = [];
