@@ -144,7 +144,7 @@ export const isFetchBreaker = (value: unknown): value is FetchBreaker =>
  * ```
  */
 export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOriginBreaker"): FetchBreaker {
-  if (option instanceof CircuitBreaker) return layer(() => option);
+  if (option instanceof CircuitBreaker) return layer(() => option, false);
   if (typeof option === "function") {
     const requirement = "a function that returns a circuitBreaker(…) for each origin";
     const breakerOf = (origin: string): CircuitBreaker => {
@@ -161,7 +161,7 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
         ? error
         : optionError(TypeError, owner, "breaker", requirement, option);
     }
-    return layer(breakerOf);
+    return layer(breakerOf, true);
   }
   if (typeof (option as { run?: unknown } | null | undefined)?.run === "function") {
     throw optionError(
@@ -217,18 +217,24 @@ export function perOriginBreaker(option?: FetchBreakerOption, owner = "perOrigin
   };
 }
 
-/** A layer of breakers the user built: watched for the client's telemetry, skipped while offline. */
-function layer(breakerOf: (origin: string) => CircuitBreaker): FetchBreaker {
+/**
+ * A layer of breakers the user built: watched for the client's telemetry, skipped while offline. A breaker made
+ * for one origin (`perOrigin`) reports that origin, which its own key need not name; one breaker for every origin
+ * has none to report.
+ */
+function layer(breakerOf: (origin: string) => CircuitBreaker, perOrigin: boolean): FetchBreaker {
   return {
     forClient: (env, report, fairAttemptMs) => {
       listenForOnline();
-      const watched = new WeakSet<CircuitBreaker>();
+      // The watch holds its listener weakly: this map, held by the client, keeps each alive with its breaker.
+      const watched = new WeakMap<CircuitBreaker, (change: CircuitStateChange) => void>();
       return originBreaker(
         (origin) => {
           const breaker = breakerOf(origin);
-          if (!watched.has(breaker)) {
-            watched.add(breaker);
-            if (report !== undefined) watchBreaker(breaker, report);
+          if (report !== undefined && !watched.has(breaker)) {
+            const listener = perOrigin ? (change: CircuitStateChange) => report({ ...change, origin }) : report;
+            watched.set(breaker, listener);
+            watchBreaker(breaker, listener);
           }
           return breaker;
         },

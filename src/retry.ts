@@ -32,7 +32,10 @@ import {
 export interface RetryState<T = unknown> {
   /** The attempt that just ended: 1 for the first. */
   readonly attempt: number;
-  /** Milliseconds since the first attempt started. */
+  /**
+   * Milliseconds since the first attempt started, whole, as events and logs show them (a clock advanced by the
+   * exact jittered sleeps would give fractions).
+   */
   readonly elapsedMs: number;
   /** `true` when the attempt threw; then `error` holds what it threw, else `result` holds what it returned. */
   readonly threw: boolean;
@@ -186,14 +189,14 @@ export function retry<T = unknown>(options?: RetryOptions<T>): Policy {
 
   const failed = (attempt: number, started: number, error: unknown): RetryState<T> => ({
     attempt,
-    elapsedMs: env.now() - started,
+    elapsedMs: Math.round(env.now() - started),
     threw: true,
     error,
     result: undefined,
   });
   const returned = (attempt: number, started: number, result: T): RetryState<T> => ({
     attempt,
-    elapsedMs: env.now() - started,
+    elapsedMs: Math.round(env.now() - started),
     threw: false,
     error: undefined,
     result,

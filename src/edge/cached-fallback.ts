@@ -11,6 +11,7 @@
 
 import { type Environment, resolveEnvironment } from "../environment.ts";
 import { discardBody } from "../http/discard-body.ts";
+import { redactUrl } from "../http/redact.ts";
 import { type FallbackReason, fallbackReason, type Outcome } from "../outcome.ts";
 import { emitterOf } from "../telemetry/emit.ts";
 import type { TelemetryOption } from "../telemetry/events.ts";
@@ -35,6 +36,7 @@ export interface CacheLike {
 /** The `stale-served` event: a stored copy answers for a failed origin. */
 export interface StaleServedEvent {
   readonly type: "stale-served";
+  /** The request's URL, redacted as createFetch's events show URLs by default: no credentials, query or fragment. */
   readonly url: string;
   /** Why: `"result"` for a response `shouldHandle` picked (a 5xx), else what the origin threw. */
   readonly reason: FallbackReason;
@@ -287,7 +289,7 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
       if (!copy) throw error;
       emit?.({
         type: "stale-served",
-        url: request.url,
+        url: redactUrl(request.url),
         reason: fallbackReason(outcome),
         status: undefined,
         error,
@@ -305,7 +307,7 @@ export function staleIfError(options: CachedFallbackOptions, owner = "staleIfErr
       discardBody(response);
       emit?.({
         type: "stale-served",
-        url: request.url,
+        url: redactUrl(request.url),
         reason: "result",
         status: response.status,
         error: undefined,

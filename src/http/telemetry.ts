@@ -37,7 +37,7 @@ function describe(reporter: FetchReporter, call: ReportedCall, state: RetryState
     origin: call.origin,
     attempt: state.attempt,
     status: state.threw ? undefined : state.result?.status,
-    errorName: state.threw ? errorName(state.error) : undefined,
+    errorName: state.threw ? (errorName(state.error) ?? "Error") : undefined,
     error: state.error,
     elapsedMs: Math.round(reporter.now() - call.startedMs),
   };
@@ -104,9 +104,12 @@ export function reportEnd(reporter: FetchReporter, call: ReportedCall, outcome: 
   });
 }
 
-/** A breaker's transition, named by the origin it guards (its key: a breaker shared by all origins has its own). */
+/**
+ * A breaker's transition, named by the origin it guards: the one it was made for, else its key (a breaker
+ * shared by all origins has its own).
+ */
 export function reportBreakerChange(emit: Emit, change: CircuitStateChange): void {
-  emit({ ...change, origin: change.key ?? "unknown" });
+  emit({ ...change, origin: change.origin ?? change.key ?? "unknown" });
 }
 
 /** The fallback answered for a call that threw (`response` undefined) or ended with a retryable status. */

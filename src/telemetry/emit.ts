@@ -5,8 +5,9 @@
  *
  * Listeners are the user's code running inside staunch's control flow: one that throws must not change the
  * call it observes (turn a response into a rejection, skip the cancelling of a body, leave a slot taken), nor
- * keep the listeners after it from hearing. Its error goes to `console.error`, not `reportError`: Deno treats
- * a reported error that no listener handles as fatal, and a logging bug should not end the process.
+ * keep the listeners after it from hearing; nor may one that is async and rejects. Its error goes to
+ * `console.error`, not `reportError`: Deno treats a reported error that no listener handles as fatal, and a
+ * logging bug should not end the process.
  */
 
 import { optionError } from "../validate.ts";
@@ -35,13 +36,18 @@ export function emitTo(listeners: readonly TelemetryListener[]): Emit | undefine
   return (event) => {
     for (const listener of listeners) {
       try {
-        listener(event);
+        // An async listener (one that ships the event somewhere) throws by rejecting: left unhandled, that
+        // rejection would end a Node process.
+        (listener(event) as Partial<Promise<void>> | undefined)?.catch?.(listenerThrew);
       } catch (error) {
-        console.error("staunch: a telemetry listener threw (the call went on)", error);
+        listenerThrew(error);
       }
     }
   };
 }
+
+const listenerThrew = (error: unknown): void =>
+  console.error("staunch: a telemetry listener threw (the call went on)", error);
 
 /** Two emits as one, either possibly missing. */
 export function bothEmit(first: Emit | undefined, second: Emit | undefined): Emit | undefined {

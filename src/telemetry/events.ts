@@ -18,6 +18,7 @@ import type {
 } from "../http/types.ts";
 import type { GiveUpEvent, RetryEvent } from "../retry.ts";
 import type { RetryBudgetExhaustedEvent } from "../retry-budget.ts";
+import { optionError } from "../validate.ts";
 
 /**
  * The metric names, apart so that `metricsTo` bundles them without the event types; read them as
@@ -160,7 +161,8 @@ export type TelemetryEventOf<K extends TelemetryEventType> = Extract<TelemetryEv
 
 /**
  * Receives a policy's events. Runs inside the policy's control flow, synchronously: keep it short, and what it
- * throws is reported on `console.error` and otherwise ignored — a listener cannot change the call it observes.
+ * throws (or, async, rejects) is reported on `console.error` and otherwise ignored — a listener cannot change
+ * the call it observes.
  *
  * @example
  * ```ts
@@ -188,6 +190,11 @@ export function on<K extends TelemetryEventType>(
   type: K,
   handler: (event: TelemetryEventOf<K>) => void,
 ): TelemetryListener {
+  // Checked now, for callers without the types: a misspelt type would otherwise never fire, and say nothing.
+  const types: readonly string[] = Object.values(TELEMETRY.events);
+  if (!types.includes(type)) throw optionError(TypeError, "on", "type", `one of ${types.join(", ")}`, type);
+  if (typeof handler !== "function")
+    throw optionError(TypeError, "on", "handler", "a function (event) => void", handler);
   return (event) => {
     if (event.type === type) handler(event as TelemetryEventOf<K>);
   };

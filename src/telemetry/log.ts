@@ -72,7 +72,7 @@ function describe(event: TelemetryEvent): string | undefined {
     case "throttle-rejected":
       return `call rejected locally (probability ${event.probability.toFixed(2)}) while the backend is refusing requests`;
     case "stale-served":
-      return `serving a stored copy of ${event.url}, ${event.ageSeconds} s old, after ${event.reason === "result" ? `status ${event.status}` : event.reason}`;
+      return `serving a stored copy of ${event.url}, ${event.ageSeconds} s old, after ${event.reason === "result" ? `status ${event.status}` : describeError(event.error)}`;
     case "fleet-degraded":
       return `shared state for ${event.key} unavailable (${errorName(event.error) ?? "error"}); deciding locally`;
     case "fleet-recovered":

@@ -99,4 +99,18 @@ describe("a throwing hook", () => {
     await expect(policy.execute(() => Promise.reject(new TypeError("fetch failed")))).rejects.toThrow("fetch failed");
     expect(heard).toEqual(["retry", "give-up"]);
   });
+
+  it("that is async and rejects is reported like one that throws: no unhandled rejection, the call goes on", async () => {
+    // An unhandled rejection ends a Node process, and fails this run in every runtime the suite uses.
+    const shipEvent = async () => {
+      throw new Error("shipping the event failed");
+    };
+    const policy = retry({ attempts: 2, backoff: { initialMs: 0 }, telemetry: shipEvent, env: new FakeClock() });
+    let calls = 0;
+    await expect(
+      policy.execute(async () => (++calls === 1 ? Promise.reject(new TypeError("fetch failed")) : "ok")),
+    ).resolves.toBe("ok");
+    // A macrotask turn, so that a rejection nobody handled is reported before the test ends.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  });
 });

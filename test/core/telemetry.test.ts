@@ -108,6 +108,25 @@ describe("events", () => {
     ]);
   });
 
+  it("createFetch names a thrown value without a name Error in fetch-retry and fetch-give-up, as in fetch-attempt", async () => {
+    const { events, listener } = heard();
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 2,
+      breaker: false,
+      fetch: () => Promise.reject("offline"),
+      shouldRetry: () => true,
+      telemetry: listener,
+    });
+    await fetch("https://api.example.com/items").catch(() => undefined);
+    const named = events.flatMap((event) =>
+      event.type === "fetch-attempt" || event.type === "fetch-retry" || event.type === "fetch-give-up"
+        ? [`${event.type} ${event.errorName}`]
+        : [],
+    );
+    expect(named).toEqual(["fetch-attempt Error", "fetch-retry Error", "fetch-attempt Error", "fetch-give-up Error"]);
+  });
+
   it("createFetch reports its breakers' transitions with their origin; the breaker's own listeners hear them too", async () => {
     const ownListeners = heard();
     const clientListeners = heard();
@@ -123,6 +142,35 @@ describe("events", () => {
       events.map((event) => (event.type === "circuit-state-change" ? [event.key, event.origin, event.to] : []));
     expect(described(ownListeners.events)).toEqual([["https://api.example.com", undefined, "open"]]);
     expect(described(clientListeners.events)).toEqual([["https://api.example.com", "https://api.example.com", "open"]]);
+  });
+
+  it("createFetch reports the transitions of a breaker its function made for an origin with that origin", async () => {
+    const { events, listener } = heard();
+    const fetch = createFetch({
+      env: new FakeClock().instantSleep(),
+      attempts: 1,
+      fetch: async () => new Response(null, { status: 503 }),
+      breaker: () => circuitBreaker({ strategy: consecutiveFailures(1) }),
+      telemetry: on("circuit-state-change", listener),
+    });
+    await fetch("https://api.example.com/items");
+    expect(events.map((event) => (event.type === "circuit-state-change" ? [event.origin, event.to] : []))).toEqual([
+      ["https://api.example.com", "open"],
+    ]);
+  });
+
+  it("retry's events carry elapsedMs in whole ms, on a clock that advances by the exact jittered sleeps", async () => {
+    let nowMs = 0;
+    const sleep = async (ms: number) => {
+      nowMs += ms;
+    };
+    const env = { now: () => nowMs, sleep, random: () => 0.3141 };
+    const { events, listener } = heard();
+    const policy = retry({ attempts: 3, env, telemetry: listener });
+    await policy.execute(() => Promise.reject(new DOMException("slow", "TimeoutError"))).catch(() => undefined);
+    expect(events.map((event) => (event.type === "retry" || event.type === "give-up" ? event.elapsedMs : -1))).toEqual([
+      0, 31, 94,
+    ]);
   });
 
   it("hands each event to every listener of an array, in order", async () => {
@@ -171,6 +219,18 @@ describe("circuitBreaker.subscribe", () => {
   });
 });
 
+describe("on", () => {
+  it("refuses an event type staunch never emits, naming it, so that a misspelt one does not stay silent", () => {
+    expect(() => on("fetch-retries" as never, () => {})).toThrow(
+      /on: option "type" must be one of .*fetch-retry.*got "fetch-retries"/,
+    );
+  });
+
+  it("refuses a handler that is not a function", () => {
+    expect(() => on("retry", "log" as never)).toThrow(/on: option "handler" must be a function/);
+  });
+});
+
 describe("logTo", () => {
   it("logs a give-up as an error and a refusal as a warning, with the event as the fields", () => {
     const lines: string[] = [];
@@ -197,6 +257,25 @@ describe("logTo", () => {
       "error staunch: giving up after TypeError: fetch failed (attempt 3, attempts)",
     ]);
     expect(fields).toEqual([{ type: "bulkhead-rejected", limit: 4, queue: 8 }]);
+  });
+
+  it("names the error a stale copy answered for, as the fallbacks' lines do", () => {
+    const lines: string[] = [];
+    const listener = logTo({ warn: (m) => lines.push(m), error: (m) => lines.push(m) });
+    const error = new DOMException("The operation timed out after 200 ms", "TimeoutError");
+    listener({
+      type: "stale-served",
+      url: "https://a.test/x",
+      reason: "timeout",
+      status: undefined,
+      error,
+      ageSeconds: 5,
+    });
+    listener({ type: "fallback", reason: "timeout", error, result: undefined });
+    expect(lines).toEqual([
+      "staunch: serving a stored copy of https://a.test/x, 5 s old, after TimeoutError: The operation timed out after 200 ms",
+      "staunch: falling back after TimeoutError: The operation timed out after 200 ms",
+    ]);
   });
 
   it("logs nothing for routine events: each attempt, each call's end, a hedge", () => {

@@ -72,6 +72,14 @@ describe("cachedFallback", () => {
     expect(events.map((e) => [e.reason, e.ageSeconds])).toEqual([["error", 42]]);
   });
 
+  it("shows the URL in its event as createFetch's events do: without the query, which may hold a token", async () => {
+    const { fetchWithFallback, set, events } = await setup();
+    await (await fetchWithFallback(new Request(url("a?token=secret")))).text();
+    set(new TypeError("fetch failed"));
+    await (await fetchWithFallback(new Request(url("a?token=secret")))).text();
+    expect(events.map((e) => e.url)).toEqual(["https://origin.example/a?…"]);
+  });
+
   it("counts the Age the origin's answer already had", async () => {
     const { fetchWithFallback, set, clock } = await setup();
     set(ok("aged", { age: "100" }));

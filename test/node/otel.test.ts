@@ -423,6 +423,14 @@ describe("staunch/otel: policies", () => {
     ]);
   });
 
+  it("names an unnamed thrown value's error.type Error on the span event, as on the metric", async () => {
+    const otel = staunchTelemetry({ meter: rig.meter });
+    const policy = retry({ attempts: 1, shouldHandle: () => true, env: env(), telemetry: otel });
+    const events = await rig.eventsOf(() => policy.execute(() => Promise.reject("a string")).catch(() => undefined));
+    expect(await rig.points("staunch.retry.give_ups")).toMatchObject([{ attributes: { "error.type": "Error" } }]);
+    expect(eventAttributes(events, "staunch.give_up")).toMatchObject([{ "error.type": "Error" }]);
+  });
+
   it("labels a retried HTTP result with its status code", async () => {
     const otel = staunchTelemetry({ meter: rig.meter });
     const policy = retry<Response>({

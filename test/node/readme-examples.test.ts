@@ -17,6 +17,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { createFetch, retry, TELEMETRY } from "../../src/index.ts";
 import { checkSnippetsOnce, repo, type Snippet, snippetFile, wrongSnippet } from "../support/typecheck-snippets.ts";
 
 const documents = ["README.md", "worker/README.md", "CONTRIBUTING.md", "bench/README.md", "docs/fleet.md"];
@@ -44,8 +45,62 @@ function tsBlocks(document: string, text: string): { snippets: Snippet[]; fragme
   return { snippets, fragments };
 }
 
+/**
+ * The README's table of events as code: each row's payload fields must be fields of its event types, so that a
+ * field renamed in the code (or misnamed in the table) fails here as a snippet that does not compile.
+ */
+function eventTable(text: string): (Snippet & { readonly eventTypes: string[] })[] {
+  const lines = text.split("\n");
+  const header = lines.findIndex((line) => line.startsWith("| `type` | emitted by | payload"));
+  const rows: (Snippet & { readonly eventTypes: string[] })[] = [];
+  for (let i = header + 2; header !== -1 && lines[i]?.startsWith("|"); i++) {
+    const [types = "", , payload = ""] = (lines[i] as string).split(" | ").map((cell) => cell.replace(/^\| /, ""));
+    const names = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => JSON.stringify(m[1]));
+    const union = names(types).join(" | ");
+    rows.push({
+      eventTypes: names(types).map((name) => JSON.parse(name) as string),
+      where: `README.md:${i + 1}`, // a row of the table, named as a block is
+      types: "dom",
+      code: [
+        'import type { TelemetryEventOf } from "staunch";',
+        `type Field = { [T in ${union}]: keyof TelemetryEventOf<T> }[${union}];`,
+        `export const fields: Field[] = [${names(payload).join(", ")}];`,
+      ].join("\n"),
+    });
+  }
+  return rows;
+}
+
+/** The option names of each README options table (`| option | default |…`), under the heading above it. */
+function optionTables(text: string): Map<string, string[]> {
+  const tables = new Map<string, string[]>();
+  let heading = "";
+  let rows: string[] | undefined;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) heading = line;
+    if (line.startsWith("| option | default |")) {
+      rows = [];
+      tables.set(heading, rows);
+    } else if (rows && line.startsWith("| `")) rows.push(/^\| `(\w+)`/.exec(line)?.[1] ?? line);
+    else if (!line.startsWith("| ---")) rows = undefined;
+  }
+  return tables;
+}
+
+/** The options a factory takes, as the TypeError for an unknown one lists them. */
+function knownOptions(make: () => unknown): string[] {
+  try {
+    make();
+  } catch (error) {
+    return /\(known: ([^)]*)\)/.exec(String(error))?.[1]?.split(", ") ?? [];
+  }
+  return [];
+}
+
+const readme = readFileSync(join(repo, "README.md"), "utf8");
 const read = documents.map((document) => tsBlocks(document, readFileSync(join(repo, document), "utf8")));
-const snippets = read.flatMap((r) => r.snippets);
+const tableRows = eventTable(readme);
+const snippets = [...read.flatMap((r) => r.snippets), ...tableRows];
 const results = checkSnippetsOnce("staunch-readme-", snippets);
 const fileName = snippetFile;
 const wrong = wrongSnippet;
@@ -54,6 +109,19 @@ describe("the documentation's TypeScript blocks", () => {
   it("are found, with few fragments left unchecked", () => {
     expect(snippets.length).toBeGreaterThan(30);
     expect(read.flatMap((r) => r.fragments).length).toBeLessThanOrEqual(3);
+  });
+
+  it("include a row of the events table for every event type", () => {
+    expect(tableRows.flatMap((row) => row.eventTypes).sort()).toEqual(Object.values(TELEMETRY.events).sort());
+  });
+
+  it("the options tables of createFetch and retry list every option each takes", () => {
+    const tables = optionTables(readme);
+    const unknown = { "no such option": true } as never;
+    expect(tables.get("## `createFetch`: a drop-in resilient `fetch`")?.sort()).toEqual(
+      knownOptions(() => createFetch(unknown)).sort(),
+    );
+    expect(tables.get("### `retry(options)`")?.sort()).toEqual(knownOptions(() => retry(unknown)).sort());
   });
 
   it("the check fails on a wrong snippet (a misspelt option)", () => {
