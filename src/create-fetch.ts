@@ -723,6 +723,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
                   : undefined;
         }
       } catch (hookError) {
+        // A backoff function that throws leaves nobody to read the response, whose body must not hold its connection.
+        discardBody(result);
         call.hookFailed = true;
         throw hookError;
       }
