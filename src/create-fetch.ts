@@ -585,25 +585,35 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     // real time never reaches it. Without a breaker, only that event needs it.
     const attemptStartedMs = timesAttempts || (guardOf && (totalTimeout || !attemptTimeout)) ? env.now() : -Infinity;
     call.attemptSinceMs = attemptStartedMs;
+    const { signal } = context;
+    // An attempt a deadline (or the caller) cuts is over when its signal aborts, not when fetch notices: the retry
+    // decides at once, and its fetch-retry must not come before the attempt it retries.
+    // Reports once: when the signal aborts, or else when fetch settles.
+    let report =
+      reporter &&
+      ((outcome: unknown, threw: boolean): void => {
+        report = undefined;
+        reportAttempt(reporter, call, context.attempt, outcome, threw, env.now() - attemptStartedMs);
+      });
+    const cut = (): void => report?.(signal?.reason, true);
+    if (report) signal?.addEventListener("abort", cut);
     try {
-      const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
-      if (reporter !== undefined) {
-        reportAttempt(reporter, call, context.attempt, response, false, env.now() - attemptStartedMs);
-      }
+      const response = await (call.send as Send).call(fetchImpl, signal, call.headers);
+      report?.(response, false);
       call.attemptSinceMs = undefined;
       call.lastAttempt = { ok: true, result: response };
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
-      if (reporter !== undefined) {
-        reportAttempt(reporter, call, context.attempt, error, true, env.now() - attemptStartedMs);
-      }
+      report?.(error, true);
       // Cut short by a deadline or an abort: the breaker judges it by how long it had.
       if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
         call.lastAttempt = { ok: false, error };
       }
       throw error;
+    } finally {
+      signal?.removeEventListener("abort", cut);
     }
   };
   const runCall = layers.reduceRight<Step>((inner, layer) => layer.around(inner), fetchOnce);
@@ -713,6 +723,8 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
                   : undefined;
         }
       } catch (hookError) {
+        // A backoff function that throws leaves nobody to read the response, whose body must not hold its connection.
+        discardBody(result);
         call.hookFailed = true;
         throw hookError;
       }

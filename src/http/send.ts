@@ -226,7 +226,9 @@ export function replayableSend(
   const initBody = init?.body;
   if (initBody == null) {
     const stream = bodyStream(input, init);
-    return stream === null ? sendAsIs(input, init) : sendRequestBody(input as Request, init, limitBytes, context.signal);
+    return stream === null
+      ? sendAsIs(input, init)
+      : sendRequestBody(input as Request, init, limitBytes, context.signal);
   }
   if (typeof initBody === "string" || initBody instanceof URLSearchParams) return sendAsIs(input, init);
   if (typeof Blob !== "undefined" && initBody instanceof Blob) return sendAsIs(input, init);

@@ -159,6 +159,16 @@ describe("createFetch: what is retried", () => {
     expect(seen.cancelled).toBe(seen.requests);
   });
 
+  it("a backoff function that throws does not leave the response's body (its connection) open", async () => {
+    let answered: Response | undefined;
+    const fetch = createFetch({
+      fetch: async (input, init) => (answered = await globalThis.fetch(input, init)),
+      backoff: () => -1, // refused: a delay must be a number ≥ 0
+    });
+    await expect(fetch(scenario(server, "503", "200").url)).rejects.toThrow(/the backoff function returned -1/);
+    expect(answered?.bodyUsed).toBe(true);
+  });
+
   it("a custom shouldRetry can refuse what the defaults would retry", async () => {
     const { fetch } = setup({
       shouldRetry: (outcome, { retryable }) => retryable && !(outcome.ok && outcome.result.status === 503),

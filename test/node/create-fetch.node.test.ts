@@ -68,12 +68,10 @@ describe("createFetch in Node", () => {
     expect(activeTimers()).toBeLessThanOrEqual(before);
   });
 
-  // Fails today: the attempt timeout rejects at its deadline, and the retry decides (fetch-retry, or
-  // fetch-give-up on the last attempt) before undici's fetch rejects on the abort, which is when createFetch
-  // reports the attempt. A log or trace then shows a retry before the attempt it retries. The fix is in
-  // src/create-fetch.ts (being restructured): report a cut attempt where its deadline fires, not when fetch
-  // settles. Here, not in test/fetch/: when fetch rejects on an abort differs between runtimes.
-  it.fails("reports a stalled attempt's fetch-attempt before the fetch-retry that follows it", async () => {
+  // The attempt timeout rejects at its deadline and the retry decides (fetch-retry, or fetch-give-up on the last
+  // attempt) at once, before undici's fetch rejects on the abort: the attempt is reported when its deadline
+  // fires, not when fetch settles. Here, not in test/fetch/: when fetch rejects on an abort differs by runtime.
+  it("reports a stalled attempt's fetch-attempt, as a TimeoutError, before the fetch-retry that follows it", async () => {
     const order: string[] = [];
     const fetch = createFetch({
       env: new FakeClock().instantSleep(),
@@ -81,12 +79,12 @@ describe("createFetch in Node", () => {
       attemptTimeoutMs: 100,
       telemetry: (event) => {
         if (event.type === "fetch-attempt" || event.type === "fetch-retry")
-          order.push(`${event.type} ${event.attempt}`);
+          order.push(`${event.type} ${event.attempt} ${event.status ?? event.errorName}`);
       },
     });
     const s = scenario(server, "stall", "200");
     await (await fetch(s.url)).text();
-    expect(order).toEqual(["fetch-attempt 1", "fetch-retry 1", "fetch-attempt 2"]);
+    expect(order).toEqual(["fetch-attempt 1 TimeoutError", "fetch-retry 1 TimeoutError", "fetch-attempt 2 200"]);
   });
 
   it("rejects bad options at construction, naming the option", () => {
