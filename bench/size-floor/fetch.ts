@@ -8,7 +8,8 @@
  *
  * It reuses the library's leaf modules, as main's createFetch does (what is measured is the orchestration): the
  * option checks, the sending of a body (src/http/send.ts), the server-delay and origin-pause decisions, the
- * backoff chooser, the breaker, the timeout, idempotency and transient tables, and the telemetry reporters.
+ * backoff chooser, the breaker, the timeout, idempotency and transient tables, and telemetry's emit; the events
+ * are built here, by one function.
  *
  * A measuring stick for `npm run size`, run against main's own tests by vitest.floor.config.ts; not exported.
  */
@@ -23,34 +24,19 @@ import type { FetchFallback } from "../../src/http/fetch-fallback.ts";
 import { isIdempotentRequest } from "../../src/http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs } from "../../src/http/origin-pause.ts";
 import { redactUrl } from "../../src/http/redact.ts";
-import {
-  cancelUnsentBody,
-  isRequest,
-  originOf,
-  replayableSend,
-  type Send,
-  type StreamReplay,
-  sendAsIs,
-  summarize,
-} from "../../src/http/send.ts";
+import { cancelUnsent } from "../../src/http/replayable-body.ts";
+import type { Send, StreamReplay } from "../../src/http/send.ts";
 import { decideServerDelay } from "../../src/http/server-delay.ts";
-import {
-  type FetchReporter,
-  type ReportedCall,
-  reportAttempt,
-  reportBreakerChange,
-  reportEnd,
-  reportGiveUp,
-  reportRetry,
-} from "../../src/http/telemetry.ts";
+import type { FetchReporter, ReportedCall } from "../../src/http/telemetry.ts";
 import type { FetchFunction, FetchGiveUpReason } from "../../src/http/types.ts";
 import { KeyedRegistry } from "../../src/keyed-registry.ts";
 import type { Outcome } from "../../src/outcome.ts";
 import { ABORT_RACED, EXTERNAL_SIGNAL, hasExternalSignal, type PolicyContext } from "../../src/policy.ts";
-import { checkBudget, delayChooser, type RetryState } from "../../src/retry.ts";
+import { checkBudget, delayChooser } from "../../src/retry.ts";
 import { emitterOf } from "../../src/telemetry/emit.ts";
+import type { TelemetryEvent } from "../../src/telemetry/events.ts";
 import { timeout } from "../../src/timeout.ts";
-import { isNeverSentError, isTransientError, runtimeTellsNeverSent } from "../../src/transient.ts";
+import { errorName, isNeverSentError, isTransientError, runtimeTellsNeverSent } from "../../src/transient.ts";
 import {
   optionalFunction,
   optionError,
@@ -60,6 +46,7 @@ import {
   requireLimitAtLeast,
   requireOptionsObject,
 } from "../../src/validate.ts";
+import { bodyStream, isRequest, originOf, replayableSend, Summary, sendAsIs } from "./send.ts";
 
 const KEYS = [
   "fetch",
@@ -152,7 +139,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
   const guardOf = breaker
     ? breaker.forClient(
         env,
-        emit && ((change) => reportBreakerChange(emit, change)),
+        emit && ((change) => emit({ ...change, origin: change.origin ?? change.key ?? "unknown" })),
         Math.min(attemptTimeoutMs, totalTimeoutMs) / 2,
       )
     : undefined;
@@ -176,6 +163,20 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
   const retries = attempts > 1;
   // Only where the runtime can tell that a request never left is a Request's body kept for that retry.
   const keepsUnsent = retries && runtimeTellsNeverSent();
+  /** One of the call's events: what it ended with (a response, or what it threw) and the event's own fields. */
+  const report = (call: ReportedCall, type: string, threw: boolean, outcome: unknown, fields: object): void => {
+    call.redactedUrl ??= redact(call.request.url);
+    (emit as NonNullable<typeof emit>)({
+      type,
+      method: call.request.method,
+      url: call.redactedUrl,
+      origin: call.origin,
+      status: threw ? undefined : (outcome as Response | undefined)?.status,
+      errorName: threw ? (errorName(outcome) ?? "Error") : undefined,
+      error: threw ? outcome : undefined,
+      ...fields,
+    } as TelemetryEvent);
+  };
   const timesAttempts = reporter !== undefined || (guardOf && (totalTimeout || !attemptTimeout));
 
   const origins = new KeyedRegistry<OriginState>(maxOrigins, (origin) => ({
@@ -189,7 +190,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
     const callerSignal =
       (init?.signal !== undefined ? init.signal : isRequest(input) ? input.signal : undefined) ?? undefined;
     const startedMs = env.now();
-    const request = summarize(input, init);
+    const request = new Summary(input, init);
     const origin = originOf(request.url);
     const state = origins.get(origin);
     const { guard } = state;
@@ -206,13 +207,23 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       call.attemptSinceMs = attemptStartedMs;
       try {
         const response = await (send as Send).call(fetchImpl, context.signal, headers);
-        if (reporter) reportAttempt(reporter, call, context.attempt, response, false, env.now() - attemptStartedMs);
+        if (emit) {
+          report(call, "fetch-attempt", false, response, {
+            attempt: context.attempt,
+            durationMs: Math.round(env.now() - attemptStartedMs),
+          });
+        }
         call.attemptSinceMs = undefined;
         call.lastAttempt = { ok: true, result: response };
         learnOriginPause(state, response, env, maxRetryAfterMs);
         return response;
       } catch (error) {
-        if (reporter) reportAttempt(reporter, call, context.attempt, error, true, env.now() - attemptStartedMs);
+        if (emit) {
+          report(call, "fetch-attempt", true, error, {
+            attempt: context.attempt,
+            durationMs: Math.round(env.now() - attemptStartedMs),
+          });
+        }
         if (!context.signal?.aborted) {
           call.attemptSinceMs = undefined;
           call.lastAttempt = { ok: false, error };
@@ -329,12 +340,19 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
           if (threw) throw error;
           return response as Response;
         }
-        const retryState: RetryState<Response> = { attempt: n, elapsedMs, threw, error, result: response };
+        const retryEvent = (): object => ({ attempt: n, elapsedMs: Math.round(env.now() - startedMs) });
         if (reason === undefined) {
           // An unread body holds its connection; a streamed upload still going on stops now.
           discardBody(response);
           (send as Send).stopSending?.();
-          if (reporter) reportRetry(reporter, call, retryState, delayMs, delaySource);
+          if (emit) {
+            report(call, "fetch-retry", threw, threw ? error : response, {
+              ...retryEvent(),
+              delayMs: Math.round(delayMs),
+              delaySource,
+              maxAttempts: attempts,
+            });
+          }
           await env.sleep(delayMs, signal);
           previousDelayMs = delayMs;
           if (signal?.aborted) throw signal.reason;
@@ -353,7 +371,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
           reason = stopReason(0);
           if (reason === undefined) continue;
         }
-        if (reporter) reportGiveUp(reporter, call, retryState, reason);
+        if (emit) report(call, "fetch-give-up", threw, threw ? error : response, { ...retryEvent(), reason });
         if (threw) throw error;
         return (response as Response).bodyUsed ? new Response(null, response) : (response as Response);
       }
@@ -385,14 +403,14 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       const pending = guard ? guard.run(within, top, call) : within(call, top);
       const response = await (fallback ? fallback.around(pending, callerSignal, call, statuses, reporter) : pending);
       answered = true;
-      if (reporter) reportEnd(reporter, call, response, false);
+      if (emit) report(call, "fetch-end", false, response, { durationMs: Math.round(env.now() - startedMs) });
       return response;
     } catch (error) {
-      if (reporter) reportEnd(reporter, call, error, true);
+      if (emit) report(call, "fetch-end", true, error, { durationMs: Math.round(env.now() - startedMs) });
       throw error;
     } finally {
       if (send) send.release(answered);
-      else cancelUnsentBody(input, init);
+      else cancelUnsent(bodyStream(input, init));
     }
   }
 
