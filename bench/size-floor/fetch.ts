@@ -74,6 +74,18 @@ const KEYS = [
 
 const UNCANCELLABLE: PolicyContext = Object.freeze({ signal: undefined, attempt: 1 });
 
+/** One call's own state, which the client's steps share. */
+interface Call extends CountedCall, ReportedCall {
+  readonly input: RequestInfo | URL;
+  readonly init: RequestInit | undefined;
+  readonly state: OriginState;
+  send: Send | undefined;
+  /** The headers a `beforeRetry` changed, sent by every later attempt. */
+  headers: Headers | undefined;
+  /** Whether the request may be sent again after it left (idempotent, keyed, or the caller vouches for it). */
+  resends: boolean;
+}
+
 interface OriginState {
   pausedUntilMs: number;
   readonly guard: OriginBreaker | undefined;
@@ -185,6 +197,211 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
     bulkhead: bulkhead && (typeof bulkhead === "function" ? checkBulkhead(bulkhead(origin)) : bulkhead),
   }));
 
+  // One attempt: the fetch under the attempt's deadline, inside the bulkhead (whose queue is outside the
+  // attempt's time), after the origin's pause.
+  async function fetchOnce(call: Call, context: PolicyContext): Promise<Response> {
+    const attemptStartedMs = timesAttempts ? env.now() : -Infinity;
+    call.attemptSinceMs = attemptStartedMs;
+    try {
+      const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
+      if (emit) {
+        report(call, "fetch-attempt", false, response, {
+          attempt: context.attempt,
+          durationMs: Math.round(env.now() - attemptStartedMs),
+        });
+      }
+      call.attemptSinceMs = undefined;
+      call.lastAttempt = { ok: true, result: response };
+      learnOriginPause(call.state, response, env, maxRetryAfterMs);
+      return response;
+    } catch (error) {
+      if (emit) {
+        report(call, "fetch-attempt", true, error, {
+          attempt: context.attempt,
+          durationMs: Math.round(env.now() - attemptStartedMs),
+        });
+      }
+      if (!context.signal?.aborted) {
+        call.attemptSinceMs = undefined;
+        call.lastAttempt = { ok: false, error };
+      }
+      throw error;
+    }
+  }
+  const timed = (call: Call, context: PolicyContext) =>
+    attemptTimeout ? attemptTimeout.run((next) => fetchOnce(call, next), context) : fetchOnce(call, context);
+  const inBulkhead = (call: Call, context: PolicyContext): Promise<Response> => {
+    const { bulkhead } = call.state;
+    return bulkhead ? bulkhead.run((next) => timed(call, next), context) : timed(call, context);
+  };
+  const attempt = (call: Call, context: PolicyContext): Promise<Response> => {
+    if (!call.state.pausedUntilMs) return inBulkhead(call, context);
+    try {
+      const waitMs = originPauseWaitMs(call.state, call.origin, env, leftMs(call));
+      return waitMs
+        ? env.sleep(waitMs, context.signal).then(() => inBulkhead(call, context))
+        : inBulkhead(call, context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  const leftMs = (call: Call): number => totalTimeoutMs - (env.now() - call.startedMs);
+  const mayResend = (call: Call, error?: unknown): boolean =>
+    (call.send as Send).resendable && (call.resends || (error !== undefined && isNeverSentError(error)));
+  const decide = (call: Call, outcome: Outcome<Response>, n: number, retryable: boolean): boolean => {
+    if (!shouldRetry) return retryable;
+    const decision = shouldRetry(outcome, { request: call.request, attempt: n, retryable });
+    if (typeof decision !== "boolean") {
+      throw optionError(TypeError, owner, "shouldRetry", "a function that returns a boolean", decision);
+    }
+    return decision;
+  };
+  /** Why no retry may start after `delayMs` from now, though the outcome is retryable. */
+  const stopReason = (call: Call, delayMs: number): FetchGiveUpReason | undefined => {
+    const left = leftMs(call);
+    const { guard } = call.state;
+    return guard && /open|isolated/.test(guard.breaker.state)
+      ? "circuit-open"
+      : !(call.send as Send).resendable
+        ? "body"
+        : call.state.pausedUntilMs - env.now() >= left
+          ? "retry-after"
+          : delayMs < Infinity && delayMs >= left
+            ? "elapsed"
+            : undefined;
+  };
+
+  async function loop(call: Call, context: PolicyContext): Promise<Response> {
+    // A half-open probe, or a client of one attempt: sent once.
+    if (!retries || call.probe) return attempt(call, context);
+    budget?.recordRequest();
+    // An enclosing timeout already races the caller's abort (see src/timeout.ts): no second listener here.
+    let signal = (context as { [ABORT_RACED]?: boolean })[ABORT_RACED] ? undefined : context.signal;
+    if (signal?.aborted) throw signal.reason;
+    let next = context;
+    let previousDelayMs = 0;
+    for (let n = 1; ; n++) {
+      let response: Response | undefined;
+      let error: unknown;
+      let threw = false;
+      try {
+        response = await (signal ? raceAbort(attempt(call, next), signal) : attempt(call, next));
+      } catch (caught) {
+        threw = true;
+        error = caught;
+      }
+      // Most results are successes: the status settles them before anything else is read.
+      if (!threw && !shouldRetry && !(statuses.has((response as Response).status) && mayResend(call))) {
+        return response as Response;
+      }
+      signal = context.signal;
+      // The caller's abort wins over whatever the attempt failed with, and is never retried.
+      if (threw && signal?.aborted) throw signal.reason;
+      let retryable: boolean;
+      let delayMs = 0;
+      let reason: FetchGiveUpReason | undefined;
+      let delaySource: "backoff" | "retry-after" = "backoff";
+      try {
+        retryable = threw
+          ? mayResend(call, error) && decide(call, { ok: false, error }, n, isTransientError(error))
+          : mayResend(call) &&
+            decide(call, { ok: true, result: response as Response }, n, statuses.has((response as Response).status));
+        if (retryable) {
+          if (n >= attempts) reason = "attempts";
+          else {
+            const now = env.now();
+            const elapsedMs = now - call.startedMs;
+            const server = response
+              ? decideServerDelay(response, now, leftMs(call), maxRetryAfterMs, env.random, maxElapsedMs - elapsedMs)
+              : ({ kind: "none" } as const);
+            if (server.kind !== "none") delaySource = "retry-after";
+            delayMs =
+              server.kind === "none"
+                ? backoffMs({ attempt: n, elapsedMs, threw, error, result: response, previousDelayMs })
+                : server.kind === "wait"
+                  ? server.delayMs
+                  : Infinity;
+            reason =
+              stopReason(call, delayMs) ??
+              (server.kind === "refuse"
+                ? "retry-after"
+                : elapsedMs + delayMs > maxElapsedMs
+                  ? "elapsed"
+                  : budget && !budget.tryAcquireRetry()
+                    ? "budget"
+                    : undefined);
+          }
+        }
+      } catch (hookError) {
+        // The caller's own code threw: it ends the call, and says nothing of the origin.
+        if (!threw) discardBody(response);
+        call.hookFailed = true;
+        throw hookError;
+      }
+      if (!retryable) {
+        if (threw) throw error;
+        return response as Response;
+      }
+      const retryEvent = (): object => ({ attempt: n, elapsedMs: Math.round(env.now() - call.startedMs) });
+      if (reason === undefined) {
+        // An unread body holds its connection; a streamed upload still going on stops now.
+        discardBody(response);
+        (call.send as Send).stopSending?.();
+        if (emit) {
+          report(call, "fetch-retry", threw, threw ? error : response, {
+            ...retryEvent(),
+            delayMs: Math.round(delayMs),
+            delaySource,
+            maxAttempts: attempts,
+          });
+        }
+        await env.sleep(delayMs, signal);
+        previousDelayMs = delayMs;
+        if (signal?.aborted) throw signal.reason;
+        next = Object.defineProperty({ signal, attempt: n + 1 }, EXTERNAL_SIGNAL, {
+          value: hasExternalSignal(context, signal),
+        });
+        if (beforeRetry) {
+          call.headers ??= (call.send as Send).headers();
+          try {
+            const { request, headers } = call;
+            await raceAbort(beforeRetry({ request, attempt: n + 1, response, error, headers, signal }), signal);
+          } catch (hookError) {
+            call.hookFailed = true;
+            throw hookError;
+          }
+        }
+        reason = stopReason(call, 0);
+        if (reason === undefined) continue;
+      }
+      if (emit) report(call, "fetch-give-up", threw, threw ? error : response, { ...retryEvent(), reason });
+      if (threw) throw error;
+      return (response as Response).bodyUsed ? new Response(null, response) : (response as Response);
+    }
+  }
+
+  // The retry with its body: a request that may be sent again after it left keeps what it needs to send it
+  // again (read under the caller's signal and the total deadline, like the rest of the call).
+  const withBody = (call: Call, context: PolicyContext): Promise<Response> => {
+    const { input, init } = call;
+    call.resends = retries && (retryNonIdempotent || isIdempotentRequest(call.request));
+    if (!call.resends) {
+      call.send = sendAsIs(input, init, keepsUnsent && !call.probe ? maxBufferedBodyBytes : undefined);
+      return loop(call, context);
+    }
+    const ready = replayableSend(input, init, maxBufferedBodyBytes, context.signal, replayStreams);
+    if (!("then" in ready)) {
+      call.send = ready;
+      return loop(call, context);
+    }
+    return ready.then((made) => {
+      call.send = made;
+      return loop(call, context);
+    });
+  };
+  const within = (call: Call, context: PolicyContext) =>
+    totalTimeout ? totalTimeout.run((next) => withBody(call, next), context) : withBody(call, context);
+
   async function resilientFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     // As fetch does: `init.signal`, even null, replaces the Request's own signal (an undefined one does not).
     const callerSignal =
@@ -193,214 +410,26 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
     const request = new Summary(input, init);
     const origin = originOf(request.url);
     const state = origins.get(origin);
-    const { guard } = state;
-    const call: CountedCall & ReportedCall = { request, origin, startedMs, redactedUrl: undefined, hookFailed: false };
-    const leftMs = (): number => totalTimeoutMs - (env.now() - startedMs);
-    let send: Send | undefined;
-    let headers: Headers | undefined;
+    const call: Call = {
+      input,
+      init,
+      request,
+      origin,
+      state,
+      startedMs,
+      redactedUrl: undefined,
+      hookFailed: false,
+      send: undefined,
+      headers: undefined,
+      resends: false,
+    };
     let answered = false;
-
-    // One attempt: the origin's pause, the bulkhead (whose queue is outside the attempt's time), the attempt's
-    // deadline, the fetch.
-    const fetchOnce = async (context: PolicyContext): Promise<Response> => {
-      const attemptStartedMs = timesAttempts ? env.now() : -Infinity;
-      call.attemptSinceMs = attemptStartedMs;
-      try {
-        const response = await (send as Send).call(fetchImpl, context.signal, headers);
-        if (emit) {
-          report(call, "fetch-attempt", false, response, {
-            attempt: context.attempt,
-            durationMs: Math.round(env.now() - attemptStartedMs),
-          });
-        }
-        call.attemptSinceMs = undefined;
-        call.lastAttempt = { ok: true, result: response };
-        learnOriginPause(state, response, env, maxRetryAfterMs);
-        return response;
-      } catch (error) {
-        if (emit) {
-          report(call, "fetch-attempt", true, error, {
-            attempt: context.attempt,
-            durationMs: Math.round(env.now() - attemptStartedMs),
-          });
-        }
-        if (!context.signal?.aborted) {
-          call.attemptSinceMs = undefined;
-          call.lastAttempt = { ok: false, error };
-        }
-        throw error;
-      }
-    };
-    const timed = (context: PolicyContext) =>
-      attemptTimeout ? attemptTimeout.run(fetchOnce, context) : fetchOnce(context);
-    const attempt = (context: PolicyContext): Promise<Response> => {
-      const run = () => (state.bulkhead ? state.bulkhead.run(timed, context) : timed(context));
-      if (!state.pausedUntilMs) return run();
-      try {
-        const waitMs = originPauseWaitMs(state, origin, env, leftMs());
-        return waitMs ? env.sleep(waitMs, context.signal).then(run) : run();
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
-
-    const mayResend = (resends: boolean, error?: unknown): boolean =>
-      (send as Send).resendable && (resends || (error !== undefined && isNeverSentError(error)));
-    const decide = (outcome: Outcome<Response>, n: number, retryable: boolean): boolean => {
-      if (!shouldRetry) return retryable;
-      const decision = shouldRetry(outcome, { request, attempt: n, retryable });
-      if (typeof decision !== "boolean") {
-        throw optionError(TypeError, owner, "shouldRetry", "a function that returns a boolean", decision);
-      }
-      return decision;
-    };
-    /** Why no retry may start after `delayMs` from now, though the outcome is retryable. */
-    const stopReason = (delayMs: number): FetchGiveUpReason | undefined => {
-      const left = leftMs();
-      return guard && /open|isolated/.test(guard.breaker.state)
-        ? "circuit-open"
-        : !(send as Send).resendable
-          ? "body"
-          : state.pausedUntilMs - env.now() >= left
-            ? "retry-after"
-            : delayMs < Infinity && delayMs >= left
-              ? "elapsed"
-              : undefined;
-    };
-
-    async function loop(resends: boolean, context: PolicyContext): Promise<Response> {
-      // A half-open probe, or a client of one attempt: sent once.
-      if (!retries || call.probe) return attempt(context);
-      budget?.recordRequest();
-      // An enclosing timeout already races the caller's abort (see src/timeout.ts): no second listener here.
-      let signal = (context as { [ABORT_RACED]?: boolean })[ABORT_RACED] ? undefined : context.signal;
-      if (signal?.aborted) throw signal.reason;
-      let next = context;
-      let previousDelayMs = 0;
-      for (let n = 1; ; n++) {
-        let response: Response | undefined;
-        let error: unknown;
-        let threw = false;
-        try {
-          response = await (signal ? raceAbort(attempt(next), signal) : attempt(next));
-        } catch (caught) {
-          threw = true;
-          error = caught;
-        }
-        // Most results are successes: the status settles them before anything else is read.
-        if (!threw && !shouldRetry && !(statuses.has((response as Response).status) && mayResend(resends))) {
-          return response as Response;
-        }
-        signal = context.signal;
-        // The caller's abort wins over whatever the attempt failed with, and is never retried.
-        if (threw && signal?.aborted) throw signal.reason;
-        let retryable: boolean;
-        let delayMs = 0;
-        let reason: FetchGiveUpReason | undefined;
-        let delaySource: "backoff" | "retry-after" = "backoff";
-        let elapsedMs = 0;
-        try {
-          retryable = threw
-            ? mayResend(resends, error) && decide({ ok: false, error }, n, isTransientError(error))
-            : mayResend(resends) &&
-              decide({ ok: true, result: response as Response }, n, statuses.has((response as Response).status));
-          if (retryable) {
-            elapsedMs = env.now() - startedMs;
-            if (n >= attempts) reason = "attempts";
-            else {
-              const now = env.now();
-              const server = response
-                ? decideServerDelay(response, now, leftMs(), maxRetryAfterMs, env.random, maxElapsedMs - elapsedMs)
-                : ({ kind: "none" } as const);
-              if (server.kind !== "none") delaySource = "retry-after";
-              delayMs =
-                server.kind === "none"
-                  ? backoffMs({ attempt: n, elapsedMs, threw, error, result: response, previousDelayMs })
-                  : server.kind === "wait"
-                    ? server.delayMs
-                    : Infinity;
-              reason =
-                stopReason(delayMs) ??
-                (server.kind === "refuse"
-                  ? "retry-after"
-                  : elapsedMs + delayMs > maxElapsedMs
-                    ? "elapsed"
-                    : budget && !budget.tryAcquireRetry()
-                      ? "budget"
-                      : undefined);
-            }
-          }
-        } catch (hookError) {
-          // The caller's own code threw: it ends the call, and says nothing of the origin.
-          if (!threw) discardBody(response);
-          call.hookFailed = true;
-          throw hookError;
-        }
-        if (!retryable) {
-          if (threw) throw error;
-          return response as Response;
-        }
-        const retryEvent = (): object => ({ attempt: n, elapsedMs: Math.round(env.now() - startedMs) });
-        if (reason === undefined) {
-          // An unread body holds its connection; a streamed upload still going on stops now.
-          discardBody(response);
-          (send as Send).stopSending?.();
-          if (emit) {
-            report(call, "fetch-retry", threw, threw ? error : response, {
-              ...retryEvent(),
-              delayMs: Math.round(delayMs),
-              delaySource,
-              maxAttempts: attempts,
-            });
-          }
-          await env.sleep(delayMs, signal);
-          previousDelayMs = delayMs;
-          if (signal?.aborted) throw signal.reason;
-          next = Object.defineProperty({ signal, attempt: n + 1 }, EXTERNAL_SIGNAL, {
-            value: hasExternalSignal(context, signal),
-          });
-          if (beforeRetry) {
-            headers ??= (send as Send).headers();
-            try {
-              await raceAbort(beforeRetry({ request, attempt: n + 1, response, error, headers, signal }), signal);
-            } catch (hookError) {
-              call.hookFailed = true;
-              throw hookError;
-            }
-          }
-          reason = stopReason(0);
-          if (reason === undefined) continue;
-        }
-        if (emit) report(call, "fetch-give-up", threw, threw ? error : response, { ...retryEvent(), reason });
-        if (threw) throw error;
-        return (response as Response).bodyUsed ? new Response(null, response) : (response as Response);
-      }
-    }
-
-    // The retry with its body: a request that may be sent again after it left keeps what it needs to send it
-    // again (read under the caller's signal and the total deadline, like the rest of the call).
-    const main = (context: PolicyContext): Promise<Response> => {
-      const resends = retries && (retryNonIdempotent || isIdempotentRequest(request));
-      if (!resends) {
-        send = sendAsIs(input, init, keepsUnsent && !call.probe ? maxBufferedBodyBytes : undefined);
-        return loop(false, context);
-      }
-      const ready = replayableSend(input, init, maxBufferedBodyBytes, context.signal, replayStreams);
-      const go = (made: Send) => {
-        send = made;
-        return loop(true, context);
-      };
-      return "then" in ready ? ready.then(go) : go(ready);
-    };
-    const within = (_: unknown, context: PolicyContext) =>
-      totalTimeout ? totalTimeout.run(main, context) : main(context);
-
     try {
       // Nothing is read or sent for a call cancelled before it starts.
       if (callerSignal?.aborted) throw callerSignal.reason;
       const top = callerSignal ? { signal: callerSignal, attempt: 1 } : UNCANCELLABLE;
       // The breaker outside the total deadline: it counts the call once, and judges an attempt a deadline cut.
-      const pending = guard ? guard.run(within, top, call) : within(call, top);
+      const pending = state.guard ? state.guard.run(within, top, call) : within(call, top);
       const response = await (fallback ? fallback.around(pending, callerSignal, call, statuses, reporter) : pending);
       answered = true;
       if (emit) report(call, "fetch-end", false, response, { durationMs: Math.round(env.now() - startedMs) });
@@ -409,7 +438,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       if (emit) report(call, "fetch-end", true, error, { durationMs: Math.round(env.now() - startedMs) });
       throw error;
     } finally {
-      if (send) send.release(answered);
+      if (call.send) call.send.release(answered);
       else cancelUnsent(bodyStream(input, init));
     }
   }
