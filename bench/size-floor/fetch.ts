@@ -2,14 +2,15 @@
  * The floor of createLeanFetch / createFetch (issue 14): the same options, events and behaviour as
  * src/create-fetch.ts on main today — telemetry listeners, `shouldRetry(outcome, attempt)` answering a boolean,
  * a `Request`'s body kept for a retry of a request that never left, `replayStreams` and `fetchFallback` as
- * layers — with the orchestration written once by hand for the fewest bytes: one loop per call whose steps
- * (origin pause, bulkhead, attempt timeout, the attempt) are closures over the call's own variables, instead of
- * a declared list of layers and a `FetchCall` object passed through them.
+ * layers — with the orchestration written once by hand for the fewest bytes: one loop per call, and its steps
+ * (origin pause, bulkhead, attempt timeout, the attempt) as plain functions of the client handed the call's
+ * state, instead of a declared list of layers each wrapping the next. (Closures made per call, the first
+ * version, cost 4–9 % per call in memory: the floor is not to be bought with speed.)
  *
  * It reuses the library's leaf modules, as main's createFetch does (what is measured is the orchestration): the
- * option checks, the sending of a body (src/http/send.ts), the server-delay and origin-pause decisions, the
- * backoff chooser, the breaker, the timeout, idempotency and transient tables, and telemetry's emit; the events
- * are built here, by one function.
+ * option checks, the header parsers (Retry-After, the rate-limit headers), the backoff chooser, the breaker, the
+ * timeout, idempotency and transient tables, and telemetry's emit. The sending of a body (./send.ts), the
+ * events, the server-delay and origin-pause decisions and the per-origin map are written here.
  *
  * A measuring stick for `npm run size`, run against main's own tests by vitest.floor.config.ts; not exported.
  */
@@ -18,18 +19,17 @@ import { raceAbort } from "../../src/abort.ts";
 import type { BulkheadPolicy } from "../../src/bulkhead.ts";
 import type { CreateFetchOptions, ResilientFetch } from "../../src/create-fetch.ts";
 import { resolveEnvironment } from "../../src/environment.ts";
+import { RateLimitedError } from "../../src/errors.ts";
 import { type CountedCall, isFetchBreaker, type OriginBreaker, perOriginBreaker } from "../../src/fetch-breaker.ts";
 import { discardBody } from "../../src/http/discard-body.ts";
 import type { FetchFallback } from "../../src/http/fetch-fallback.ts";
 import { isIdempotentRequest } from "../../src/http/idempotency.ts";
-import { learnOriginPause, originPauseWaitMs } from "../../src/http/origin-pause.ts";
 import { redactUrl } from "../../src/http/redact.ts";
 import { cancelUnsent } from "../../src/http/replayable-body.ts";
+import { serverDelayMs } from "../../src/http/retry-after.ts";
 import type { Send, StreamReplay } from "../../src/http/send.ts";
-import { decideServerDelay } from "../../src/http/server-delay.ts";
 import type { FetchReporter, ReportedCall } from "../../src/http/telemetry.ts";
 import type { FetchFunction, FetchGiveUpReason } from "../../src/http/types.ts";
-import { KeyedRegistry } from "../../src/keyed-registry.ts";
 import type { Outcome } from "../../src/outcome.ts";
 import { ABORT_RACED, EXTERNAL_SIGNAL, hasExternalSignal, type PolicyContext } from "../../src/policy.ts";
 import { checkBudget, delayChooser } from "../../src/retry.ts";
@@ -87,6 +87,7 @@ interface Call extends CountedCall, ReportedCall {
 }
 
 interface OriginState {
+  readonly origin: string;
   pausedUntilMs: number;
   readonly guard: OriginBreaker | undefined;
   readonly bulkhead: BulkheadPolicy | undefined;
@@ -191,11 +192,29 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
   };
   const timesAttempts = reporter !== undefined || (guardOf && (totalTimeout || !attemptTimeout));
 
-  const origins = new KeyedRegistry<OriginState>(maxOrigins, (origin) => ({
-    pausedUntilMs: 0,
-    guard: guardOf?.(origin),
-    bulkhead: bulkhead && (typeof bulkhead === "function" ? checkBulkhead(bulkhead(origin)) : bulkhead),
-  }));
+  /** Per origin, least recently used first; the last one looked up remembered (most clients call one origin). */
+  const origins = new Map<string, OriginState>();
+  let last: OriginState | undefined;
+  const stateOf = (origin: string): OriginState => {
+    if (last?.origin === origin) return last;
+    let state = origins.get(origin);
+    if (state) origins.delete(origin);
+    else {
+      state = {
+        origin,
+        pausedUntilMs: 0,
+        guard: guardOf?.(origin),
+        bulkhead: bulkhead && (typeof bulkhead === "function" ? checkBulkhead(bulkhead(origin)) : bulkhead),
+      };
+      if (origins.size >= maxOrigins) origins.delete(origins.keys().next().value as string);
+    }
+    origins.set(origin, state);
+    last = state;
+    return state;
+  };
+  /** A server-asked wait, jittered up to a fifth of it (5 s at most) within `roomMs`: a fleet told one instant spreads. */
+  const jittered = (askedMs: number, roomMs: number): number =>
+    askedMs + env.random() * Math.min(askedMs * 0.2, 5_000, Math.max(0, roomMs));
 
   // One attempt: the fetch under the attempt's deadline, inside the bulkhead (whose queue is outside the
   // attempt's time), after the origin's pause.
@@ -212,7 +231,14 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       }
       call.attemptSinceMs = undefined;
       call.lastAttempt = { ok: true, result: response };
-      learnOriginPause(call.state, response, env, maxRetryAfterMs);
+      // A 429 or 503 with a wait the client honours pauses the whole origin, not only this call.
+      if (response.status === 429 || response.status === 503) {
+        const now = env.now();
+        const pauseMs = serverDelayMs(response.headers, now);
+        if (pauseMs !== undefined && pauseMs <= maxRetryAfterMs) {
+          call.state.pausedUntilMs = Math.max(call.state.pausedUntilMs, now + pauseMs);
+        }
+      }
       return response;
     } catch (error) {
       if (emit) {
@@ -235,15 +261,23 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
     return bulkhead ? bulkhead.run((next) => timed(call, next), context) : timed(call, context);
   };
   const attempt = (call: Call, context: PolicyContext): Promise<Response> => {
-    if (!call.state.pausedUntilMs) return inBulkhead(call, context);
-    try {
-      const waitMs = originPauseWaitMs(call.state, call.origin, env, leftMs(call));
-      return waitMs
-        ? env.sleep(waitMs, context.signal).then(() => inBulkhead(call, context))
-        : inBulkhead(call, context);
-    } catch (error) {
-      return Promise.reject(error);
+    const { state } = call;
+    if (!state.pausedUntilMs) return inBulkhead(call, context);
+    const waitMs = state.pausedUntilMs - env.now();
+    if (waitMs <= 0) {
+      state.pausedUntilMs = 0; // over: later calls need not read the clock
+      return inBulkhead(call, context);
     }
+    const left = leftMs(call);
+    if (waitMs >= left) {
+      return Promise.reject(
+        new RateLimitedError(
+          `${call.origin} asked for a pause of ${Math.ceil(waitMs)} ms more, past this call's deadline`,
+          waitMs,
+        ),
+      );
+    }
+    return env.sleep(jittered(waitMs, (left - waitMs) / 2), context.signal).then(() => inBulkhead(call, context));
   };
   const leftMs = (call: Call): number => totalTimeoutMs - (env.now() - call.startedMs);
   const mayResend = (call: Call, error?: unknown): boolean =>
@@ -311,19 +345,24 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
           else {
             const now = env.now();
             const elapsedMs = now - call.startedMs;
-            const server = response
-              ? decideServerDelay(response, now, leftMs(call), maxRetryAfterMs, env.random, maxElapsedMs - elapsedMs)
-              : ({ kind: "none" } as const);
-            if (server.kind !== "none") delaySource = "retry-after";
+            const left = leftMs(call);
+            const askedMs =
+              response && [413, 429, 503].includes(response.status) ? serverDelayMs(response.headers, now) : undefined;
+            // An attempt that would start at the deadline could not finish before it: refused too.
+            const refused = askedMs !== undefined && (askedMs > maxRetryAfterMs || askedMs >= left);
+            if (askedMs !== undefined) delaySource = "retry-after";
             delayMs =
-              server.kind === "none"
+              askedMs === undefined
                 ? backoffMs({ attempt: n, elapsedMs, threw, error, result: response, previousDelayMs })
-                : server.kind === "wait"
-                  ? server.delayMs
-                  : Infinity;
+                : refused
+                  ? Infinity
+                  : jittered(
+                      askedMs,
+                      Math.min(maxRetryAfterMs - askedMs, (left - askedMs) / 2, maxElapsedMs - elapsedMs - askedMs),
+                    );
             reason =
               stopReason(call, delayMs) ??
-              (server.kind === "refuse"
+              (refused
                 ? "retry-after"
                 : elapsedMs + delayMs > maxElapsedMs
                   ? "elapsed"
@@ -409,7 +448,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
     const startedMs = env.now();
     const request = new Summary(input, init);
     const origin = originOf(request.url);
-    const state = origins.get(origin);
+    const state = stateOf(origin);
     const call: Call = {
       input,
       init,
@@ -445,13 +484,13 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
 
   return Object.assign(resilientFetch, {
     origins: () =>
-      Array.from(origins.entries(), ([origin, s]) => ({
+      Array.from(origins, ([origin, s]) => ({
         origin,
         circuit: s.guard?.breaker.state,
         circuitRetryAfterMs: s.guard?.breaker.retryAfterMs ?? 0,
         pausedForMs: Math.max(0, s.pausedUntilMs - env.now()),
       })),
-    breaker: (url: string) => origins.get(originOf(url)).guard?.breaker,
+    breaker: (url: string) => stateOf(originOf(url)).guard?.breaker,
   });
 }
 

@@ -203,7 +203,11 @@ export function replayableSend(
   replayStream: StreamReplay | undefined,
 ): Send | Promise<Send> {
   const body = init?.body;
-  if (body == null && isRequest(input) && input.body !== null) return requestBody(input, init, limitBytes, signal);
+  if (body == null) {
+    return isRequest(input) && input.body !== null
+      ? requestBody(input, init, limitBytes, signal)
+      : new AsIs(input, init);
+  }
   if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
     let blob: Blob | undefined;
     const send = (fetchImpl: FetchFunction, s: AbortSignal | undefined, h?: Headers) =>
