@@ -1,7 +1,7 @@
 /**
  * Is the floor bought with speed? A same-process A/B of main's createFetch / createLeanFetch / compose against
  * the floor's (bench/size-floor), over an in-memory fetch as bench/run.ts's "createFetch over an in-memory fetch"
- * group: alternating rounds, the median per-call time of each and the median of the per-round ratios
+ * group: alternating rounds (each goes first every other round), the median per-call time of each and the median of the per-round ratios
  * (floor / main; below 1 is faster). `node bench/size-floor/speed.ts`
  */
 import { compose, createFetch, createLeanFetch, retry, timeout } from "../../src/index.ts";
@@ -53,8 +53,11 @@ for (const [name, mainRun, floorRun] of pairs) {
   const floors: number[] = [];
   const ratios: number[] = [];
   for (let round = 0; round < ROUNDS + WARMUP; round++) {
-    const m = await perCallNs(mainRun);
-    const f = await perCallNs(floorRun);
+    // Each goes first every other round: whichever runs second in a round gets a warmer (or hotter) machine.
+    const floorFirst = round % 2 === 1;
+    const early = await perCallNs(floorFirst ? floorRun : mainRun);
+    const late = await perCallNs(floorFirst ? mainRun : floorRun);
+    const [m, f] = floorFirst ? [late, early] : [early, late];
     if (round < WARMUP) continue;
     mains.push(m);
     floors.push(f);
