@@ -545,7 +545,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
         // With retries, a Request's body (ky's POSTs) is kept for a retry if the request never left.
         const keepBytes = keepsUnsent && !call.probe ? maxBufferedBodyBytes : undefined;
         if (!call.resendsAfterSending) return attempts(call, sendAsIs(input, init, keepBytes), context);
-        const send = replayableSend(input, init, maxBufferedBodyBytes, context.signal, replayStream);
+        const send = replayableSend(input, init, maxBufferedBodyBytes, context, replayStream);
         return "then" in send ? send.then((ready) => attempts(call, ready, context)) : attempts(call, send, context);
       };
     },
