@@ -428,7 +428,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       call.send = sendAsIs(input, init, keepsUnsent && !call.probe ? maxBufferedBodyBytes : undefined);
       return loop(call, context);
     }
-    const ready = replayableSend(input, init, maxBufferedBodyBytes, context.signal, replayStreams);
+    const ready = replayableSend(input, init, maxBufferedBodyBytes, context, replayStreams);
     if (!("then" in ready)) {
       call.send = ready;
       return loop(call, context);

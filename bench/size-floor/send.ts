@@ -199,13 +199,15 @@ export function replayableSend(
   input: RequestInfo | URL,
   init: RequestInit | undefined,
   limitBytes: number,
-  signal: AbortSignal | undefined,
+  // The call's context, not its signal: under a deadline, reading the signal builds it, which only a body to read
+  // needs (as main's replayableSend since b5053cf).
+  context: { readonly signal?: AbortSignal | undefined },
   replayStream: StreamReplay | undefined,
 ): Send | Promise<Send> {
   const body = init?.body;
   if (body == null) {
     return isRequest(input) && input.body !== null
-      ? requestBody(input, init, limitBytes, signal)
+      ? requestBody(input, init, limitBytes, context.signal)
       : new AsIs(input, init);
   }
   if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
