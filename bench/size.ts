@@ -30,6 +30,12 @@ interface Entry {
   readonly over?: string;
   /** A peer's package, when the entry bundles one: left out when it is not installed. */
   readonly peer?: string;
+  /**
+   * The same entry built on the floor (bench/size-floor/: the orchestration written by hand for the fewest bytes,
+   * held to main's own tests by `npm run test:floor`): measured in the same run, printed as its own row and
+   * beside the budget. It has no budget: it says how far down the budget can come, the same way measured.
+   */
+  readonly floorSource?: string;
 }
 
 function versionOf(packageName: string): string | undefined {
@@ -48,6 +54,11 @@ const entries: Entry[] = [
       import { compose, retry, timeout } from "../src/index.ts";
       export const resilient = compose(timeout(30_000), retry({ attempts: 4 }), timeout(5_000));
     `,
+    floorSource: `
+      import { compose } from "../src/index.ts";
+      import { retry, timeout } from "./size-floor/policies.ts";
+      export const resilient = compose(timeout(30_000), retry({ attempts: 4 }), timeout(5_000));
+    `,
     // 4,413 with the retry's beforeAttempt (the gate after each wait, review of 11/12); 4,495 with telemetry
     // (issue 15): the listeners' check and guarded loop, and the timeout's new `timeout` event; 4,504 with the
     // outcomes (the shared 2^31−1 ms check)
@@ -62,6 +73,10 @@ const entries: Entry[] = [
     source: `
       import { createFetch } from "../src/index.ts";
       export const resilientFetch = createFetch();
+    `,
+    floorSource: `
+      import { floorCreateFetch } from "./size-floor/fetch.ts";
+      export const resilientFetch = floorCreateFetch();
     `,
     // 13,474 once the refusal base class (issue 15) joined the pipeline work (issue 14); 13,616 with the retry
     // fixes of the review of 11/12 (the deadline, circuit, pause and body checks before each retry)
@@ -89,6 +104,10 @@ const entries: Entry[] = [
     source: `
       import { createLeanFetch } from "../src/index.ts";
       export const resilientFetch = createLeanFetch();
+    `,
+    floorSource: `
+      import { floorLeanFetch } from "./size-floor/fetch.ts";
+      export const resilientFetch = floorLeanFetch();
     `,
     // 11,411 before, 10,789 once logging and metrics became listeners, 10,893 with outcomes (issue 15), 11,250
     // with ky#692's kept Request body (issue 11); 10,271 once stream replay became the opt-in replayStreams layer
@@ -192,9 +211,9 @@ interface Measured {
   readonly metafile: Metafile;
 }
 
-async function measure(entry: Entry): Promise<Measured> {
+async function measure(entry: Entry, source = entry.source): Promise<Measured> {
   const result = await build({
-    stdin: { contents: entry.source, resolveDir: import.meta.dirname, sourcefile: "entry.ts", loader: "ts" },
+    stdin: { contents: source, resolveDir: import.meta.dirname, sourcefile: "entry.ts", loader: "ts" },
     bundle: true,
     minify: true,
     treeShaking: true,
@@ -232,35 +251,65 @@ if (why >= 0) {
 
 const measured = new Map<string, Measured>();
 const rows: string[][] = [];
+const bytes = (n: number): string => n.toLocaleString("en-US");
 let overBudget = 0;
 for (const entry of entries) {
   if (entry.peer !== undefined && versionOf(entry.peer) === undefined) {
-    rows.push([`${entry.peer} (not installed)`, "", "", "", "", ""]);
+    rows.push([`${entry.peer} (not installed)`, "", "", "", "", "", ""]);
     continue;
   }
   const size = await measure(entry);
   measured.set(entry.name, size);
+  const floor = entry.floorSource === undefined ? undefined : await measure(entry, entry.floorSource);
   const base = entry.over === undefined ? undefined : measured.get(entry.over);
-  const shown = (bytes: number, baseBytes: number | undefined): string =>
-    baseBytes === undefined ? bytes.toLocaleString("en-US") : `+${(bytes - baseBytes).toLocaleString("en-US")}`;
+  const shown = (n: number, baseBytes: number | undefined): string =>
+    baseBytes === undefined ? bytes(n) : `+${bytes(n - baseBytes)}`;
   const within = entry.budgetBytes === undefined || size.gzippedBytes <= entry.budgetBytes;
   if (!within) overBudget++;
   rows.push([
     entry.peer === undefined ? entry.name : `${entry.name} (peer)`,
     shown(size.minifiedBytes, base?.minifiedBytes),
     shown(size.gzippedBytes, base?.gzippedBytes),
-    entry.budgetBytes === undefined ? "—" : entry.budgetBytes.toLocaleString("en-US"),
+    floor === undefined ? "" : bytes(floor.gzippedBytes),
+    entry.budgetBytes === undefined ? "—" : bytes(entry.budgetBytes),
     entry.budgetBytes === undefined ? "" : within ? "OK" : "OVER",
     entry.targetBytes === undefined
       ? ""
-      : `${entry.targetBytes.toLocaleString("en-US")} ${size.gzippedBytes <= entry.targetBytes ? "met" : "not yet"}`,
+      : `${bytes(entry.targetBytes)} ${size.gzippedBytes <= entry.targetBytes ? "met" : "not yet"}`,
   ]);
+  if (floor !== undefined) {
+    const target = entry.targetBytes;
+    rows.push([
+      "  floor (bench/size-floor, same tests)",
+      bytes(floor.minifiedBytes),
+      bytes(floor.gzippedBytes),
+      "",
+      "—",
+      "",
+      target === undefined
+        ? ""
+        : floor.gzippedBytes <= target
+          ? `${bytes(target)} reachable`
+          : `${bytes(target)} below the floor by ${bytes(floor.gzippedBytes - target)}`,
+    ]);
+  }
 }
 
 console.log("esbuild: bundle, minify, ESM, platform neutral; gzip level 9; budgets are on min+gzip");
 console.log("a row starting with + is an optional layer: what it adds to createLeanFetch()");
 console.log(
-  table(["entry", "min B", "min+gzip B", "budget B", "", "target B"], rows, [false, true, true, true, false, false]),
+  "floor: the same entry with the orchestration hand-written for size (bench/size-floor), this run; no budget",
+);
+console.log(
+  table(["entry", "min B", "min+gzip B", "floor B", "budget B", "", "target B"], rows, [
+    false,
+    true,
+    true,
+    true,
+    true,
+    false,
+    false,
+  ]),
 );
 if (overBudget > 0) {
   console.error(`\n${overBudget} ${overBudget === 1 ? "entry is" : "entries are"} over budget`);
