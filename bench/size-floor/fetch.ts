@@ -221,14 +221,22 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
   async function fetchOnce(call: Call, context: PolicyContext): Promise<Response> {
     const attemptStartedMs = timesAttempts ? env.now() : -Infinity;
     call.attemptSinceMs = attemptStartedMs;
-    try {
-      const response = await (call.send as Send).call(fetchImpl, context.signal, call.headers);
-      if (emit) {
-        report(call, "fetch-attempt", false, response, {
+    const { signal } = context;
+    // As main: a cut attempt is reported when its signal aborts, once, before the retry it causes.
+    let reportOnce =
+      emit &&
+      ((outcome: unknown, threw: boolean): void => {
+        reportOnce = undefined;
+        report(call, "fetch-attempt", threw, outcome, {
           attempt: context.attempt,
           durationMs: Math.round(env.now() - attemptStartedMs),
         });
-      }
+      });
+    const cut = (): void => reportOnce?.(signal?.reason, true);
+    if (reportOnce) signal?.addEventListener("abort", cut);
+    try {
+      const response = await (call.send as Send).call(fetchImpl, signal, call.headers);
+      reportOnce?.(response, false);
       call.attemptSinceMs = undefined;
       call.lastAttempt = { ok: true, result: response };
       // A 429 or 503 with a wait the client honours pauses the whole origin, not only this call.
@@ -241,17 +249,14 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       }
       return response;
     } catch (error) {
-      if (emit) {
-        report(call, "fetch-attempt", true, error, {
-          attempt: context.attempt,
-          durationMs: Math.round(env.now() - attemptStartedMs),
-        });
-      }
+      reportOnce?.(error, true);
       if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
         call.lastAttempt = { ok: false, error };
       }
       throw error;
+    } finally {
+      signal?.removeEventListener("abort", cut);
     }
   }
   const timed = (call: Call, context: PolicyContext) =>
