@@ -95,8 +95,9 @@ const entries: Entry[] = [
     // elapsedMs, an async listener's rejection handled, a nameless error named Error in every createFetch event)
     // 13,043 with a GET's deadline signal left unbuilt (+2 B; -0.5 KB allocated per call under a total deadline)
     // 13,091 with the review of issue 14 (+48 B: a cut attempt reported when its signal aborts, +46; a response's
-    // body let go when a backoff function throws, +2)
-    budgetBytes: 13_091,
+    // body let go when a backoff function throws, +2); 13,122 with that report's watcher made apart from the
+    // attempt, which then holds no closure (+31 B; in memory with the bench group's mix: defaults 1.04-1.10 -> 1.02-1.04)
+    budgetBytes: 13_122,
     targetBytes: 7680,
   },
   {
@@ -116,8 +117,8 @@ const entries: Entry[] = [
     // createFetch checking the retry's options itself (no retrySettings); 9,945 with env's errors made by the
     // common optionError; 9,959 with the review of issue 15; 9,960 with a GET's deadline signal left unbuilt;
     // 10,011 with the review of issue 14 (+51 B: a cut attempt reported when its signal aborts, a response's body
-    // let go when a backoff function throws)
-    budgetBytes: 10_011,
+    // let go when a backoff function throws); 10,043 with that report's watcher made apart from the attempt
+    budgetBytes: 10_043,
     targetBytes: 5120,
   },
   {

@@ -577,6 +577,26 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       around: (inner) => (call, context) => attemptTimeout.run((next) => inner(call, next), context),
     });
   }
+  /**
+   * One attempt's `fetch-attempt` event, reported once: when its signal aborts (a deadline or the caller cut it),
+   * or else when fetch settles.
+   */
+  const watchAttempt = (
+    reporter: FetchReporter,
+    call: FetchCall,
+    attempt: number,
+    startedMs: number,
+    signal: AbortSignal | undefined,
+  ) => {
+    let pending = true;
+    const settle = (outcome: unknown, threw: boolean): void => {
+      if (pending) reportAttempt(reporter, call, attempt, outcome, threw, env.now() - startedMs);
+      pending = false;
+    };
+    const cut = (): void => settle(signal?.reason, true);
+    signal?.addEventListener("abort", cut);
+    return { settle, stop: () => signal?.removeEventListener("abort", cut) };
+  };
   const fetchOnce: Step = async (call, context) => {
     // The breaker needs to know when an attempt a deadline cut short started: only the total deadline can cut
     // one before it had fairAttemptMs (half the shorter deadline). Under the attempt timeout alone, a cut attempt
@@ -587,25 +607,18 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     call.attemptSinceMs = attemptStartedMs;
     const { signal } = context;
     // An attempt a deadline (or the caller) cuts is over when its signal aborts, not when fetch notices: the retry
-    // decides at once, and its fetch-retry must not come before the attempt it retries.
-    // Reports once: when the signal aborts, or else when fetch settles.
-    let report =
-      reporter &&
-      ((outcome: unknown, threw: boolean): void => {
-        report = undefined;
-        reportAttempt(reporter, call, context.attempt, outcome, threw, env.now() - attemptStartedMs);
-      });
-    const cut = (): void => report?.(signal?.reason, true);
-    if (report) signal?.addEventListener("abort", cut);
+    // decides at once, and its fetch-retry must not come before the attempt it retries. Only with listeners, and
+    // without a closure here: one would cost every call a context allocation, listened to or not.
+    const report = reporter && watchAttempt(reporter, call, context.attempt, attemptStartedMs, signal);
     try {
       const response = await (call.send as Send).call(fetchImpl, signal, call.headers);
-      report?.(response, false);
+      report?.settle(response, false);
       call.attemptSinceMs = undefined;
       call.lastAttempt = { ok: true, result: response };
       learnOriginPause(call.state, response, env, maxRetryAfterMs);
       return response;
     } catch (error) {
-      report?.(error, true);
+      report?.settle(error, true);
       // Cut short by a deadline or an abort: the breaker judges it by how long it had.
       if (!context.signal?.aborted) {
         call.attemptSinceMs = undefined;
@@ -613,7 +626,7 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
       }
       throw error;
     } finally {
-      signal?.removeEventListener("abort", cut);
+      report?.stop();
     }
   };
   const runCall = layers.reduceRight<Step>((inner, layer) => layer.around(inner), fetchOnce);
