@@ -28,6 +28,7 @@ import { redactUrl } from "../../src/http/redact.ts";
 import { cancelUnsent } from "../../src/http/replayable-body.ts";
 import { serverDelayMs } from "../../src/http/retry-after.ts";
 import type { Send, StreamReplay } from "../../src/http/send.ts";
+import { summarize } from "../../src/http/send.ts";
 import type { FetchReporter, ReportedCall } from "../../src/http/telemetry.ts";
 import type { FetchFunction, FetchGiveUpReason } from "../../src/http/types.ts";
 import type { Outcome } from "../../src/outcome.ts";
@@ -46,7 +47,7 @@ import {
   requireLimitAtLeast,
   requireOptionsObject,
 } from "../../src/validate.ts";
-import { bodyStream, isRequest, originOf, replayableSend, Summary, sendAsIs } from "./send.ts";
+import { bodyStream, isRequest, originOf, replayableSend, sendAsIs } from "./send.ts";
 
 const KEYS = [
   "fetch",
@@ -451,7 +452,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
     const callerSignal =
       (init?.signal !== undefined ? init.signal : isRequest(input) ? input.signal : undefined) ?? undefined;
     const startedMs = env.now();
-    const request = new Summary(input, init);
+    const request = summarize(input, init);
     const origin = originOf(request.url);
     const state = stateOf(origin);
     const call: Call = {

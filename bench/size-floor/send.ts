@@ -8,7 +8,7 @@
 import { raceAbort } from "../../src/abort.ts";
 import { bufferBody, cancelUnsent, isByteStream } from "../../src/http/replayable-body.ts";
 import type { Send, StreamReplay } from "../../src/http/send.ts";
-import type { FetchFunction, RequestSummary } from "../../src/http/types.ts";
+import type { FetchFunction } from "../../src/http/types.ts";
 
 export const isRequest = (input: unknown): input is Request =>
   typeof input === "object" && input !== null && typeof (input as Request).clone === "function" && "method" in input;
@@ -35,31 +35,6 @@ export const bodyStream = (input: RequestInfo | URL, init: RequestInit | undefin
   init?.body != null ? (init.body instanceof ReadableStream ? init.body : null) : isRequest(input) ? input.body : null;
 
 const NOTHING = (): void => {};
-
-/** Method, URL and headers (built on first use: a GET nobody inspects does not pay for them); a class for speed. */
-export class Summary implements RequestSummary {
-  readonly method: string;
-  readonly url: string;
-  readonly #input: RequestInfo | URL;
-  readonly #init: RequestInit | undefined;
-  #headers: Headers | undefined;
-
-  constructor(input: RequestInfo | URL, init: RequestInit | undefined) {
-    const method = init?.method ?? (isRequest(input) ? input.method : "GET");
-    this.method = method === "GET" ? method : method.toUpperCase();
-    this.url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    this.#input = input;
-    this.#init = init;
-  }
-
-  get headers(): Headers {
-    const init = this.#init;
-    const input = this.#input;
-    this.#headers ??=
-      init?.headers !== undefined ? new Headers(init.headers) : isRequest(input) ? input.headers : new Headers();
-    return this.#headers;
-  }
-}
 
 /** The last absolute URL and its origin: most clients call one URL over and over, and parsing one costs µs. */
 let lastUrl: string | undefined;
