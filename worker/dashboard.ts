@@ -49,7 +49,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
 
 <h2>Circuit breakers</h2>
 <div class="breakers" id="breakers"><span class="muted">No upstream called yet.</span></div>
-<p class="muted" id="shared"></p>
+<p class="muted" id="fleet"></p>
 
 <h2>Recent requests</h2>
 <table>
@@ -107,10 +107,10 @@ function render(state) {
       (o.circuitRetryAfterMs > 0 ? ' <span class="muted">(probe in ' + Math.ceil(o.circuitRetryAfterMs / 1000) + " s)</span>" : "") +
       (o.pausedForMs > 0 ? '<br><span class="muted">paused by Retry-After for ' + Math.ceil(o.pausedForMs / 1000) + " s</span>" : "") + "</div>").join("") +
     (state.outageUntil ? '<div class="breaker"><span class="state open">demo origin down</span><br><span class="muted">for ' + Math.ceil((state.outageUntil - Date.now()) / 1000) + " s more</span></div>" : "");
-  $("shared").innerHTML = !state.shared || !state.shared.bound
+  $("fleet").innerHTML = !state.fleet || !state.fleet.bound
     ? "Each isolate keeps its own breaker and budget (no Durable Object bound)."
-    : "Shared with every isolate through a Durable Object" + (state.shared.keys.length === 0 ? "." : ": " +
-      state.shared.keys.map((k) => "<code>" + esc(k.key) + "</code> fleet view " + esc(k.circuit ?? "unknown") +
+    : "Shared with every isolate through a Durable Object" + (state.fleet.keys.length === 0 ? "." : ": " +
+      state.fleet.keys.map((k) => "<code>" + esc(k.key) + "</code> fleet view " + esc(k.circuit ?? "unknown") +
         (k.viewAgeMs !== undefined ? " (" + k.viewAgeMs + " ms old)" : "") + (k.degraded ? ' <span class="state open">unreachable: deciding locally</span>' : "")).join("; ") + ".");
   $("timeline").innerHTML = state.requests.length === 0 ? '<tr><td colspan="4" class="muted">Nothing yet: press a button above.</td></tr>' :
     state.requests.map((r) => '<tr data-request="' + esc(r.id) + '"><td><code>' + esc(r.method + " " + r.path) + "</code></td><td>" +

@@ -71,7 +71,7 @@ interface IsolateState {
   readonly serve: StaleIfError;
   readonly timeline: Timeline;
   /** The link to the fleet's shared state, when the Durable Object is bound. */
-  readonly shared: Coordinator | undefined;
+  readonly fleet: Coordinator | undefined;
   /** The upstream's origin: the key of the retry budget in the shared state. */
   readonly upstreamOrigin: string;
 }
@@ -81,7 +81,7 @@ let isolate: (IsolateState & { readonly settings: string }) | undefined;
 /** What the isolate's state was built from: other settings (a test's, a changed deploy's) build it anew. */
 function settingsOf(env: Env): string {
   const { STAUNCH_STATE, CONTROL_SECRET: _secret, ...vars } = env;
-  return JSON.stringify({ ...vars, shared: STAUNCH_STATE !== undefined });
+  return JSON.stringify({ ...vars, fleet: STAUNCH_STATE !== undefined });
 }
 
 function setUp(env: Env): IsolateState {
@@ -107,15 +107,15 @@ function setUp(env: Env): IsolateState {
   };
   const base = demo ? DEMO_ORIGIN : withoutCredentials(config.upstream);
   const upstreamOrigin = new URL(base).origin;
-  const shared = env.STAUNCH_STATE
+  const fleet = env.STAUNCH_STATE
     ? coordinator({ store: durableObjectStore(env.STAUNCH_STATE), telemetry: logTo(console) })
     : undefined;
-  const budget = retryBudget({ fleet: shared?.budget(upstreamOrigin) });
+  const budget = retryBudget({ fleet: fleet?.budget(upstreamOrigin) });
   // A route whose circuit is not closed is kept when a new route needs room: a client naming 100 new routes
   // must not push an open circuit out, and so close it.
   const clients = new KeyedRegistry(
     MAX_ROUTES,
-    (key) => routeClient(key, config, instrumented, budget, shared),
+    (key) => routeClient(key, config, instrumented, budget, fleet),
     (client) => client.origins().some((o) => o.circuit !== undefined && o.circuit !== "closed"),
   );
   const serve = staleIfError({
@@ -132,7 +132,7 @@ function setUp(env: Env): IsolateState {
       return url.href;
     },
   });
-  return { config, demo, base, clients, serve, timeline, shared, upstreamOrigin };
+  return { config, demo, base, clients, serve, timeline, fleet, upstreamOrigin };
 }
 
 /**
@@ -145,7 +145,7 @@ function routeClient(
   config: Config,
   instrumented: FetchFunction,
   budget: RetryBudget,
-  shared: Coordinator | undefined,
+  fleet: Coordinator | undefined,
 ): ResilientFetch {
   return createFetch({
     fetch: instrumented,
@@ -167,7 +167,7 @@ function routeClient(
         outcome.ok ? UNHEALTHY_STATUSES.has(outcome.result.status) : isDependencyFailure(outcome.error),
       halfOpenAfterMs: config.halfOpenAfterMs,
       // The fleet's circuit for this key (createFetch would ask for one per origin: there is one origin here).
-      fleet: shared && { circuit: () => shared.circuit(key) },
+      fleet: fleet && { circuit: () => fleet.circuit(key) },
     },
     telemetry: logTo(console),
   });
@@ -300,7 +300,7 @@ async function proxy(request: Request, state: IsolateState, ctx: ExecutionContex
     answer = invalidStatusResponse();
   }
   // The reports this request started to the shared state finish after the response, not cut off by it.
-  if (state.shared) ctx.waitUntil(state.shared.settled());
+  if (state.fleet) ctx.waitUntil(state.fleet.settled());
   const stale = answer.headers.get(FALLBACK_HEADER) === "stale";
   // A 5xx the origin still answered after the last attempt, with no copy to serve instead, is a failure too.
   const failed = answer.headers.has("staunch-error") || answer.status >= 500;
@@ -342,7 +342,7 @@ function dashboardState(state: IsolateState): DashboardState {
     outageUntil: state.demo && outage.until > Date.now() ? outage.until : undefined,
     upstream,
     config: { ...state.config, upstream },
-    shared: { bound: state.shared !== undefined, keys: state.shared?.status() ?? [] },
+    fleet: { bound: state.fleet !== undefined, keys: state.fleet?.status() ?? [] },
   };
 }
 
@@ -359,11 +359,11 @@ async function control(request: Request, url: URL, state: IsolateState): Promise
     // the shared circuits and counts too, once this isolate's last reports have landed.
     outage.until = 0;
     isolate = undefined;
-    const shared = state.shared;
-    if (shared) {
-      await shared.settled();
+    const { fleet } = state;
+    if (fleet) {
+      await fleet.settled();
       const keys = new Set([state.upstreamOrigin, ...Array.from(state.clients.entries(), ([key]) => key)]);
-      await Promise.all(Array.from(keys, (key) => shared.reset(key)));
+      await Promise.all(Array.from(keys, (key) => fleet.reset(key)));
     }
     return Response.json({ reset: true });
   }

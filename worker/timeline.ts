@@ -59,7 +59,7 @@ export interface DashboardState {
   readonly upstream: string;
   readonly config: Readonly<Record<string, number | string>>;
   /** The link to the shared state Durable Object: `bound` false when the Worker runs without the binding. */
-  readonly shared: {
+  readonly fleet: {
     readonly bound: boolean;
     readonly keys: ReadonlyArray<{
       readonly key: string;

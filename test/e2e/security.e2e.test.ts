@@ -257,7 +257,7 @@ describe("attack 6: one client opening the circuit for everyone", () => {
     const key = `${upstream.url}/v1/flaky`;
     expect(parsed.breakers.find((b) => b.key === key)?.circuit).toBe("open");
     // Fleet-wide too: the Durable Object's circuit for the route is still open.
-    expect(parsed.shared.keys.find((k) => k.key === key)?.circuit).toBe("open");
+    expect(parsed.fleet.keys.find((k) => k.key === key)?.circuit).toBe("open");
     for (const route of ["catalog", "broken"]) {
       expect(parsed.breakers.find((b) => b.key === `${upstream.url}/v1/${route}`)?.circuit).toBe("closed");
     }

@@ -336,9 +336,9 @@ describe("the sample Worker", () => {
     // Five failed calls of one route (the breaker counts calls, not attempts).
     for (let i = 0; i < 5; i++) await (await call(`/api/shared/${i}?down=1`, withBinding)).text();
     const before = await state(withBinding);
-    expect(before.shared.bound).toBe(true);
+    expect(before.fleet.bound).toBe(true);
     // The budget is the upstream's, the circuit the route's: each is its own key in the fleet's state.
-    expect(before.shared.keys).toEqual([
+    expect(before.fleet.keys).toEqual([
       expect.objectContaining({ key: "https://demo.origin", degraded: false }),
       expect.objectContaining({ key: "https://demo.origin/shared", degraded: false, circuit: "open" }),
     ]);
@@ -351,7 +351,7 @@ describe("the sample Worker", () => {
     const res = await call("/api/shared/after-reset", withBinding);
     expect(res.status).toBe(200);
     await res.text();
-    expect((await state(withBinding)).shared.keys).toContainEqual(
+    expect((await state(withBinding)).fleet.keys).toContainEqual(
       expect.objectContaining({ key: "https://demo.origin/shared", circuit: "closed" }),
     );
   });
@@ -361,7 +361,7 @@ describe("the sample Worker", () => {
     const res = await call("/api/unbound", withoutBinding);
     expect(res.status).toBe(200);
     await res.text();
-    expect((await state(withoutBinding)).shared).toEqual({ bound: false, keys: [] });
+    expect((await state(withoutBinding)).fleet).toEqual({ bound: false, keys: [] });
     await (await call("/__staunch/reset", withBinding, { method: "POST" })).text();
   });
 });
