@@ -35,6 +35,7 @@ import {
 } from "./fetch-breaker.ts";
 import { discardBody } from "./http/discard-body.ts";
 import type { FetchFallback } from "./http/fetch-fallback.ts";
+import { breakerLayer, bulkheadLayer, statusSet, validTimeout } from "./http/fetch-options.ts";
 import { isIdempotentRequest } from "./http/idempotency.ts";
 import { learnOriginPause, originPauseWaitMs, type PausedOrigin } from "./http/origin-pause.ts";
 import { redactUrl as defaultRedactUrl } from "./http/redact.ts";
@@ -84,6 +85,7 @@ import {
 } from "./validate.ts";
 
 export type { FetchBreaker, FetchBreakerOption, FetchBreakerOptions } from "./fetch-breaker.ts";
+export { DEFAULT_RETRY_STATUSES } from "./http/fetch-options.ts";
 export type {
   DelaySource,
   FetchAttempt,
@@ -262,16 +264,6 @@ const OPTION_KEYS = /* @__PURE__ */ Object.keys({
   redactUrl: true,
   env: true,
 } satisfies Record<keyof CreateFetchOptions, true>);
-
-/**
- * The statuses retried by default: a timeout, rate limiting and the gateway/overload 5xx family.
- *
- * @example
- * ```ts
- * createFetch({ retryStatuses: [...DEFAULT_RETRY_STATUSES, 409] });
- * ```
- */
-export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
 
 /** One origin's state: its breaker and bulkhead (when the client has them) and its pause. */
 interface OriginState extends PausedOrigin {
@@ -801,55 +793,4 @@ function pipeline(options: CreateFetchOptions | undefined, owner: string): Resil
     },
     breaker: (origin: string) => origins.get(originOf(origin)).guard?.breaker,
   });
-}
-
-/** The `breaker` option of the pipeline: a breaker layer, or none. */
-function breakerLayer(owner: string, option: CreateFetchOptions["breaker"]): FetchBreaker | undefined {
-  if (option === undefined || option === false) return undefined;
-  if (isFetchBreaker(option)) return option;
-  throw optionError(TypeError, owner, "breaker", "a perOriginBreaker(…) or false", option);
-}
-
-/** One bulkhead per origin from a function, or the one given for all origins; checked now. */
-function bulkheadLayer(
-  owner: string,
-  option: CreateFetchOptions["bulkhead"],
-): ((origin: string) => Policy) | undefined {
-  if (option === undefined) return undefined;
-  const requirement = "a bulkhead(…), or a function (origin) => bulkhead(…)";
-  const check = (value: unknown): BulkheadPolicy => {
-    const given = value as Partial<BulkheadPolicy> | null;
-    if (typeof given?.run !== "function" || typeof given.running !== "number" || typeof given.queued !== "number") {
-      throw optionError(TypeError, owner, "bulkhead", requirement, value);
-    }
-    return value as BulkheadPolicy;
-  };
-  if (typeof option !== "function") {
-    check(option);
-    return () => option;
-  }
-  check(option("https://options.check")); // throws now, at construction, on bad options
-  return (origin) => check(option(origin));
-}
-
-function validTimeout(owner: string, name: string, value: unknown, fallback: number): number {
-  const ms = requireLimitAtLeast(owner, name, value ?? fallback);
-  if (ms === 0) throw optionError(RangeError, owner, name, "a number > 0 (Infinity for none)", value);
-  return ms;
-}
-
-function statusSet(owner: string, statuses: Iterable<number> | undefined): ReadonlySet<number> {
-  if (statuses === undefined) return new Set(DEFAULT_RETRY_STATUSES);
-  // A string is iterable too, and "503" would be read as the statuses "5", "0" and "3".
-  if (typeof statuses === "string" || typeof (statuses as Iterable<number> | null)?.[Symbol.iterator] !== "function") {
-    throw optionError(TypeError, owner, "retryStatuses", "an iterable of status codes", statuses);
-  }
-  const set = new Set<number>();
-  for (const status of statuses) {
-    if (!Number.isInteger(status) || status < 100 || status > 599) {
-      throw optionError(RangeError, owner, "retryStatuses", "status codes from 100 to 599", status);
-    }
-    set.add(status);
-  }
-  return set;
 }

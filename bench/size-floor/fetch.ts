@@ -16,13 +16,13 @@
  */
 
 import { raceAbort } from "../../src/abort.ts";
-import type { BulkheadPolicy } from "../../src/bulkhead.ts";
 import type { CreateFetchOptions, ResilientFetch } from "../../src/create-fetch.ts";
 import { resolveEnvironment } from "../../src/environment.ts";
 import { RateLimitedError } from "../../src/errors.ts";
 import { type CountedCall, isFetchBreaker, type OriginBreaker, perOriginBreaker } from "../../src/fetch-breaker.ts";
 import { discardBody } from "../../src/http/discard-body.ts";
 import type { FetchFallback } from "../../src/http/fetch-fallback.ts";
+import { breakerLayer, bulkheadLayer, statusSet, validTimeout } from "../../src/http/fetch-options.ts";
 import { isIdempotentRequest } from "../../src/http/idempotency.ts";
 import { redactUrl } from "../../src/http/redact.ts";
 import { cancelUnsent } from "../../src/http/replayable-body.ts";
@@ -32,7 +32,7 @@ import { summarize } from "../../src/http/send.ts";
 import type { FetchReporter, ReportedCall } from "../../src/http/telemetry.ts";
 import type { FetchFunction, FetchGiveUpReason } from "../../src/http/types.ts";
 import type { Outcome } from "../../src/outcome.ts";
-import { ABORT_RACED, EXTERNAL_SIGNAL, hasExternalSignal, type PolicyContext } from "../../src/policy.ts";
+import { ABORT_RACED, EXTERNAL_SIGNAL, hasExternalSignal, type Policy, type PolicyContext } from "../../src/policy.ts";
 import { checkBudget, delayChooser } from "../../src/retry.ts";
 import { emitterOf } from "../../src/telemetry/emit.ts";
 import type { TelemetryEvent } from "../../src/telemetry/events.ts";
@@ -91,14 +91,8 @@ interface OriginState {
   readonly origin: string;
   pausedUntilMs: number;
   readonly guard: OriginBreaker | undefined;
-  readonly bulkhead: BulkheadPolicy | undefined;
+  readonly bulkhead: Policy | undefined;
 }
-
-const timeoutMs = (owner: string, name: string, value: unknown, fallback: number): number => {
-  const ms = requireLimitAtLeast(owner, name, value ?? fallback);
-  if (ms === 0) throw optionError(RangeError, owner, name, "a number > 0 (Infinity for none)", value);
-  return ms;
-};
 
 /** createLeanFetch on the floor. */
 export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLeanFetch"): ResilientFetch {
@@ -110,22 +104,9 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
   const backoffMs = delayChooser<Response>(o.backoff, env, owner);
   const budget = checkBudget(owner, o.budget);
   const fetchImpl: FetchFunction = optionalFunction(owner, "fetch", o.fetch) ?? ((i, n) => globalThis.fetch(i, n));
-  const attemptTimeoutMs = timeoutMs(owner, "attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
-  const totalTimeoutMs = timeoutMs(owner, "totalTimeoutMs", o.totalTimeoutMs, Infinity);
-  const given = o.retryStatuses as unknown;
-  // A string is iterable too, and "503" would be read as the statuses "5", "0" and "3".
-  if (
-    given !== undefined &&
-    (typeof given === "string" || typeof (given as Iterable<number>)[Symbol.iterator] !== "function")
-  ) {
-    throw optionError(TypeError, owner, "retryStatuses", "an iterable of status codes", given);
-  }
-  const statuses = new Set((given as Iterable<number> | undefined) ?? [408, 429, 500, 502, 503, 504]);
-  for (const status of statuses) {
-    if (!Number.isInteger(status) || status < 100 || status > 599) {
-      throw optionError(RangeError, owner, "retryStatuses", "status codes from 100 to 599", status);
-    }
-  }
+  const attemptTimeoutMs = validTimeout(owner, "attemptTimeoutMs", o.attemptTimeoutMs, 10_000);
+  const totalTimeoutMs = validTimeout(owner, "totalTimeoutMs", o.totalTimeoutMs, Infinity);
+  const statuses = statusSet(owner, o.retryStatuses);
   const retryNonIdempotent = o.retryNonIdempotent ?? false;
   if (typeof retryNonIdempotent !== "boolean") {
     throw optionError(TypeError, owner, "retryNonIdempotent", "a boolean", retryNonIdempotent);
@@ -146,10 +127,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       : (optionalFunction<(url: string) => string>(owner, "redactUrl", o.redactUrl) ?? redactUrl);
   const reporter: FetchReporter | undefined = emit && { emit, redact, now: env.now, maxAttempts: attempts };
   const replayStreams = optionalFunction<StreamReplay>(owner, "replayStreams", o.replayStreams);
-  const breaker = o.breaker;
-  if (breaker !== undefined && breaker !== false && !isFetchBreaker(breaker)) {
-    throw optionError(TypeError, owner, "breaker", "a perOriginBreaker(…) or false", breaker);
-  }
+  const breaker = breakerLayer(owner, o.breaker);
   const guardOf = breaker
     ? breaker.forClient(
         env,
@@ -157,16 +135,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
         Math.min(attemptTimeoutMs, totalTimeoutMs) / 2,
       )
     : undefined;
-  const bulkhead = o.bulkhead;
-  const checkBulkhead = (value: unknown): BulkheadPolicy => {
-    const b = value as Partial<BulkheadPolicy> | null;
-    if (typeof b?.run !== "function" || typeof b.running !== "number" || typeof b.queued !== "number") {
-      throw optionError(TypeError, owner, "bulkhead", "a bulkhead(…), or a function (origin) => bulkhead(…)", value);
-    }
-    return value as BulkheadPolicy;
-  };
-  if (bulkhead !== undefined)
-    checkBulkhead(typeof bulkhead === "function" ? bulkhead("https://options.check") : bulkhead);
+  const bulkheadOf = bulkheadLayer(owner, o.bulkhead);
   const fallback = o.fallback;
   if (fallback !== undefined && typeof (fallback as Partial<FetchFallback> | null)?.around !== "function") {
     throw optionError(TypeError, owner, "fallback", "a fetchFallback((failure) => Response)", fallback);
@@ -205,7 +174,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
         origin,
         pausedUntilMs: 0,
         guard: guardOf?.(origin),
-        bulkhead: bulkhead && (typeof bulkhead === "function" ? checkBulkhead(bulkhead(origin)) : bulkhead),
+        bulkhead: bulkheadOf?.(origin),
       };
       if (origins.size >= maxOrigins) origins.delete(origins.keys().next().value as string);
     }
