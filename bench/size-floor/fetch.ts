@@ -9,7 +9,7 @@
  *
  * It reuses the library's leaf modules, as main's createFetch does (what is measured is the orchestration): the
  * option checks, the header parsers (Retry-After, the rate-limit headers), the backoff chooser, the breaker, the
- * timeout, idempotency and transient tables, and telemetry's emit. The sending of a body (./send.ts), the
+ * timeout, idempotency and transient tables, the sending of a body (http/send.ts) and telemetry's emit. The
  * events, the server-delay and origin-pause decisions and the per-origin map are written here.
  *
  * A measuring stick for `npm run size`, run against main's own tests by vitest.floor.config.ts; not exported.
@@ -25,10 +25,9 @@ import type { FetchFallback } from "../../src/http/fetch-fallback.ts";
 import { breakerLayer, bulkheadLayer, statusSet, validTimeout } from "../../src/http/fetch-options.ts";
 import { isIdempotentRequest } from "../../src/http/idempotency.ts";
 import { redactUrl } from "../../src/http/redact.ts";
-import { cancelUnsent } from "../../src/http/replayable-body.ts";
 import { serverDelayMs } from "../../src/http/retry-after.ts";
 import type { Send, StreamReplay } from "../../src/http/send.ts";
-import { summarize } from "../../src/http/send.ts";
+import { cancelUnsentBody, isRequest, originOf, replayableSend, sendAsIs, summarize } from "../../src/http/send.ts";
 import type { FetchReporter, ReportedCall } from "../../src/http/telemetry.ts";
 import type { FetchFunction, FetchGiveUpReason } from "../../src/http/types.ts";
 import type { Outcome } from "../../src/outcome.ts";
@@ -47,7 +46,6 @@ import {
   requireLimitAtLeast,
   requireOptionsObject,
 } from "../../src/validate.ts";
-import { bodyStream, isRequest, originOf, replayableSend, sendAsIs } from "./send.ts";
 
 const KEYS = [
   "fetch",
@@ -453,7 +451,7 @@ export function floorLeanFetch(options?: CreateFetchOptions, owner = "createLean
       throw error;
     } finally {
       if (call.send) call.send.release(answered);
-      else cancelUnsent(bodyStream(input, init));
+      else cancelUnsentBody(input, init);
     }
   }
 
