@@ -11,6 +11,7 @@
 
 import { type Environment, resolveEnvironment } from "../environment.ts";
 import { discardBody } from "../http/discard-body.ts";
+import { concat } from "../http/replayable-body.ts";
 import { redactUrl } from "../http/redact.ts";
 import { type FallbackReason, fallbackReason, type Outcome } from "../outcome.ts";
 import { emitterOf } from "../telemetry/emit.ts";
@@ -360,14 +361,7 @@ async function wholeBody(response: Response, limitBytes: number): Promise<Uint8A
   } catch {
     return undefined; // the body broke off: what arrived is not the answer
   }
-  if (expected !== undefined && received !== expected) return undefined;
-  const body = new Uint8Array(received);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return expected === undefined || received === expected ? concat(chunks, received) : undefined;
 }
 
 /** Two responses with the same status, headers and body, one for the client and one for the cache. */

@@ -181,7 +181,8 @@ export type BufferedBody =
   | { readonly bytes: Uint8Array<ArrayBuffer> }
   | { readonly stream: ReadableStream<Uint8Array> };
 
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
+/** The chunks, `total` bytes in all, as one array. */
+export function concat(chunks: readonly Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {
