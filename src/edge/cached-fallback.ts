@@ -11,8 +11,8 @@
 
 import { type Environment, resolveEnvironment } from "../environment.ts";
 import { discardBody } from "../http/discard-body.ts";
-import { concat } from "../http/replayable-body.ts";
 import { redactUrl } from "../http/redact.ts";
+import { concat } from "../http/replayable-body.ts";
 import { type FallbackReason, fallbackReason, type Outcome } from "../outcome.ts";
 import { emitterOf } from "../telemetry/emit.ts";
 import type { TelemetryOption } from "../telemetry/events.ts";
